@@ -1,0 +1,92 @@
+"""One webhook of one call: load state, run the engine, perform effects, save, answer TwiML.
+
+A webhook Twilio retries (same CallSid, same step) gets the TwiML stored the first time and
+changes nothing; a webhook for an old or unexpected step hears the current question again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from . import engine, twiml
+from .engine import CallState, Input, SpendEffect, Turn
+from .model import Flow
+from .store import Store
+
+UrlFor = Callable[[int, str], str]
+
+
+class CallHandler:
+    """Serves the webhooks of every call of one flow against one store."""
+
+    def __init__(self, flow: Flow, store: Store) -> None:
+        self.flow = flow
+        self.store = store
+
+    def handle(
+        self, call_sid: str, step: int, node: str | None, given: Input, now: datetime, url_for: UrlFor
+    ) -> str:
+        """The TwiML answer to webhook `step` of a call; raises only when the store fails."""
+        try:
+            return self._handle_once(call_sid, step, node, given, now, url_for)
+        except IntegrityError:
+            # A twin of this webhook (a retry racing the original) committed first: answer as it did.
+            return self._handle_once(call_sid, step, node, given, now, url_for)
+
+    def _handle_once(
+        self, call_sid: str, step: int, node: str | None, given: Input, now: datetime, url_for: UrlFor
+    ) -> str:
+        with self.store.begin() as conn:
+            saved = self.store.load_call(conn, call_sid)
+            if saved is not None and step <= saved.step:
+                cached = self.store.cached_turn(conn, call_sid, step)
+                if cached is not None:
+                    return cached
+            if saved is None:
+                turn = (
+                    engine.start(self.flow, now, given.caller)
+                    if step == 0
+                    else engine.lost(self.flow, now, given.caller)
+                )
+            else:
+                state = CallState.from_json(saved.state)
+                if step != saved.step + 1 or node != state.node:
+                    stale = engine.repeat(self.flow, state, now, given.caller)
+                    return twiml.render(stale, self.flow.settings, url_for(saved.step + 1, stale.state.node))
+                turn = engine.step(self.flow, state, given, now)
+            turn = self._perform(conn, call_sid, turn, now, given.caller)
+            xml = twiml.render(turn, self.flow.settings, url_for(step + 1, turn.state.node))
+            self.store.save_turn(conn, call_sid, step, turn.state.to_json(), xml, now, new=saved is None)
+            return xml
+
+    def _perform(self, conn: Connection, call_sid: str, turn: Turn, now: datetime, caller: str) -> Turn:
+        while turn.effect is not None:
+            effect = turn.effect
+            if isinstance(effect, SpendEffect):
+                outcome = self.store.spend(conn, call_sid, effect, now)
+            else:
+                outcome = engine.EffectOutcome(True, self.store.register(conn, call_sid, effect, now))
+            turn = engine.resume(self.flow, turn, outcome, now, caller)
+        return turn
+
+    def emergency(self, url: str) -> str:
+        """TwiML for a call that cannot be served: apology, then the operator's contact."""
+        settings = self.flow.settings
+        contact = operator_contact(self.flow)
+        return twiml.emergency(settings, self.flow.text("technical_failure"), contact, url)
+
+    def after_emergency(self) -> str:
+        return twiml.goodbye(self.flow.settings, self.flow.text("goodbye_after_failure"))
+
+
+def operator_contact(flow: Flow) -> str:
+    """The number the operator node dials (or the first contact), for when nothing else works."""
+    operator = flow.nodes.get(flow.settings.operator)
+    name = getattr(operator, "contact", None)
+    if name in flow.contacts:
+        return flow.contacts[name].target
+    return next(iter(flow.contacts.values())).target

@@ -1,0 +1,677 @@
+"""Load a flow file into a validated, immutable Flow; every problem names file, line and node."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from . import prompts, schedule
+from .allowance import PERIODS, AllowanceRule
+from .errors import FlowError, FlowProblem
+from .model import (
+    DIAL_STATUSES,
+    WAITING_KINDS,
+    Allowance,
+    AnyNode,
+    Ask,
+    Branch,
+    Contact,
+    Failures,
+    Flow,
+    Hangup,
+    Menu,
+    Message,
+    Option,
+    Programme,
+    Register,
+    Settings,
+    Transfer,
+)
+from .yamlsrc import Located, load_yaml
+
+BUNDLED_FLOW = Path(__file__).resolve().parent.parent / "flows" / "dms_hotline.yaml"
+DTMF_KEYS = frozenset("0123456789#")
+
+# Standard phrases; a flow's `texts:` overrides any of them.
+DEFAULT_TEXTS: Mapping[str, str] = MappingProxyType(
+    {
+        "not_recognised": "Выбор не распознан.",
+        "no_input": "Я вас не слышу.",
+        "to_fallback": "Соединяю с оператором.",
+        "confirm_digits": "Вы ввели: {value}. Если верно, нажмите 1. Чтобы ввести заново, нажмите 2.",
+        "confirm_speech": "Вы сказали: {value}. Если верно, нажмите 1. Чтобы повторить, нажмите 2.",
+        "confirm_phone": (
+            "Ваш номер телефона: {value}. Если по нему можно перезвонить, нажмите 1. "
+            "Чтобы ввести другой номер, нажмите 2."
+        ),
+        "lost_call": "Извините, связь с меню прервалась. Возвращаю вас в главное меню.",
+        "technical_failure": ("Извините, произошёл технический сбой. Соединяю с оператором."),
+        "goodbye_after_failure": (
+            "Не удалось соединить с оператором. Пожалуйста, перезвоните позже. До свидания."
+        ),
+    }
+)
+
+_NODE_FIELDS: Mapping[str, frozenset[str]] = {
+    "menu": frozenset({"prompt", "reprompt", "options", "invalid", "no_input", "speech"}),
+    "message": frozenset({"say", "next"}),
+    "ask": frozenset(
+        {
+            "input",
+            "store",
+            "prompt",
+            "confirm",
+            "retry",
+            "next",
+            "invalid",
+            "no_input",
+            "min_length",
+            "max_length",
+            "finish_on_key",
+            "hints",
+            "timeout",
+        }
+    ),
+    "branch": frozenset({"on", "cases", "default"}),
+    "allowance": frozenset({"allowance", "key", "request", "fields", "granted", "used_up"}),
+    "register": frozenset({"request", "fields", "contact", "next"}),
+    "transfer": frozenset({"contact", "say", "timeout", "outcomes", "anonymous"}),
+    "hangup": frozenset({"say"}),
+}
+
+
+class _Reader:
+    """Collects problems while building the model, so one run reports them all."""
+
+    def __init__(self, path: Path) -> None:
+        self.file = str(path)
+        self.problems: list[FlowProblem] = []
+
+    def problem(self, line: int | None, node: str | None, message: str) -> None:
+        self.problems.append(FlowProblem(self.file, line, node, message))
+
+    def section(self, doc: Located, key: str, required: bool = True) -> Located:
+        value = doc.get(key)
+        if isinstance(value, Located):
+            return value
+        if value is not None or required:
+            self.problem(doc.line_of(key), None, f"`{key}` must be a mapping")
+        empty = Located()
+        empty.line, empty.key_lines = doc.line_of(key), {}
+        return empty
+
+    def get(
+        self,
+        m: Located,
+        key: str,
+        kind: type | tuple[type, ...],
+        node: str | None,
+        default: Any = ...,
+    ) -> Any:
+        if key not in m or m[key] is None:
+            if default is ...:
+                self.problem(m.line, node, f"missing `{key}`")
+                return None
+            return default
+        value = m[key]
+        if isinstance(value, bool) and kind is int:
+            self.problem(m.line_of(key), node, f"`{key}` must be a number, not {value!r}")
+            return default if default is not ... else None
+        if not isinstance(value, kind):
+            want = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            self.problem(m.line_of(key), node, f"`{key}` must be a {want}, not {value!r}")
+            return default if default is not ... else None
+        return value
+
+    def text(self, m: Located, key: str, node: str | None, default: Any = ...) -> Any:
+        value = self.get(m, key, str, node, default)
+        if isinstance(value, str):
+            if not value.strip():
+                self.problem(m.line_of(key), node, f"`{key}` is empty: the caller would hear nothing")
+            try:
+                prompts.placeholders(value)
+            except ValueError as exc:
+                self.problem(m.line_of(key), node, f"`{key}` has a broken placeholder: {exc}")
+        return value
+
+    def check(self, m: Located, key: str, node: str | None, fn: Callable[[Any], Any]) -> Any:
+        try:
+            return fn(m[key])
+        except ValueError as exc:
+            self.problem(m.line_of(key), node, f"`{key}`: {exc}")
+            return None
+
+
+def _settings(r: _Reader, doc: Located) -> Settings:
+    s = r.section(doc, "settings")
+    texts = dict(DEFAULT_TEXTS)
+    t = r.section(doc, "texts", required=False)
+    for key in t:
+        if key not in DEFAULT_TEXTS:
+            r.problem(t.line_of(key), None, f"unknown text {key!r}; known: {', '.join(DEFAULT_TEXTS)}")
+        else:
+            texts[key] = r.text(t, key, None, DEFAULT_TEXTS[key])
+    tz = r.get(s, "timezone", str, None, "UTC")
+    if tz:
+        r.check(s, "timezone", None, schedule.check_timezone) if "timezone" in s else None
+    return Settings(
+        voice=r.get(s, "voice", str, None, "Polly.Tatyana"),
+        language=r.get(s, "language", str, None, "ru-RU"),
+        timezone=tz or "UTC",
+        start=r.get(s, "start", str, None) or "",
+        main_menu=r.get(s, "main_menu", str, None) or "",
+        operator=r.get(s, "operator", str, None) or "",
+        attempts=r.get(s, "attempts", int, None, 3) or 3,
+        gather_timeout=r.get(s, "gather_timeout", int, None, 5) or 5,
+        dial_timeout=r.get(s, "dial_timeout", int, None, 30) or 30,
+        texts=MappingProxyType(texts),
+    )
+
+
+def _contacts(r: _Reader, doc: Located, env: Mapping[str, str]) -> dict[str, Contact]:
+    result = {}
+    section = r.section(doc, "contacts")
+    for name, raw in section.items():
+        var = f"IVR_CONTACT_{name.upper()}"
+        if isinstance(raw, str):
+            target = raw
+        elif isinstance(raw, Located):
+            target = r.get(raw, "number", str, name) or ""
+            var = r.get(raw, "env", str, name, var)
+        else:
+            r.problem(section.line_of(name), None, f"contact {name!r} must be a number or a mapping")
+            continue
+        target = env.get(var, "").strip() or target
+        if not target.strip():
+            r.problem(section.line_of(name), None, f"contact {name!r} has no number")
+        result[name] = Contact(name=name, target=target.strip(), env=var)
+    return result
+
+
+def _schedules(r: _Reader, doc: Located, default_tz: str) -> dict[str, schedule.Schedule]:
+    result = {}
+    section = r.section(doc, "schedules", required=False)
+    for name, raw in section.items():
+        if not isinstance(raw, Located):
+            r.problem(section.line_of(name), None, f"schedule {name!r} must be a mapping")
+            continue
+        tz = r.check(raw, "timezone", None, schedule.check_timezone) if "timezone" in raw else default_tz
+        hours = r.section(raw, "hours")
+        weekly = {}
+        for day in hours:
+            if day not in schedule.WEEKDAYS:
+                r.problem(
+                    hours.line_of(day),
+                    None,
+                    f"schedule {name!r}: unknown weekday {day!r}; use {', '.join(schedule.WEEKDAYS)}",
+                )
+                continue
+            intervals = r.check(hours, day, None, schedule.parse_intervals)
+            if intervals is not None:
+                weekly[schedule.WEEKDAYS.index(day)] = intervals
+        moved = weekly.get(0, ())
+        if "moved_workday" in raw:
+            moved = r.check(raw, "moved_workday", None, schedule.parse_intervals) or ()
+        result[name] = schedule.Schedule(
+            name=name,
+            timezone=tz or default_tz,
+            weekly=MappingProxyType(weekly),
+            country=r.check(raw, "calendar", None, schedule.check_country) if "calendar" in raw else None,
+            working_on=(r.check(raw, "working_on", None, schedule.parse_dates) or frozenset())
+            if "working_on" in raw
+            else frozenset(),
+            closed_on=(r.check(raw, "closed_on", None, schedule.parse_dates) or frozenset())
+            if "closed_on" in raw
+            else frozenset(),
+            moved_workday=moved,
+        )
+    return result
+
+
+def _allowances(r: _Reader, doc: Located, default_tz: str) -> dict[str, AllowanceRule]:
+    result = {}
+    section = r.section(doc, "allowances", required=False)
+    for name, raw in section.items():
+        if not isinstance(raw, Located):
+            r.problem(section.line_of(name), None, f"allowance {name!r} must be a mapping")
+            continue
+        limit = r.get(raw, "limit", int, None, 1)
+        if limit is not None and limit < 1:
+            r.problem(raw.line_of("limit"), None, f"allowance {name!r}: limit must be at least 1")
+        period = r.get(raw, "period", str, None, "policy_year")
+        if period not in PERIODS:
+            r.problem(
+                raw.line_of("period"),
+                None,
+                f"allowance {name!r}: period {period!r} is not one of {', '.join(PERIODS)}",
+            )
+        anchor = str(r.get(raw, "anchor", str, None, "01-01"))
+        try:
+            month, day = (int(x) for x in anchor.split("-"))
+            datetime(2001, month, day)
+        except ValueError:
+            r.problem(raw.line_of("anchor"), None, f"allowance {name!r}: anchor {anchor!r} is not MM-DD")
+            month, day = 1, 1
+        tz = r.check(raw, "timezone", None, schedule.check_timezone) if "timezone" in raw else default_tz
+        result[name] = AllowanceRule(name, limit or 1, period or "policy_year", month, day, tz or default_tz)
+    return result
+
+
+def _moment(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        moment = value
+    else:
+        try:
+            moment = datetime.fromisoformat(str(value))
+        except ValueError:
+            raise ValueError(f"{value!r} is not an ISO date-time like 2020-12-01T00:00:00+03:00") from None
+    if moment.tzinfo is None:
+        raise ValueError(f"{value!r} needs a UTC offset, like +03:00")
+    return moment
+
+
+def _programme(r: _Reader, doc: Located) -> Programme | None:
+    if "programme" not in doc:
+        return None
+    p = r.section(doc, "programme")
+    start = (
+        r.check(p, "start", None, _moment)
+        if "start" in p
+        else r.problem(p.line, None, "programme: missing `start`")
+    )
+    end = (
+        r.check(p, "end", None, _moment)
+        if "end" in p
+        else r.problem(p.line, None, "programme: missing `end`")
+    )
+    inactive = r.get(p, "inactive", str, None) or ""
+    if start is None or end is None:
+        return None
+    if end <= start:
+        r.problem(p.line_of("end"), None, "programme: `end` must come after `start`")
+    return Programme(start=start, end=end, inactive=inactive)
+
+
+def _failures(r: _Reader, m: Located, key: str, node: str, settings: Settings) -> Failures:
+    raw = m.get(key)
+    limit, fallback = settings.attempts, settings.operator
+    if isinstance(raw, Located):
+        limit = r.get(raw, "limit", int, node, limit)
+        fallback = r.get(raw, "fallback", str, node, fallback)
+    elif raw is not None:
+        r.problem(m.line_of(key), node, f"`{key}` must be a mapping with `limit` and `fallback`")
+    if not fallback:
+        what = "silence" if key == "no_input" else "wrong input"
+        r.problem(m.line, node, f"no {what} handling: set `{key}.fallback` or settings.operator")
+    if limit is not None and limit < 1:
+        r.problem(m.line_of(key), node, f"`{key}.limit` must be at least 1")
+    return Failures(limit=limit or 1, fallback=fallback or "")
+
+
+def _options(r: _Reader, m: Located, node: str) -> tuple[Option, ...]:
+    raw = r.get(m, "options", Located, node)
+    if raw is None:
+        return ()
+    options = []
+    for key, value in raw.items():
+        if key == "*":
+            r.problem(raw.line_of(key), node, "key '*' is reserved: it repeats the menu")
+            continue
+        if key not in DTMF_KEYS:
+            r.problem(raw.line_of(key), node, f"key {key!r} is not a phone key (0-9, #)")
+            continue
+        if isinstance(value, str):
+            options.append(Option(key=key, to=value))
+        elif isinstance(value, Located):
+            words = value.get("say", [])
+            if isinstance(words, str):
+                words = [words]
+            if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
+                r.problem(value.line_of("say"), node, f"key {key!r}: `say` must be a list of words")
+                words = []
+            to = r.get(value, "to", str, node) or ""
+            options.append(Option(key=key, to=to, keywords=tuple(w.lower() for w in words)))
+        else:
+            r.problem(
+                raw.line_of(key),
+                node,
+                f"key {key!r} must lead to a node name or {{to: ..., say: [...]}}",
+            )
+    if not options:
+        r.problem(m.line_of("options"), node, "a menu needs at least one option")
+    return tuple(options)
+
+
+def _strings(r: _Reader, m: Located, key: str, node: str) -> tuple[str, ...]:
+    raw = m.get(key, [])
+    if isinstance(raw, str):
+        raw = [raw]
+    if not isinstance(raw, list) or not all(isinstance(x, str) for x in raw):
+        r.problem(m.line_of(key), node, f"`{key}` must be a list of names")
+        return ()
+    return tuple(raw)
+
+
+def _node(r: _Reader, node_id: str, m: Located, line: int, settings: Settings) -> AnyNode | None:
+    kind = m.get("kind")
+    if kind not in _NODE_FIELDS:
+        r.problem(line, node_id, f"unknown kind {kind!r}; use one of {', '.join(_NODE_FIELDS)}")
+        return None
+    for key in m:
+        if key != "kind" and key not in _NODE_FIELDS[kind]:
+            known = ", ".join(sorted(_NODE_FIELDS[kind]))
+            r.problem(m.line_of(key), node_id, f"unknown field {key!r} for a {kind}; known: {known}")
+    n = node_id
+    base: dict[str, Any] = {"id": node_id, "line": line}
+    if kind == "menu":
+        prompt = r.text(m, "prompt", n) or ""
+        return Menu(
+            **base,
+            prompt=prompt,
+            reprompt=r.text(m, "reprompt", n, prompt) or prompt,
+            options=_options(r, m, n),
+            invalid=_failures(r, m, "invalid", n, settings),
+            no_input=_failures(r, m, "no_input", n, settings),
+            speech=r.get(m, "speech", bool, n, True),
+        )
+    if kind == "message":
+        return Message(**base, say=r.text(m, "say", n) or "", next=r.get(m, "next", str, n) or "")
+    if kind == "ask":
+        source = r.get(m, "input", str, n)
+        if source not in ("digits", "speech", "caller_number"):
+            r.problem(m.line_of("input"), n, f"`input` {source!r} is not digits, speech or caller_number")
+            source = "digits"
+        prompt = r.text(m, "prompt", n) or ""
+        ask = Ask(
+            **base,
+            input=source,
+            store=r.get(m, "store", str, n) or "",
+            prompt=prompt,
+            confirm=r.get(m, "confirm", bool, n, source != "speech"),
+            retry=r.text(m, "retry", n, prompt) or prompt,
+            next=r.get(m, "next", str, n) or "",
+            invalid=_failures(r, m, "invalid", n, settings),
+            no_input=_failures(r, m, "no_input", n, settings),
+            min_length=r.get(m, "min_length", int, n, 1),
+            max_length=r.get(m, "max_length", int, n, 32),
+            finish_on_key=r.get(m, "finish_on_key", str, n, "#"),
+            hints=_strings(r, m, "hints", n),
+            timeout=r.get(m, "timeout", int, n, None),
+        )
+        if ask.min_length > ask.max_length:
+            r.problem(m.line_of("min_length"), n, "`min_length` is greater than `max_length`")
+        return ask
+    if kind == "branch":
+        on = str(r.get(m, "on", str, n) or "")
+        what, _, subject = on.partition(":")
+        if what not in ("schedule", "programme", "value") or (what != "programme") != bool(subject):
+            r.problem(m.line_of("on"), n, f"`on` {on!r} must be schedule:NAME, programme or value:NAME")
+        cases = r.get(m, "cases", Located, n) or {}
+        bad = [k for k, v in cases.items() if not isinstance(v, str)]
+        for k in bad:
+            r.problem(cases.line_of(k), n, f"case {k!r} must name a node")  # type: ignore[union-attr]
+        return Branch(
+            **base,
+            on=what,
+            subject=subject,
+            cases=MappingProxyType({k: v for k, v in cases.items() if k not in bad}),
+            default=r.get(m, "default", str, n, None),
+        )
+    if kind == "allowance":
+        return Allowance(
+            **base,
+            allowance=r.get(m, "allowance", str, n) or "",
+            key=r.get(m, "key", str, n) or "",
+            request=r.get(m, "request", str, n) or "",
+            fields=_strings(r, m, "fields", n),
+            granted=r.get(m, "granted", str, n) or "",
+            used_up=r.get(m, "used_up", str, n) or "",
+        )
+    if kind == "register":
+        return Register(
+            **base,
+            request=r.get(m, "request", str, n) or "",
+            fields=_strings(r, m, "fields", n),
+            contact=r.get(m, "contact", str, n, None),
+            next=r.get(m, "next", str, n) or "",
+        )
+    if kind == "transfer":
+        raw = r.get(m, "outcomes", Located, n) or Located()
+        outcomes = {}
+        for status, target in raw.items():
+            if status not in (*DIAL_STATUSES, "otherwise"):
+                r.problem(
+                    raw.line_of(status),
+                    n,
+                    f"unknown dial outcome {status!r}; use {', '.join(DIAL_STATUSES)} or otherwise",
+                )
+            elif not isinstance(target, str):
+                r.problem(raw.line_of(status), n, f"outcome {status!r} must name a node")
+            else:
+                outcomes[status] = target
+        missing = [s for s in DIAL_STATUSES if s != "answered" and s not in outcomes]
+        if missing and "otherwise" not in outcomes:
+            r.problem(
+                m.line_of("outcomes"),
+                n,
+                f"dial outcomes {', '.join(missing)} lead nowhere: add them or `otherwise`",
+            )
+        return Transfer(
+            **base,
+            contact=r.get(m, "contact", str, n) or "",
+            say=r.text(m, "say", n, "") or "",
+            timeout=r.get(m, "timeout", int, n, settings.dial_timeout),
+            outcomes=MappingProxyType(outcomes),
+            anonymous=r.get(m, "anonymous", bool, n, False),
+        )
+    return Hangup(**base, say=r.text(m, "say", n) or "")
+
+
+def targets(flow: Flow, node: AnyNode) -> list[tuple[str, str]]:
+    """Every (field, node id) a node can lead to, the implicit ones included."""
+    out: list[tuple[str, str]] = []
+    s = flow.settings
+    match node:
+        case Menu():
+            out += [(f"options.{o.key}", o.to) for o in node.options]
+            out += [
+                ("invalid.fallback", node.invalid.fallback),
+                ("no_input.fallback", node.no_input.fallback),
+            ]
+            if node.option("0") is None and s.operator:
+                out.append(("key 0 (settings.operator)", s.operator))
+        case Ask():
+            out += [
+                ("next", node.next),
+                ("invalid.fallback", node.invalid.fallback),
+                ("no_input.fallback", node.no_input.fallback),
+            ]
+        case Message():
+            out.append(("next", node.next))
+        case Branch():
+            out += [(f"cases.{k}", v) for k, v in node.cases.items()]
+            if node.default:
+                out.append(("default", node.default))
+        case Allowance():
+            out += [("granted", node.granted), ("used_up", node.used_up)]
+        case Register():
+            out.append(("next", node.next))
+        case Transfer():
+            out += [(f"outcomes.{k}", v) for k, v in node.outcomes.items()]
+        case Hangup():
+            pass
+    if isinstance(node, Allowance | Register) and flow.programme is not None:
+        out.append(("programme.inactive", flow.programme.inactive))
+    return out
+
+
+def _validate(r: _Reader, flow: Flow, doc: Located) -> None:
+    nodes_section = doc.get("nodes")
+    node_lines = nodes_section.key_lines if isinstance(nodes_section, Located) else {}
+    s = flow.settings
+    for field_name, target in (
+        ("start", s.start),
+        ("main_menu", s.main_menu),
+        ("operator", s.operator),
+    ):
+        if target and target not in flow.nodes:
+            r.problem(
+                doc["settings"].line_of(field_name),
+                None,
+                f"settings.{field_name}: no node {target!r}",
+            )
+    if s.main_menu in flow.nodes and not isinstance(flow.nodes[s.main_menu], Menu):
+        r.problem(
+            doc["settings"].line_of("main_menu"),
+            None,
+            f"settings.main_menu: {s.main_menu!r} is not a menu",
+        )
+    if flow.programme and flow.programme.inactive not in flow.nodes:
+        r.problem(
+            doc["programme"].line_of("inactive"),
+            None,
+            f"programme.inactive: no node {flow.programme.inactive!r}",
+        )
+
+    stored = {n.store for n in flow.nodes.values() if isinstance(n, Ask)}
+    known_values = stored | prompts.ENGINE_VALUES
+    for node in flow.nodes.values():
+        for field_name, target in targets(flow, node):
+            if target and target not in flow.nodes:
+                r.problem(node.line, node.id, f"{field_name}: no node {target!r}")
+        _check_references(r, flow, node, stored, known_values)
+        back = isinstance(node, Menu) and any(o.to == s.main_menu for o in node.options)
+        if isinstance(node, Menu) and node.id != s.main_menu and s.main_menu and not back:
+            r.problem(
+                node.line,
+                node.id,
+                f"no way back to the main menu: add a key that leads to {s.main_menu!r}",
+            )
+
+    # Reachability from the start node.
+    seen: set[str] = set()
+    todo = [s.start] if s.start in flow.nodes else []
+    while todo:
+        current = todo.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        todo += [t for _, t in targets(flow, flow.nodes[current]) if t in flow.nodes]
+    for node_id in flow.nodes:
+        if s.start in flow.nodes and node_id not in seen:
+            r.problem(
+                node_lines.get(node_id),
+                node_id,
+                f"unreachable: no path from {s.start!r} leads here",
+            )
+
+    # A loop of nodes that never wait for the caller would spin forever inside one webhook.
+    for node in flow.nodes.values():
+        if node.kind in WAITING_KINDS:
+            continue
+        path, current = [node.id], node
+        while True:
+            nexts = [t for _, t in targets(flow, current) if t in flow.nodes]
+            quiet = [t for t in nexts if flow.nodes[t].kind not in WAITING_KINDS]
+            if not quiet or len(path) > len(flow.nodes):
+                break
+            current = flow.nodes[quiet[0]]
+            if current.id == node.id:
+                r.problem(
+                    node.line,
+                    node.id,
+                    f"loop that never waits for the caller: {' -> '.join([*path, node.id])}",
+                )
+                break
+            path.append(current.id)
+
+
+def _check_references(
+    r: _Reader, flow: Flow, node: AnyNode, stored: set[str], known_values: set[str]
+) -> None:
+    for field_name in ("prompt", "reprompt", "retry", "say"):
+        template = getattr(node, field_name, None)
+        if not isinstance(template, str):
+            continue
+        for name, spec in prompts.placeholders(template):
+            if name == "contact":
+                if spec not in flow.contacts:
+                    r.problem(node.line, node.id, f"{field_name}: {{contact:{spec}}} names no contact")
+            elif name not in known_values:
+                r.problem(node.line, node.id, f"{field_name}: unknown placeholder {{{name}}}")
+    match node:
+        case Transfer() if node.contact not in flow.contacts:
+            r.problem(node.line, node.id, f"contact {node.contact!r} is not in contacts")
+        case Register() if node.contact not in (None, "@last_transfer") and node.contact not in flow.contacts:
+            r.problem(node.line, node.id, f"contact {node.contact!r} is not in contacts")
+        case Branch(on="schedule") if node.subject not in flow.schedules:
+            r.problem(node.line, node.id, f"schedule {node.subject!r} is not in schedules")
+        case Branch(on="schedule" | "programme"):
+            expected = {"open", "closed"} if node.on == "schedule" else {"active", "inactive"}
+            if node.on == "programme" and flow.programme is None:
+                r.problem(node.line, node.id, "branch on programme, but the flow has no `programme`")
+            missing = expected - set(node.cases)
+            if missing and not node.default:
+                r.problem(node.line, node.id, f"cases {', '.join(sorted(missing))} lead nowhere")
+        case Branch(on="value") if not node.default:
+            r.problem(node.line, node.id, "a branch on a value needs a `default`")
+        case Allowance():
+            if node.allowance not in flow.allowances:
+                r.problem(node.line, node.id, f"allowance {node.allowance!r} is not in allowances")
+            for name in (node.key, *node.fields):
+                if name not in stored:
+                    r.problem(node.line, node.id, f"{name!r} is not stored by any ask node")
+        case Register():
+            for name in node.fields:
+                if name not in stored:
+                    r.problem(node.line, node.id, f"{name!r} is not stored by any ask node")
+
+
+def load(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> Flow:
+    """Read and validate a flow file; raises FlowError listing every problem found."""
+    env = os.environ if env is None else env
+    source = Path(path) if path is not None else BUNDLED_FLOW
+    r = _Reader(source)
+    doc = load_yaml(source)
+    for key in doc:
+        if key not in (
+            "flow",
+            "settings",
+            "texts",
+            "contacts",
+            "schedules",
+            "allowances",
+            "programme",
+            "nodes",
+        ):
+            r.problem(doc.line_of(key), None, f"unknown section {key!r}")
+    settings = _settings(r, doc)
+    nodes_raw = r.section(doc, "nodes")
+    nodes: dict[str, AnyNode] = {}
+    for node_id, raw in nodes_raw.items():
+        if not isinstance(raw, Located):
+            r.problem(nodes_raw.line_of(node_id), node_id, "a node must be a mapping with a `kind`")
+            continue
+        node = _node(r, node_id, raw, nodes_raw.line_of(node_id), settings)
+        if node is not None:
+            nodes[node_id] = node
+    if not nodes:
+        r.problem(nodes_raw.line, None, "the flow has no nodes")
+    flow = Flow(
+        name=str(doc.get("flow") or source.stem),
+        path=str(source),
+        settings=settings,
+        contacts=MappingProxyType(_contacts(r, doc, env)),
+        schedules=MappingProxyType(_schedules(r, doc, settings.timezone)),
+        allowances=MappingProxyType(_allowances(r, doc, settings.timezone)),
+        programme=_programme(r, doc),
+        nodes=MappingProxyType(nodes),
+    )
+    _validate(r, flow, doc)
+    if r.problems:
+        raise FlowError(sorted(r.problems, key=lambda p: (p.line or 0, p.node or "")))
+    return flow
