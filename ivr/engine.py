@@ -351,14 +351,34 @@ def _words(text: str) -> list[str]:
     return re.findall(r"[0-9a-zа-я]+", text.lower().replace("ё", "е"))
 
 
+def _stem(word: str) -> str:
+    # Russian inflects word endings: "психолога", "психологу" both start with "психоло".
+    return word if len(word) <= 4 else word[: max(4, len(word) - 2)]
+
+
+def _says(words: list[str], keyword: str) -> bool:
+    """True when the utterance contains the keyword (one or more words) in any inflected form."""
+    parts = _words(keyword)
+    if not parts:
+        return False
+    stems = [_stem(p) for p in parts]
+
+    def same(word: str, part: str, stem: str) -> bool:
+        return word == part or (len(part) > 4 and word.startswith(stem))
+
+    return any(
+        all(same(words[i + j], parts[j], stems[j]) for j in range(len(parts)))
+        for i in range(len(words) - len(parts) + 1)
+    )
+
+
 def match_speech(flow: Flow, node: Menu, text: str) -> str | None:
     """The key a spoken answer stands for in a menu, or None."""
     words = _words(text)
     joined = " ".join(words)
     for option in node.options:
         for keyword in option.keywords:
-            kw = " ".join(_words(keyword))
-            if kw and ((" " in kw and kw in joined) or any(w.startswith(kw) for w in words)):
+            if _says(words, keyword):
                 return option.key
     for word in words:
         if word in _DIGIT_WORDS:
