@@ -71,8 +71,8 @@ def _aware(moment: datetime) -> datetime:
 
 
 def reference_for(number: int) -> str:
-    """A reference number with a Luhn check digit, so a mistyped reference is caught."""
-    body = f"{number:05d}"
+    """A reference number with a Luhn check digit, so a mistyped reference is caught: 1 -> '100017'."""
+    body = str(10000 + number)  # no leading zeros for the caller to hear
     total = 0
     for i, ch in enumerate(reversed(body)):
         d = int(ch) * (2 if i % 2 == 0 else 1)

@@ -1,0 +1,445 @@
+"""One simulated phone call: executes TwiML the way Twilio does and records what happened."""
+
+from __future__ import annotations
+
+import secrets
+import urllib.parse
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from twilio.request_validator import RequestValidator
+
+from .transport import Reply, Session
+
+DIAL_OUTCOMES = ("completed", "busy", "no-answer", "failed", "canceled")
+APPLICATION_ERROR = "We are sorry, an application error has occurred. Goodbye."
+_SPEECH_CHARS_PER_SECOND = 14  # a rough pace of synthesised Russian speech, for the simulated clock
+
+Event = dict[str, Any]
+
+
+class SimulatorError(Exception):
+    """The simulated caller was asked to do something the call cannot take right now."""
+
+
+@dataclass
+class Waiting:
+    """A verb the call is waiting in: Gather, Dial or Record."""
+
+    verb: str
+    element: ET.Element
+    document_url: str
+    event: Event | None = None  # the transcript event of this verb, completed when it ends
+
+
+@dataclass
+class Exchange:
+    """One webhook request and its raw answer, for a closer look."""
+
+    method: str
+    url: str
+    params: dict[str, str]
+    status: int
+    body: str
+
+
+@dataclass
+class _Document:
+    url: str
+    verbs: Iterator[ET.Element] = field(default_factory=lambda: iter(()))
+
+
+def _attr(el: ET.Element, name: str, default: str = "") -> str:
+    return el.get(name, default).strip()
+
+
+def _int(el: ET.Element, name: str, default: int) -> int:
+    try:
+        return int(_attr(el, name, str(default)))
+    except ValueError:
+        return default
+
+
+def _true(el: ET.Element, name: str) -> bool:
+    return _attr(el, name).lower() == "true"
+
+
+class Call:
+    """A call in progress; drive it with press, say, silence, dial_outcome, record and hangup."""
+
+    def __init__(
+        self,
+        session: Session,
+        entry_url: str,
+        *,
+        method: str = "POST",
+        from_: str,
+        to: str,
+        at: datetime | None,
+        auth_token: str | None,
+        account_sid: str,
+        call_sid: str | None = None,
+        status_callback: str | None = None,
+        loop_limit: int = 50,
+    ) -> None:
+        self.session = session
+        self.call_sid = call_sid or "CA" + secrets.token_hex(16)
+        self.from_, self.to = from_, to
+        self.started_at = at
+        self.clock = at
+        self.auth_token = auth_token
+        self.account_sid = account_sid
+        self.status_callback = status_callback
+        self.loop_limit = loop_limit
+        self.events: list[Event] = []
+        self.exchanges: list[Exchange] = []
+        self.end: str | None = None
+        self.waiting: Waiting | None = None
+        self._heard: list[str] = []
+        self._dialed: list[str] | None = None
+        self._document = _Document(entry_url)
+        self._fetches_without_input = 0
+        self._answered = False
+        self._fetch(entry_url, method, {})
+        self._run()
+
+    # ------------------------------------------------------------ what the caller observes
+
+    @property
+    def heard(self) -> str:
+        """Everything said since the caller's last input, as one text."""
+        return " ".join(self._heard)
+
+    @property
+    def dialed(self) -> list[str] | None:
+        """The targets of a <Dial> met since the caller's last input, or None."""
+        return self._dialed
+
+    @property
+    def ended(self) -> bool:
+        return self.end is not None
+
+    @property
+    def transcript(self) -> list[Event]:
+        """Every event of the call, in order."""
+        return list(self.events)
+
+    def to_json(self) -> dict[str, Any]:
+        """The call as the `ivr simulate --json` object."""
+        return {
+            "call_sid": self.call_sid,
+            "from": self.from_,
+            "to": self.to,
+            "at": self.started_at.isoformat() if self.started_at else None,
+            "events": self.transcript,
+            "end": self.end,
+        }
+
+    # ------------------------------------------------------------ what the caller does
+
+    def press(self, keys: str) -> Call:
+        """Press keys on the keypad (digits, * and #)."""
+        waiting = self._expect("gather", "record", action="press keys")
+        self._input_begins()
+        if waiting.verb == "record":
+            return self._finish_recording(waiting, text="", digits=keys[:1] or "hangup")
+        gather = waiting.element
+        if "dtmf" not in _attr(gather, "input", "dtmf"):
+            self._event("gather", input=_attr(gather, "input", "dtmf"), got=None, ignored=keys)
+            return self._nothing_gathered(waiting)
+        finish = _attr(gather, "finishOnKey", "#") if "finishOnKey" in gather.attrib else "#"
+        limit = _int(gather, "numDigits", 0)
+        digits, finished_on = "", None
+        for key in keys:
+            if finish and key == finish:
+                finished_on = key
+                break
+            digits += key
+            if limit and len(digits) >= limit:
+                break
+        if not digits:
+            self._event("gather", input=_attr(gather, "input", "dtmf"), got="")
+            return self._nothing_gathered(waiting)
+        self._event("gather", input=_attr(gather, "input", "dtmf"), got=digits)
+        extra = {"Digits": digits}
+        if finished_on:
+            extra["FinishedOnKey"] = finished_on
+        return self._submit(waiting, extra)
+
+    def say(self, text: str, confidence: float = 0.92) -> Call:
+        """Speak to a Gather that listens for speech."""
+        waiting = self._expect("gather", action="speak")
+        self._input_begins()
+        gather = waiting.element
+        if "speech" not in _attr(gather, "input", "dtmf"):
+            self._event("gather", input=_attr(gather, "input", "dtmf"), got=None, ignored=text)
+            return self._nothing_gathered(waiting)
+        self._event("gather", input=_attr(gather, "input", "dtmf"), got=text)
+        return self._submit(waiting, {"SpeechResult": text, "Confidence": f"{confidence:.2f}"})
+
+    def silence(self) -> Call:
+        """Stay silent until the Gather or Record times out."""
+        waiting = self._expect("gather", "record", action="stay silent")
+        self._input_begins()
+        if waiting.verb == "record":
+            self._advance(_int(waiting.element, "timeout", 5))
+            if waiting.event is not None:
+                waiting.event["got"] = None
+            self._continue_document()  # an empty recording: Twilio skips the action
+            return self
+        self._event("gather", input=_attr(waiting.element, "input", "dtmf"), got=None)
+        return self._nothing_gathered(waiting)
+
+    def dial_outcome(self, status: str = "completed", duration: int | None = None) -> Call:
+        """Decide how the transfer the call is ringing ends: completed, busy, no-answer, failed, canceled."""
+        if status not in DIAL_OUTCOMES:
+            raise SimulatorError(f"{status!r} is not a dial outcome; use one of {', '.join(DIAL_OUTCOMES)}")
+        waiting = self._expect("dial", action="decide a transfer outcome")
+        self._input_begins()
+        dial = waiting.element
+        seconds = duration if duration is not None else (60 if status == "completed" else 0)
+        ring = _int(dial, "timeout", 30) if status == "no-answer" else 0
+        self._advance(seconds + ring)
+        if waiting.event is not None:
+            waiting.event["outcome"] = status
+        action = _attr(dial, "action")
+        if not action:
+            # Without an action Twilio goes on with the verbs after <Dial>, whatever the outcome.
+            self._continue_document()
+            return self
+        extra = {
+            "DialCallStatus": status,
+            "DialCallSid": "CA" + secrets.token_hex(16),
+            "DialCallDuration": str(seconds),
+        }
+        return self._submit(waiting, extra)
+
+    def record(self, text: str = "", duration: int = 5) -> Call:
+        """Leave a recording (with `text` as its transcription) at a <Record>."""
+        waiting = self._expect("record", action="leave a recording")
+        self._input_begins()
+        self._advance(duration)
+        return self._finish_recording(waiting, text=text, digits="hangup", duration=duration)
+
+    def hangup(self) -> Call:
+        """The caller hangs up."""
+        if self.ended:
+            return self
+        if self.waiting is not None and self.waiting.event is not None and self.waiting.verb == "dial":
+            self.waiting.event["outcome"] = "caller-hangup"
+        self._event("hangup", by="caller")
+        self._finish("caller-hangup")
+        return self
+
+    # ------------------------------------------------------------ executing TwiML
+
+    def _expect(self, *verbs: str, action: str) -> Waiting:
+        if self.ended:
+            raise SimulatorError(f"cannot {action}: the call has ended ({self.end})")
+        if self.waiting is None or self.waiting.verb not in verbs:
+            where = self.waiting.verb if self.waiting else "nothing"
+            raise SimulatorError(f"cannot {action}: the call waits in <{where.capitalize()}>, not {verbs}")
+        return self.waiting
+
+    def _input_begins(self) -> None:
+        self._heard = []
+        self._dialed = None
+        self._fetches_without_input = 0
+
+    def _event(self, kind: str, **fields: Any) -> None:
+        event: Event = {"type": kind, **fields}
+        if self.clock is not None:
+            event["at"] = self.clock.isoformat()
+        self.events.append(event)
+
+    def _advance(self, seconds: float) -> None:
+        if self.clock is not None:
+            self.clock += timedelta(seconds=seconds)
+
+    def _params(self, extra: Mapping[str, str]) -> dict[str, str]:
+        params = {
+            "CallSid": self.call_sid,
+            "AccountSid": self.account_sid,
+            "From": self.from_,
+            "To": self.to,
+            "Caller": self.from_,
+            "Called": self.to,
+            "CallStatus": "in-progress" if self._answered else "ringing",
+            "Direction": "inbound",
+            "ApiVersion": "2010-04-01",
+        }
+        params.update(extra)
+        return params
+
+    def _request(self, url: str, method: str, extra: Mapping[str, str]) -> Reply:
+        params = self._params(extra)
+        signed = url
+        if method == "GET":
+            query = urllib.parse.urlencode(params)
+            url = signed = url + ("&" if "?" in url else "?") + query
+        headers = {"User-Agent": "TwilioProxy/1.1 (ivr simulator)"}
+        if self.auth_token:
+            body = params if method == "POST" else {}
+            headers["X-Twilio-Signature"] = RequestValidator(self.auth_token).compute_signature(signed, body)
+        clock = self.clock.isoformat() if self.clock is not None else None
+        reply = self.session.send(method, url, params if method == "POST" else {}, headers, clock)
+        self.exchanges.append(
+            Exchange(method, url, params, reply.status, reply.body.decode("utf-8", errors="replace"))
+        )
+        return reply
+
+    def _fetch(self, url: str, method: str, extra: Mapping[str, str]) -> None:
+        """Request a TwiML document and make it the one being executed."""
+        url = urllib.parse.urljoin(self._document.url, url)
+        method = method.upper() if method.upper() in ("GET", "POST") else "POST"
+        self._fetches_without_input += 1
+        if self._fetches_without_input > self.loop_limit:
+            self._app_error(f"more than {self.loop_limit} documents fetched without caller input (a loop?)")
+            return
+        reply = self._request(url, method, extra)
+        self._answered = True
+        self._event("request", method=method, url=url, status=reply.status)
+        if reply.error:
+            self._app_error(reply.error)
+            return
+        if not 200 <= reply.status < 300:
+            self._app_error(f"HTTP {reply.status} from {url}")
+            return
+        try:
+            root = ET.fromstring(reply.body)
+        except ET.ParseError as exc:
+            self._app_error(f"invalid XML from {url}: {exc}")
+            return
+        if root.tag != "Response":
+            self._app_error(f"the document's root is <{root.tag}>, not <Response>")
+            return
+        self.waiting = None
+        self._document = _Document(url, iter(list(root)))
+
+    def _app_error(self, message: str) -> None:
+        self._event("error", message=message)
+        self._event("say", text=APPLICATION_ERROR, voice="alice", language="en-US")
+        self._heard.append(APPLICATION_ERROR)
+        self._event("hangup", by="app")
+        self._finish("app-error")
+
+    def _run(self) -> None:
+        """Execute verbs until the call waits for the caller or ends."""
+        while not self.ended and self.waiting is None:
+            verb = next(self._document.verbs, None)
+            if verb is None:
+                self._event("hangup", by="app")
+                self._finish("completed")  # no more TwiML: Twilio ends the call
+                return
+            self._execute(verb)
+
+    def _continue_document(self) -> None:
+        self.waiting = None
+        self._run()
+
+    def _speak(self, el: ET.Element) -> None:
+        if el.tag == "Say":
+            text = " ".join((el.text or "").split())
+            loop = _int(el, "loop", 1)
+            event: Event = {
+                "text": text,
+                "voice": _attr(el, "voice", "man"),
+                "language": _attr(el, "language", "en-US"),
+            }
+            if loop != 1:
+                event["loop"] = loop  # 0 means "until something else happens"
+            self._event("say", **event)
+            self._heard.extend([text] * max(loop, 1))
+            self._advance(len(text) / _SPEECH_CHARS_PER_SECOND * max(loop, 1))
+        elif el.tag == "Play":
+            self._event("play", url=(el.text or "").strip(), digits=_attr(el, "digits") or None)
+        elif el.tag == "Pause":
+            length = _int(el, "length", 1)
+            self._event("pause", length=length)
+            self._advance(length)
+
+    def _execute(self, el: ET.Element) -> None:
+        tag = el.tag
+        if tag in ("Say", "Play", "Pause"):
+            self._speak(el)
+        elif tag == "Gather":
+            for child in el:
+                if child.tag in ("Say", "Play", "Pause"):
+                    self._speak(child)
+                else:
+                    self._event("warning", message=f"<{child.tag}> is not allowed inside <Gather>")
+            self.waiting = Waiting("gather", el, self._document.url)
+        elif tag == "Dial":
+            targets = [
+                (c.text or "").strip()
+                for c in el
+                if c.tag in ("Number", "Sip", "Client", "Conference", "Queue")
+            ]
+            if (el.text or "").strip():
+                targets.insert(0, (el.text or "").strip())
+            self._dialed = targets
+            self._event("dial", to=targets, outcome=None)
+            self.waiting = Waiting("dial", el, self._document.url, self.events[-1])
+        elif tag == "Record":
+            self._event("record", max_length=_int(el, "maxLength", 3600))
+            self.waiting = Waiting("record", el, self._document.url, self.events[-1])
+        elif tag == "Redirect":
+            target = (el.text or "").strip() or self._document.url
+            self._event("redirect", url=urllib.parse.urljoin(self._document.url, target))
+            self._fetch(target, _attr(el, "method", "POST"), {})
+        elif tag == "Hangup":
+            self._event("hangup", by="app")
+            self._finish("app-hangup")
+        elif tag == "Reject":
+            self._event("reject", reason=_attr(el, "reason", "rejected"))
+            self._finish("rejected")
+        elif tag in ("Sms", "Message"):
+            self._event("sms", to=_attr(el, "to", self.from_), text=(el.text or "").strip())
+        else:
+            self._event("warning", message=f"unknown verb <{tag}> skipped")
+
+    def _submit(self, waiting: Waiting, extra: Mapping[str, str]) -> Call:
+        el = waiting.element
+        action = _attr(el, "action") or waiting.document_url  # Twilio's default: the current document
+        self._fetch(action, _attr(el, "method", "POST"), extra)
+        self._run()
+        return self
+
+    def _nothing_gathered(self, waiting: Waiting) -> Call:
+        self._advance(_int(waiting.element, "timeout", 5))
+        if _true(waiting.element, "actionOnEmptyResult"):
+            return self._submit(waiting, {})
+        self._continue_document()  # Twilio falls through to the next verb
+        return self
+
+    def _finish_recording(self, waiting: Waiting, text: str, digits: str, duration: int = 5) -> Call:
+        el = waiting.element
+        sid = "RE" + secrets.token_hex(16)
+        url = f"https://api.twilio.com/2010-04-01/Accounts/{self.account_sid}/Recordings/{sid}"
+        if waiting.event is not None:
+            waiting.event.update(got=text or None, recording_url=url)
+        callback = _attr(el, "transcribeCallback")
+        if callback and text:
+            extra = {"TranscriptionText": text, "TranscriptionStatus": "completed", "RecordingUrl": url,
+                     "RecordingSid": sid}  # fmt: skip
+            reply = self._request(urllib.parse.urljoin(waiting.document_url, callback), "POST", extra)
+            self._event("request", method="POST", url=callback, status=reply.status)
+        params = {
+            "RecordingUrl": url,
+            "RecordingSid": sid,
+            "RecordingDuration": str(duration),
+            "Digits": digits,
+        }
+        return self._submit(waiting, params)
+
+    def _finish(self, how: str) -> None:
+        self.end = how
+        self.waiting = None
+        if self.status_callback:
+            url = urllib.parse.urljoin(self._document.url, self.status_callback)
+            elapsed = (self.clock - self.started_at).total_seconds() if self.clock and self.started_at else 0
+            reply = self._request(url, "POST", {"CallStatus": "completed", "CallDuration": str(int(elapsed))})
+            self._event("request", method="POST", url=url, status=reply.status)

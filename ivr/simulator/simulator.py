@@ -1,0 +1,86 @@
+"""The simulator: places calls into a TwiML app, in-process or over HTTP."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from typing import Any
+
+from .call import Call
+from .transport import HttpSession, InProcessSession, Session
+
+DEFAULT_FROM = "+79161234567"
+DEFAULT_TO = "+78002001441"
+DEFAULT_ACCOUNT = "AC" + "0" * 32
+
+
+def parse_at(value: str | datetime | None) -> datetime | None:
+    """`at` as a datetime; a string must be ISO-8601 (raises ValueError otherwise)."""
+    if value is None or isinstance(value, datetime):
+        return value
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(
+            f"{value!r} is not an ISO-8601 date and time like 2021-03-01T10:00:00+03:00"
+        ) from None
+
+
+class Simulator:
+    """Plays Twilio's part for a TwiML app: `Simulator(app)` in-process, or `Simulator(url=...)`."""
+
+    def __init__(
+        self,
+        app: Any = None,
+        *,
+        url: str | None = None,
+        method: str = "POST",
+        path: str = "/voice",
+        auth_token: str | None = None,
+        account_sid: str | None = None,
+        status_callback: str | None = None,
+        loop_limit: int = 50,
+    ) -> None:
+        if (app is None) == (url is None):
+            raise ValueError("give either an app (in-process) or a url (over HTTP), not both or neither")
+        self.app = app
+        self.url = url if url is not None else InProcessSession.base_url + path
+        self.method = method.upper()
+        if self.method not in ("GET", "POST"):
+            raise ValueError(f"method {method!r} is not GET or POST")
+        self.auth_token = (
+            auth_token if auth_token is not None else os.environ.get("TWILIO_AUTH_TOKEN") or None
+        )
+        self.account_sid = account_sid or os.environ.get("TWILIO_ACCOUNT_SID") or DEFAULT_ACCOUNT
+        self.status_callback = status_callback
+        self.loop_limit = loop_limit
+
+    def _session(self) -> Session:
+        if self.app is not None:
+            return InProcessSession(self.app)
+        return HttpSession(self.url)
+
+    def call(
+        self,
+        from_: str = DEFAULT_FROM,
+        to: str = DEFAULT_TO,
+        at: str | datetime | None = None,
+        call_sid: str | None = None,
+    ) -> Call:
+        """Place a call; it runs until it first waits for the caller (or ends)."""
+        return Call(
+            self._session(),
+            self.url,
+            method=self.method,
+            from_=from_,
+            to=to,
+            at=parse_at(at),
+            auth_token=self.auth_token,
+            account_sid=self.account_sid,
+            call_sid=call_sid,
+            status_callback=self.status_callback,
+            loop_limit=self.loop_limit,
+        )
