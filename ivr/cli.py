@@ -1,0 +1,226 @@
+"""The `ivr` command: serve, check, simulate."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import flows
+from .errors import FlowError
+from .model import Flow
+
+
+def _flow_or_exit(path: str | None) -> Flow:
+    try:
+        return flows.load(path)
+    except FlowError as exc:
+        for problem in exc.problems:
+            click.echo(f"error: {problem}", err=True)
+        click.echo(f"{len(exc.problems)} problem(s) found.", err=True)
+        sys.exit(1)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="ivr")
+def main() -> None:
+    """Voice menus on Twilio: serve the hotline, check flows, simulate calls."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+
+@main.command()
+@click.argument("flow", required=False, type=click.Path(dir_okay=False))
+def check(flow: str | None) -> None:
+    """Validate a flow file (default: the bundled DMS hotline) and print a summary."""
+    model = _flow_or_exit(flow)
+    kinds = Counter(node.kind for node in model.nodes.values())
+    click.echo(f"{model.path}: OK, flow {model.name!r}")
+    click.echo(
+        f"  nodes: {len(model.nodes)} (" + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())) + ")"
+    )
+    menus = [n.id for n in model.nodes.values() if n.kind == "menu"]
+    click.echo(f"  menus: {', '.join(menus)}")
+    click.echo("  contacts: " + ", ".join(f"{c.name} {c.target}" for c in model.contacts.values()))
+    for schedule in model.schedules.values():
+        calendar = f", calendar {schedule.country}" if schedule.country else ""
+        click.echo(f"  schedule {schedule.name}: {schedule.describe()} ({schedule.timezone}{calendar})")
+    for rule in model.allowances.values():
+        click.echo(f"  allowance {rule.name}: {rule.limit} per {rule.period.replace('_', ' ')}")
+    if model.programme:
+        click.echo(f"  programme: {model.programme.start.isoformat()} .. {model.programme.end.isoformat()}")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--flow", type=click.Path(dir_okay=False), help="Flow file (default: IVR_FLOW or the bundled hotline)."
+)
+@click.option(
+    "--allow-simulated-clock",
+    is_flag=True,
+    help="Honour X-Ivr-Clock from the simulator. Never in production.",
+)
+@click.option("--debug", is_flag=True, help="Flask debug mode with the reloader.")
+def serve(host: str, port: int, flow: str | None, allow_simulated_clock: bool, debug: bool) -> None:
+    """Run the development server (production: gunicorn "ivr:create_app()")."""
+    from .app import create_app
+
+    config: dict[str, Any] = {}
+    if flow:
+        config["FLOW"] = flow
+    if allow_simulated_clock:
+        config["ALLOW_SIMULATED_CLOCK"] = True
+    try:
+        app = create_app(config)
+    except FlowError as exc:
+        for problem in exc.problems:
+            click.echo(f"error: {problem}", err=True)
+        sys.exit(1)
+    public = app.config.get("PUBLIC_URL")
+    click.echo(f"Serving flow {app.extensions['ivr'].handler.flow.path}")
+    click.echo(f"Webhook for a local simulator: http://{host}:{port}/voice")
+    if public:
+        click.echo(f"Webhook to paste into Twilio (A call comes in, HTTP POST): {public.rstrip('/')}/voice")
+    else:
+        click.echo(
+            "Set IVR_PUBLIC_URL to your tunnel's https address to see the webhook to paste into Twilio."
+        )
+    checking = "ON" if app.config.get("TWILIO_AUTH_TOKEN") else "OFF (set TWILIO_AUTH_TOKEN)"
+    click.echo(f"Signature checking: {checking}")
+    app.run(host=host, port=port, debug=debug, use_reloader=debug)
+
+
+@main.command()
+@click.argument("inputs", nargs=-1)
+@click.option("--url", help="Call a TwiML app over HTTP at this URL instead of the hotline in-process.")
+@click.option("--method", type=click.Choice(["POST", "GET"], case_sensitive=False), default="POST",
+              show_default=True, help="HTTP method of the entry webhook.")  # fmt: skip
+@click.option(
+    "--at", "at_text", metavar="ISO-8601", help="Simulated date and time, e.g. 2021-03-01T10:00:00+03:00."
+)
+@click.option("--from", "from_", default="+79161234567", show_default=True, help="The caller's number.")
+@click.option("--to", default="+78002001441", show_default=True, help="The number called.")
+@click.option(
+    "--auth-token", envvar="TWILIO_AUTH_TOKEN", help="Sign requests like Twilio (default: TWILIO_AUTH_TOKEN)."
+)
+@click.option("--flow", type=click.Path(dir_okay=False), help="In-process: the flow file to run.")
+@click.option(
+    "--status-callback", help="URL for the final status callback (in-process default: /voice/status)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the whole call as one JSON object.")
+@click.option("-v", "--verbose", is_flag=True, help="Also show every webhook request.")
+def simulate(
+    inputs: tuple[str, ...],
+    url: str | None,
+    method: str,
+    at_text: str | None,
+    from_: str,
+    to: str,
+    auth_token: str | None,
+    flow: str | None,
+    status_callback: str | None,
+    as_json: bool,
+    verbose: bool,
+) -> None:
+    """Place a simulated call: interactive on a terminal, or scripted with INPUT tokens.
+
+    \b
+    Tokens, one per place the call waits:
+      5, 123#        keys
+      -              silence until the timeout
+      say:TEXT       speech
+      dial:STATUS    how the transfer ends (completed, busy, no-answer, failed, canceled)
+      record:TEXT    a recording with that transcription
+      hangup         hang up
+    When the tokens run out the caller hangs up.
+    """
+    from .simulator import Simulator, SimulatorError, parse_at
+    from .simulator.console import parse_token, perform, run_interactive, show_new, waiting_for
+
+    try:
+        tokens = [parse_token(t) for t in inputs]
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    try:
+        at = parse_at(at_text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--at") from None
+    if url and not url.startswith(("http://", "https://")):
+        raise click.BadParameter(f"{url!r} must start with http:// or https://", param_hint="--url")
+    if url and flow:
+        raise click.UsageError("--flow runs the app in-process; it cannot be combined with --url")
+
+    logging.getLogger("ivr").setLevel(logging.ERROR)  # a simulated call needs no server warnings
+    with tempfile.TemporaryDirectory(prefix="ivr-simulate-") as scratch:
+        if url:
+            sim = Simulator(url=url, method=method, auth_token=auth_token, status_callback=status_callback)
+        else:
+            from .app import create_app
+
+            config: dict[str, Any] = {"DATABASE_URL": f"sqlite:///{Path(scratch) / 'simulated.sqlite3'}"}
+            if flow:
+                config["FLOW"] = flow
+            if auth_token:
+                config["TWILIO_AUTH_TOKEN"] = auth_token
+            try:
+                app = create_app(config)
+            except FlowError as exc:
+                for problem in exc.problems:
+                    click.echo(f"error: {problem}", err=True)
+                sys.exit(1)
+            sim = Simulator(app, method=method, auth_token=auth_token,
+                            status_callback=status_callback or "/voice/status")  # fmt: skip
+        call = sim.call(from_=from_, to=to, at=at)
+        first = call.exchanges[0] if call.exchanges else None
+        if url and first is not None and first.status == 0:
+            click.echo(
+                f"error: cannot reach {url}: is the server running? ({call.events[0].get('status')})",
+                err=True,
+            )
+            message = next((e["message"] for e in call.events if e["type"] == "error"), "")
+            click.echo(f"       {message}", err=True)
+            sys.exit(2)
+
+        colour = sys.stdout.isatty() and not as_json and "NO_COLOR" not in os.environ
+        interactive = not tokens and sys.stdin.isatty() and not as_json
+        if interactive:
+            click.echo(f"Calling {sim.url} from {from_}" + (f" at {at.isoformat()}" if at else ""))
+            run_interactive(call, colour, verbose)
+        else:
+            shown = 0 if as_json else show_new(call, 0, colour, verbose)
+            for index, token in enumerate(tokens, start=1):
+                if call.ended:
+                    click.echo(
+                        f"note: the call ended before input {index} ({token}); the rest is unused", err=True
+                    )
+                    break
+                try:
+                    perform(call, token)
+                except SimulatorError:
+                    click.echo(
+                        f"error: input {index} ({token}) does not fit: the call waits for "
+                        f"{waiting_for(call)}",
+                        err=True,
+                    )
+                    sys.exit(2)
+                if not as_json:
+                    shown = show_new(call, shown, colour, verbose)
+            if not call.ended:
+                call.hangup()
+                if not as_json:
+                    show_new(call, shown, colour, verbose)
+        if as_json:
+            click.echo(json.dumps(call.to_json(), ensure_ascii=False, indent=2))
+        elif call.end:
+            click.echo(
+                click.style(f"call ended: {call.end}", dim=True) if colour else f"call ended: {call.end}"
+            )
+    sys.exit(1 if call.end == "app-error" else 0)

@@ -1,0 +1,196 @@
+"""The simulator in a terminal: input tokens, scripted runs, the interactive keypad, readable output."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import click
+
+from .call import DIAL_OUTCOMES, Call, Event, SimulatorError
+
+_KEYS = re.compile(r"[0-9*#]+")
+
+TOKEN_HELP = (
+    "Tokens, one per place the call waits: 5 or 123# (keys), - (silence until timeout), "
+    "say:TEXT (speech), dial:STATUS (transfer outcome: " + ", ".join(DIAL_OUTCOMES) + "), "
+    "record:TEXT (a recording with that transcription), hangup."
+)
+
+
+@dataclass(frozen=True)
+class Token:
+    """One thing the caller does."""
+
+    kind: str  # keys, silence, say, dial, record, hangup
+    text: str = ""
+
+    def __str__(self) -> str:
+        return {"keys": self.text, "silence": "-", "hangup": "hangup"}.get(
+            self.kind, f"{self.kind}:{self.text}"
+        )
+
+
+def parse_token(raw: str) -> Token:
+    """A command-line input token; raises ValueError saying what is wrong and what would be right."""
+    text = raw.strip()
+    if text == "-":
+        return Token("silence")
+    if text.lower() == "hangup":
+        return Token("hangup")
+    kind, sep, rest = text.partition(":")
+    if sep and kind.lower() in ("say", "record"):
+        if kind.lower() == "say" and not rest.strip():
+            raise ValueError(f"{raw!r}: say: needs the words, e.g. say:психолог")
+        return Token(kind.lower(), rest.strip())
+    if sep and kind.lower() == "dial":
+        status = rest.strip().lower()
+        if status not in DIAL_OUTCOMES:
+            raise ValueError(f"{raw!r}: the transfer outcome must be one of {', '.join(DIAL_OUTCOMES)}")
+        return Token("dial", status)
+    if _KEYS.fullmatch(text):
+        return Token("keys", text)
+    raise ValueError(f"{raw!r} is not an input token. {TOKEN_HELP}")
+
+
+def perform(call: Call, token: Token) -> None:
+    """Do what a token says; raises SimulatorError when the call is not waiting for that."""
+    actions: dict[str, Callable[[], Any]] = {
+        "keys": lambda: call.press(token.text),
+        "silence": call.silence,
+        "say": lambda: call.say(token.text),
+        "dial": lambda: call.dial_outcome(token.text),
+        "record": lambda: call.record(token.text),
+        "hangup": call.hangup,
+    }
+    actions[token.kind]()
+
+
+def waiting_for(call: Call) -> str:
+    """A short description of what the call waits for, for prompts and errors."""
+    if call.ended or call.waiting is None:
+        return "nothing (the call has ended)"
+    el = call.waiting.element
+    if call.waiting.verb == "dial":
+        return f"the outcome of a transfer to {', '.join(call.dialed or [])} (dial:STATUS)"
+    if call.waiting.verb == "record":
+        return "a recording (record:TEXT, - for none)"
+    modes = el.get("input", "dtmf").split()
+    what = []
+    if "dtmf" in modes:
+        n = el.get("numDigits")
+        finish = el.get("finishOnKey", "#")
+        what.append(
+            f"{n} key{'s' if n != '1' else ''}" if n else f"keys ending with {finish}" if finish else "keys"
+        )
+    if "speech" in modes:
+        what.append("speech (say:TEXT)")
+    return " or ".join(what)
+
+
+def describe(event: Event, colour: bool) -> str | None:
+    """One transcript event as a line of text, or None for events not worth a line."""
+
+    def paint(text: str, **style: Any) -> str:
+        return click.style(text, **style) if colour else text
+
+    kind = event["type"]
+    if kind == "say":
+        return paint("  🔊 ", fg="cyan") + event["text"]
+    if kind == "play":
+        return paint("  ♪  play ", fg="cyan") + event["url"]
+    if kind == "pause":
+        return paint(f"  …  pause {event['length']} s", dim=True)
+    if kind == "gather":
+        got = event.get("got")
+        heard = "(silence)" if got is None else got if got else "(nothing)"
+        return paint("  ⌨  caller: ", fg="yellow", bold=True) + heard
+    if kind == "dial":
+        outcome = event.get("outcome")
+        return (
+            paint("  ☎  transfer to ", fg="magenta", bold=True)
+            + ", ".join(event["to"])
+            + (f" → {outcome}" if outcome else "")
+        )
+    if kind == "record":
+        return paint("  ●  recording", fg="red") + (f": {event['got']}" if event.get("got") else "")
+    if kind == "redirect":
+        return paint(f"  ↪  redirect {event['url']}", dim=True)
+    if kind == "sms":
+        return paint(f"  ✉  sms to {event['to']}: ", fg="blue") + event["text"]
+    if kind == "hangup":
+        return paint(f"  ✖  {event['by']} hung up", fg="red", bold=True)
+    if kind == "reject":
+        return paint("  ✖  call rejected", fg="red", bold=True)
+    if kind in ("error", "warning"):
+        return paint(f"  !  {kind}: {event['message']}", fg="red")
+    return None  # requests are shown only with --verbose
+
+
+def show_new(call: Call, shown: int, colour: bool, verbose: bool = False) -> int:
+    """Print the events after the first `shown`; return the new count."""
+    for event in call.events[shown:]:
+        line = describe(event, colour)
+        if line is None and verbose and event["type"] == "request":
+            line = (
+                click.style(f"  →  {event['method']} {event['url']} {event['status']}", dim=True)
+                if colour
+                else (f"  →  {event['method']} {event['url']} {event['status']}")
+            )
+        if line is not None:
+            click.echo(line)
+    return len(call.events)
+
+
+INTERACTIVE_HELP = """\
+  keys      type digits, * and # and press Enter (e.g. 5 or 123456#)
+  (Enter)   an empty line is silence until the timeout
+  say TEXT  speak (when the menu listens for speech)
+  dial STATUS  how a transfer ends: completed, busy, no-answer, failed, canceled
+  record TEXT  leave a recording
+  hangup    hang up (also q or Ctrl-D)
+  ?         this help"""
+
+
+def interactive_token(line: str) -> Token | None:
+    """A line typed at the interactive prompt as a token; None for help."""
+    text = line.strip()
+    if text == "?":
+        return None
+    if text == "":
+        return Token("silence")
+    if text.lower() in ("q", "quit", "exit", "hangup"):
+        return Token("hangup")
+    word, _, rest = text.partition(" ")
+    if word.lower() in ("say", "dial", "record"):
+        return parse_token(f"{word.lower()}:{rest}")
+    return parse_token(text)
+
+
+def run_interactive(call: Call, colour: bool, verbose: bool) -> None:
+    """Step through the call at a terminal until it ends."""
+    click.echo(click.style("Type ? for help. Keys and Enter to press; an empty line is silence.", dim=True))
+    shown = show_new(call, 0, colour, verbose)
+    while not call.ended:
+        try:
+            line = click.prompt(
+                click.style(f"[{waiting_for(call)}]", fg="green") if colour else f"[{waiting_for(call)}]",
+                default="",
+                show_default=False,
+                prompt_suffix=" > ",
+            )
+        except (click.Abort, EOFError):
+            line = "hangup"
+            click.echo()
+        try:
+            token = interactive_token(line)
+            if token is None:
+                click.echo(INTERACTIVE_HELP)
+                continue
+            perform(call, token)
+        except (ValueError, SimulatorError) as exc:
+            click.echo(click.style(f"  {exc}", fg="red") if colour else f"  {exc}")
+            continue
+        shown = show_new(call, shown, colour, verbose)
