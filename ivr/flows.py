@@ -164,7 +164,7 @@ def _settings(r: _Reader, doc: Located) -> Settings:
         timezone=tz or "UTC",
         start=r.get(s, "start", str, None) or "",
         main_menu=r.get(s, "main_menu", str, None) or "",
-        operator=r.get(s, "operator", str, None) or "",
+        operator=r.get(s, "operator", str, None, "") or "",
         attempts=r.get(s, "attempts", int, None, 3) or 3,
         gather_timeout=r.get(s, "gather_timeout", int, None, 5) or 5,
         dial_timeout=r.get(s, "dial_timeout", int, None, 30) or 30,
@@ -365,6 +365,7 @@ def _node(r: _Reader, node_id: str, m: Located, line: int, settings: Settings) -
         if key != "kind" and key not in _NODE_FIELDS[kind]:
             known = ", ".join(sorted(_NODE_FIELDS[kind]))
             r.problem(m.line_of(key), node_id, f"unknown field {key!r} for a {kind}; known: {known}")
+    m.line = line  # problems with the node as a whole point at its name
     n = node_id
     base: dict[str, Any] = {"id": node_id, "line": line}
     if kind == "menu":

@@ -1,0 +1,168 @@
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from ivr import flows
+from ivr.errors import FlowError
+from ivr.model import Ask, Branch, Menu, Transfer
+
+from .conftest import MINI_FLOW
+
+WriteFlow = Callable[[str], Path]
+
+
+def problems(path: Path) -> list[str]:
+    with pytest.raises(FlowError) as info:
+        flows.load(path, env={})
+    return [str(p).removeprefix(f"{path}:") for p in info.value.problems]
+
+
+def test_bundled_hotline_loads_with_the_main_menu_keys_of_the_roadmap(hotline) -> None:
+    main = hotline.nodes["main"]
+    assert isinstance(main, Menu)
+    assert [o.key for o in main.options] == ["1", "2", "3", "4", "5", "6", "0"]
+    assert hotline.settings.voice == "Polly.Tatyana" and hotline.settings.language == "ru-RU"
+
+
+def test_every_sub_menu_of_the_hotline_returns_to_the_main_menu_with_9(hotline) -> None:
+    for node in hotline.nodes.values():
+        if isinstance(node, Menu) and node.id != "main":
+            back = node.option("9")
+            assert back is not None and back.to == "main", node.id
+            assert "главное меню" in node.prompt.lower() or "главного меню" in node.prompt.lower(), node.id
+
+
+def test_every_transfer_of_the_hotline_handles_every_dial_outcome(hotline) -> None:
+    for node in hotline.nodes.values():
+        if isinstance(node, Transfer):
+            assert "completed" in node.outcomes and "otherwise" in node.outcomes, node.id
+
+
+def test_contacts_default_to_the_roadmap_numbers_and_follow_the_environment() -> None:
+    default = flows.load(env={})
+    assert default.contacts["desk"].target == "+78002001441"
+    assert default.contacts["navigator"].target == "+78007756610"
+    moved = flows.load(env={"IVR_CONTACT_REPRESENTATIVE": "sip:rep@example.test"})
+    assert moved.contacts["representative"].target == "sip:rep@example.test"
+
+
+def test_yaml_keys_stay_strings(write_flow: WriteFlow) -> None:
+    path = write_flow(MINI_FLOW.replace('"1": {to: info', "1: {to: info").replace(
+        "      info:\n        kind: message", "      info:\n        kind: message"
+    ))
+    flow = flows.load(path, env={})
+    assert isinstance(flow.nodes["main"], Menu)
+    assert flow.nodes["main"].option("1") is not None
+
+
+def test_on_is_a_string_key_not_a_boolean(write_flow: WriteFlow) -> None:
+    text = MINI_FLOW + """
+      check:
+        kind: branch
+        on: value:answer
+        cases: {on: bye, off: bye, yes: bye}
+        default: bye
+    """
+    text = text.replace('"2": operator', '"2": operator\n          "3": check')
+    flow = flows.load(write_flow(text), env={})
+    branch = flow.nodes["check"]
+    assert isinstance(branch, Branch) and sorted(branch.cases) == ["off", "on", "yes"]
+
+
+def test_dangling_target_is_reported_with_line_and_node(write_flow: WriteFlow) -> None:
+    path = write_flow(MINI_FLOW.replace("next: main\n      operator", "next: mian\n      operator"))
+    assert problems(path) == ["20: node 'info': next: no node 'mian'"]
+
+
+def test_unreachable_node_is_reported(write_flow: WriteFlow) -> None:
+    path = write_flow(MINI_FLOW + "      orphan:\n        kind: hangup\n        say: Пока.\n")
+    assert problems(path) == ["32: node 'orphan': unreachable: no path from 'hello' leads here"]
+
+
+def test_menu_without_silence_handling_is_reported(write_flow: WriteFlow) -> None:
+    text = MINI_FLOW.replace("      operator: operator\n", "")
+    path = write_flow(text.replace('"2": operator', '"2": operator\n          "0": operator'))
+    assert problems(path) == [
+        "12: node 'main': no wrong input handling: set `invalid.fallback` or settings.operator",
+        "12: node 'main': no silence handling: set `no_input.fallback` or settings.operator",
+    ]
+
+
+def test_unknown_field_and_kind_are_reported(write_flow: WriteFlow) -> None:
+    text = MINI_FLOW.replace("        say: Справка.\n", "        sya: Справка.\n        say: Справка.\n")
+    text = text.replace("kind: hangup", "kind: goodbye")
+    assert problems(write_flow(text)) == [
+        "22: node 'info': unknown field 'sya' for a message; known: next, say",
+        "25: node 'operator': outcomes.completed: no node 'bye'",
+        "30: node 'bye': unknown kind 'goodbye'; use one of menu, message, ask, branch, allowance, register, "
+        "transfer, hangup",
+    ]
+
+
+def test_empty_prompt_is_reported(write_flow: WriteFlow) -> None:
+    path = write_flow(MINI_FLOW.replace("say: Справка.", 'say: " "'))
+    assert problems(path) == ["22: node 'info': `say` is empty: the caller would hear nothing"]
+
+
+def test_invalid_yaml_names_the_line(write_flow: WriteFlow) -> None:
+    path = write_flow(MINI_FLOW.replace("kind: message\n        say: Справка.", "kind: message\n        say: [Справка."))
+    (problem,) = problems(path)
+    assert problem.startswith("2") and "invalid YAML" in problem
+
+
+def test_loop_that_never_waits_is_reported(write_flow: WriteFlow) -> None:
+    text = MINI_FLOW.replace("say: Справка.\n        next: main", "say: Справка.\n        next: info2")
+    text += "      info2:\n        kind: message\n        say: Ещё.\n        next: info\n"
+    assert problems(write_flow(text)) == [
+        "20: node 'info': loop that never waits for the caller: info -> info2 -> info",
+        "32: node 'info2': loop that never waits for the caller: info2 -> info -> info2",
+    ]
+
+
+def test_sub_menu_without_a_way_back_is_reported(write_flow: WriteFlow) -> None:
+    text = MINI_FLOW.replace('"1": {to: info, say: [справка]}', '"1": {to: sub, say: [справка]}')
+    text += (
+        "      sub:\n        kind: menu\n        prompt: Подменю.\n        options:\n          \"1\": info\n"
+    )
+    assert problems(write_flow(text)) == [
+        "32: node 'sub': no way back to the main menu: add a key that leads to 'main'"
+    ]
+
+
+def test_transfer_with_unhandled_outcomes_is_reported(write_flow: WriteFlow) -> None:
+    path = write_flow(MINI_FLOW.replace("outcomes: {completed: bye, otherwise: main}", "outcomes: {completed: bye}"))
+    assert problems(path) == [
+        "28: node 'operator': dial outcomes busy, no-answer, failed, canceled lead nowhere: add them or `otherwise`"
+    ]
+
+
+def test_schedule_errors_name_their_line(write_flow: WriteFlow) -> None:
+    text = MINI_FLOW.replace(
+        "    nodes:",
+        "    schedules:\n      office:\n        timezone: Europe/Moskva\n        hours:\n"
+        "          mon: \"18:00-09:00\"\n          funday: \"09:00-10:00\"\n    nodes:",
+    )
+    assert problems(write_flow(text)) == [
+        "10: `timezone`: 'Europe/Moskva' is not a known IANA time zone like 'Europe/Moscow'",
+        "12: `mon`: '18:00-09:00' ends before it starts",
+        "13: schedule 'office': unknown weekday 'funday'; use mon, tue, wed, thu, fri, sat, sun",
+    ]
+
+
+def test_unknown_placeholder_is_reported(write_flow: WriteFlow) -> None:
+    path = write_flow(MINI_FLOW.replace("say: Справка.", "say: Справка {nonsense} {contact:nobody}."))
+    assert problems(path) == [
+        "20: node 'info': say: unknown placeholder {nonsense}",
+        "20: node 'info': say: {contact:nobody} names no contact",
+    ]
+
+
+def test_missing_file_is_a_flow_error(tmp_path: Path) -> None:
+    with pytest.raises(FlowError, match="cannot read the file"):
+        flows.load(tmp_path / "nope.yaml")
+
+
+def test_hotline_asks_use_the_conventions(hotline) -> None:
+    policy = hotline.nodes["desk_policy"]
+    assert isinstance(policy, Ask) and policy.finish_on_key == "#" and policy.confirm
