@@ -27,9 +27,7 @@ class CallHandler:
         self.flow = flow
         self.store = store
 
-    def handle(
-        self, call_sid: str, step: int, node: str | None, given: Input, now: datetime, url_for: UrlFor
-    ) -> str:
+    def handle(self, call_sid: str, step: int, node: str | None, given: Input, now: datetime, url_for: UrlFor) -> str:
         """The TwiML answer to webhook `step` of a call; raises only when the store fails."""
         try:
             return self._handle_once(call_sid, step, node, given, now, url_for)

@@ -42,9 +42,7 @@ def check(flow: str | None) -> None:
     model = _flow_or_exit(flow)
     kinds = Counter(node.kind for node in model.nodes.values())
     click.echo(f"{model.path}: OK, flow {model.name!r}")
-    click.echo(
-        f"  nodes: {len(model.nodes)} (" + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())) + ")"
-    )
+    click.echo(f"  nodes: {len(model.nodes)} (" + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())) + ")")
     menus = [n.id for n in model.nodes.values() if n.kind == "menu"]
     click.echo(f"  menus: {', '.join(menus)}")
     click.echo("  contacts: " + ", ".join(f"{c.name} {c.target}" for c in model.contacts.values()))
@@ -60,9 +58,7 @@ def check(flow: str | None) -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
-@click.option(
-    "--flow", type=click.Path(dir_okay=False), help="Flow file (default: IVR_FLOW or the bundled hotline)."
-)
+@click.option("--flow", type=click.Path(dir_okay=False), help="Flow file (default: IVR_FLOW or the bundled hotline).")
 @click.option(
     "--allow-simulated-clock",
     is_flag=True,
@@ -90,9 +86,7 @@ def serve(host: str, port: int, flow: str | None, allow_simulated_clock: bool, d
     if public:
         click.echo(f"Webhook to paste into Twilio (A call comes in, HTTP POST): {public.rstrip('/')}/voice")
     else:
-        click.echo(
-            "Set IVR_PUBLIC_URL to your tunnel's https address to see the webhook to paste into Twilio."
-        )
+        click.echo("Set IVR_PUBLIC_URL to your tunnel's https address to see the webhook to paste into Twilio.")
     checking = "ON" if app.config.get("TWILIO_AUTH_TOKEN") else "OFF (set TWILIO_AUTH_TOKEN)"
     click.echo(f"Signature checking: {checking}")
     app.run(host=host, port=port, debug=debug, use_reloader=debug)
@@ -103,18 +97,14 @@ def serve(host: str, port: int, flow: str | None, allow_simulated_clock: bool, d
 @click.option("--url", help="Call a TwiML app over HTTP at this URL instead of the hotline in-process.")
 @click.option("--method", type=click.Choice(["POST", "GET"], case_sensitive=False), default="POST",
               show_default=True, help="HTTP method of the entry webhook.")  # fmt: skip
-@click.option(
-    "--at", "at_text", metavar="ISO-8601", help="Simulated date and time, e.g. 2021-03-01T10:00:00+03:00."
-)
+@click.option("--at", "at_text", metavar="ISO-8601", help="Simulated date and time, e.g. 2021-03-01T10:00:00+03:00.")
 @click.option("--from", "from_", default="+79161234567", show_default=True, help="The caller's number.")
 @click.option("--to", default="+78002001441", show_default=True, help="The number called.")
 @click.option(
     "--auth-token", envvar="TWILIO_AUTH_TOKEN", help="Sign requests like Twilio (default: TWILIO_AUTH_TOKEN)."
 )
 @click.option("--flow", type=click.Path(dir_okay=False), help="In-process: the flow file to run.")
-@click.option(
-    "--status-callback", help="URL for the final status callback (in-process default: /voice/status)."
-)
+@click.option("--status-callback", help="URL for the final status callback (in-process default: /voice/status).")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole call as one JSON object.")
 @click.option("-v", "--verbose", is_flag=True, help="Also show every webhook request.")
 def simulate(
@@ -198,16 +188,13 @@ def simulate(
             shown = 0 if as_json else show_new(call, 0, colour, verbose)
             for index, token in enumerate(tokens, start=1):
                 if call.ended:
-                    click.echo(
-                        f"note: the call ended before input {index} ({token}); the rest is unused", err=True
-                    )
+                    click.echo(f"note: the call ended before input {index} ({token}); the rest is unused", err=True)
                     break
                 try:
                     perform(call, token)
                 except SimulatorError:
                     click.echo(
-                        f"error: input {index} ({token}) does not fit: the call waits for "
-                        f"{waiting_for(call)}",
+                        f"error: input {index} ({token}) does not fit: the call waits for {waiting_for(call)}",
                         err=True,
                     )
                     sys.exit(2)
@@ -220,7 +207,5 @@ def simulate(
         if as_json:
             click.echo(json.dumps(call.to_json(), ensure_ascii=False, indent=2))
         elif call.end:
-            click.echo(
-                click.style(f"call ended: {call.end}", dim=True) if colour else f"call ended: {call.end}"
-            )
+            click.echo(click.style(f"call ended: {call.end}", dim=True) if colour else f"call ended: {call.end}")
     sys.exit(1 if call.end == "app-error" else 0)

@@ -251,11 +251,7 @@ def _advance(
                 state = replace(state, node=node.next)
             case Branch():
                 state = replace(state, node=_branch(flow, node, state, now))
-                if (
-                    isinstance(node, Branch)
-                    and node.on == "schedule"
-                    and state.node == node.cases.get("closed")
-                ):
+                if isinstance(node, Branch) and node.on == "schedule" and state.node == node.cases.get("closed"):
                     state = _remember_opening(flow, node, state, now)
             case Register() | Allowance() if flow.programme is not None and not flow.programme.active(now):
                 state = replace(state, node=flow.programme.inactive)
@@ -272,17 +268,13 @@ def _advance(
                         state = replace(state, phase="confirm", pending=number)
                 return _ask_turn(flow, node, state, say, path)
             case Transfer():
-                state = replace(
-                    state.remember("last_transfer", node.id), anonymous=state.anonymous or node.anonymous
-                )
+                state = replace(state.remember("last_transfer", node.id), anonymous=state.anonymous or node.anonymous)
                 if node.say:
                     say = (*say, _render(flow, node.say, state))
                 return Turn(state, say, Dial(flow.contacts[node.contact].target, node.timeout), None, path)
             case Hangup():
                 return Turn(state, (*say, _render(flow, node.say, state)), End(), None, path)
-    raise RuntimeError(
-        f"more than {_MAX_HOPS} nodes without waiting for the caller: {' -> '.join(path[-8:])}"
-    )
+    raise RuntimeError(f"more than {_MAX_HOPS} nodes without waiting for the caller: {' -> '.join(path[-8:])}")
 
 
 def _branch(flow: Flow, node: Branch, state: CallState, now: datetime) -> str:
@@ -319,9 +311,7 @@ def _request(flow: Flow, node: Register | Allowance, state: CallState) -> Reques
 def _spend(flow: Flow, node: Allowance, state: CallState, now: datetime) -> SpendEffect:
     rule = flow.allowances[node.allowance]
     start, end = rule.period_at(now)
-    return SpendEffect(
-        rule.name, rule.limit, state.values.get(node.key, ""), start, end, _request(flow, node, state)
-    )
+    return SpendEffect(rule.name, rule.limit, state.values.get(node.key, ""), start, end, _request(flow, node, state))
 
 
 def _render(flow: Flow, template: str, state: CallState, **extra: str) -> str:

@@ -50,9 +50,7 @@ DEFAULT_TEXTS: Mapping[str, str] = MappingProxyType(
         ),
         "lost_call": "Извините, связь с меню прервалась. Возвращаю вас в главное меню.",
         "technical_failure": ("Извините, произошёл технический сбой. Соединяю с оператором."),
-        "goodbye_after_failure": (
-            "Не удалось соединить с оператором. Пожалуйста, перезвоните позже. До свидания."
-        ),
+        "goodbye_after_failure": ("Не удалось соединить с оператором. Пожалуйста, перезвоните позже. До свидания."),
     }
 )
 
@@ -279,15 +277,9 @@ def _programme(r: _Reader, doc: Located) -> Programme | None:
         return None
     p = r.section(doc, "programme")
     start = (
-        r.check(p, "start", None, _moment)
-        if "start" in p
-        else r.problem(p.line, None, "programme: missing `start`")
+        r.check(p, "start", None, _moment) if "start" in p else r.problem(p.line, None, "programme: missing `start`")
     )
-    end = (
-        r.check(p, "end", None, _moment)
-        if "end" in p
-        else r.problem(p.line, None, "programme: missing `end`")
-    )
+    end = r.check(p, "end", None, _moment) if "end" in p else r.problem(p.line, None, "programme: missing `end`")
     inactive = r.get(p, "inactive", str, None) or ""
     if start is None or end is None:
         return None
@@ -591,9 +583,7 @@ def _validate(r: _Reader, flow: Flow, doc: Located) -> None:
             path.append(current.id)
 
 
-def _check_references(
-    r: _Reader, flow: Flow, node: AnyNode, stored: set[str], known_values: set[str]
-) -> None:
+def _check_references(r: _Reader, flow: Flow, node: AnyNode, stored: set[str], known_values: set[str]) -> None:
     for field_name in ("prompt", "reprompt", "retry", "say"):
         template = getattr(node, field_name, None)
         if not isinstance(template, str):

@@ -48,22 +48,27 @@ def test_contacts_default_to_the_roadmap_numbers_and_follow_the_environment() ->
 
 
 def test_yaml_keys_stay_strings(write_flow: WriteFlow) -> None:
-    path = write_flow(MINI_FLOW.replace('"1": {to: info', "1: {to: info").replace(
-        "      info:\n        kind: message", "      info:\n        kind: message"
-    ))
+    path = write_flow(
+        MINI_FLOW.replace('"1": {to: info', "1: {to: info").replace(
+            "      info:\n        kind: message", "      info:\n        kind: message"
+        )
+    )
     flow = flows.load(path, env={})
     assert isinstance(flow.nodes["main"], Menu)
     assert flow.nodes["main"].option("1") is not None
 
 
 def test_on_is_a_string_key_not_a_boolean(write_flow: WriteFlow) -> None:
-    text = MINI_FLOW + """
+    text = (
+        MINI_FLOW
+        + """
       check:
         kind: branch
         on: value:answer
         cases: {on: bye, off: bye, yes: bye}
         default: bye
     """
+    )
     text = text.replace('"2": operator', '"2": operator\n          "3": check')
     flow = flows.load(write_flow(text), env={})
     branch = flow.nodes["check"]
@@ -106,7 +111,9 @@ def test_empty_prompt_is_reported(write_flow: WriteFlow) -> None:
 
 
 def test_invalid_yaml_names_the_line(write_flow: WriteFlow) -> None:
-    path = write_flow(MINI_FLOW.replace("kind: message\n        say: Справка.", "kind: message\n        say: [Справка."))
+    path = write_flow(
+        MINI_FLOW.replace("kind: message\n        say: Справка.", "kind: message\n        say: [Справка.")
+    )
     (problem,) = problems(path)
     assert problem.startswith("2") and "invalid YAML" in problem
 
@@ -122,9 +129,7 @@ def test_loop_that_never_waits_is_reported(write_flow: WriteFlow) -> None:
 
 def test_sub_menu_without_a_way_back_is_reported(write_flow: WriteFlow) -> None:
     text = MINI_FLOW.replace('"1": {to: info, say: [справка]}', '"1": {to: sub, say: [справка]}')
-    text += (
-        "      sub:\n        kind: menu\n        prompt: Подменю.\n        options:\n          \"1\": info\n"
-    )
+    text += '      sub:\n        kind: menu\n        prompt: Подменю.\n        options:\n          "1": info\n'
     assert problems(write_flow(text)) == [
         "32: node 'sub': no way back to the main menu: add a key that leads to 'main'"
     ]
@@ -141,7 +146,7 @@ def test_schedule_errors_name_their_line(write_flow: WriteFlow) -> None:
     text = MINI_FLOW.replace(
         "    nodes:",
         "    schedules:\n      office:\n        timezone: Europe/Moskva\n        hours:\n"
-        "          mon: \"18:00-09:00\"\n          funday: \"09:00-10:00\"\n    nodes:",
+        '          mon: "18:00-09:00"\n          funday: "09:00-10:00"\n    nodes:',
     )
     assert problems(write_flow(text)) == [
         "10: `timezone`: 'Europe/Moskva' is not a known IANA time zone like 'Europe/Moscow'",

@@ -35,7 +35,9 @@ def test_digits_are_read_one_by_one() -> None:
     assert speech.digits("9050") == "девять, ноль, пять, ноль"
 
 
-@pytest.mark.parametrize(("n", "form"), [(1, "час"), (2, "часа"), (5, "часов"), (11, "часов"), (21, "час"), (14, "часов")])
+@pytest.mark.parametrize(
+    ("n", "form"), [(1, "час"), (2, "часа"), (5, "часов"), (11, "часов"), (21, "час"), (14, "часов")]
+)
 def test_plural_follows_russian_rules(n: int, form: str) -> None:
     assert speech.plural(n, "час", "часа", "часов") == form
 

@@ -286,9 +286,7 @@ class Call:
             headers["X-Twilio-Signature"] = RequestValidator(self.auth_token).compute_signature(signed, body)
         clock = self.clock.isoformat() if self.clock is not None else None
         reply = self.session.send(method, url, params if method == "POST" else {}, headers, clock)
-        self.exchanges.append(
-            Exchange(method, url, params, reply.status, reply.body.decode("utf-8", errors="replace"))
-        )
+        self.exchanges.append(Exchange(method, url, params, reply.status, reply.body.decode("utf-8", errors="replace")))
         return reply
 
     def _fetch(self, url: str, method: str, extra: Mapping[str, str]) -> None:
@@ -374,9 +372,7 @@ class Call:
             self.waiting = Waiting("gather", el, self._document.url)
         elif tag == "Dial":
             targets = [
-                (c.text or "").strip()
-                for c in el
-                if c.tag in ("Number", "Sip", "Client", "Conference", "Queue")
+                (c.text or "").strip() for c in el if c.tag in ("Number", "Sip", "Client", "Conference", "Queue")
             ]
             if (el.text or "").strip():
                 targets.insert(0, (el.text or "").strip())

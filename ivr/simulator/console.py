@@ -28,9 +28,7 @@ class Token:
     text: str = ""
 
     def __str__(self) -> str:
-        return {"keys": self.text, "silence": "-", "hangup": "hangup"}.get(
-            self.kind, f"{self.kind}:{self.text}"
-        )
+        return {"keys": self.text, "silence": "-", "hangup": "hangup"}.get(self.kind, f"{self.kind}:{self.text}")
 
 
 def parse_token(raw: str) -> Token:
@@ -82,9 +80,7 @@ def waiting_for(call: Call) -> str:
     if "dtmf" in modes:
         n = el.get("numDigits")
         finish = el.get("finishOnKey", "#")
-        what.append(
-            f"{n} key{'s' if n != '1' else ''}" if n else f"keys ending with {finish}" if finish else "keys"
-        )
+        what.append(f"{n} key{'s' if n != '1' else ''}" if n else f"keys ending with {finish}" if finish else "keys")
     if "speech" in modes:
         what.append("speech (say:TEXT)")
     return " or ".join(what)

@@ -24,9 +24,7 @@ def parse_at(value: str | datetime | None) -> datetime | None:
     try:
         return datetime.fromisoformat(text)
     except ValueError:
-        raise ValueError(
-            f"{value!r} is not an ISO-8601 date and time like 2021-03-01T10:00:00+03:00"
-        ) from None
+        raise ValueError(f"{value!r} is not an ISO-8601 date and time like 2021-03-01T10:00:00+03:00") from None
 
 
 class Simulator:
@@ -51,9 +49,7 @@ class Simulator:
         self.method = method.upper()
         if self.method not in ("GET", "POST"):
             raise ValueError(f"method {method!r} is not GET or POST")
-        self.auth_token = (
-            auth_token if auth_token is not None else os.environ.get("TWILIO_AUTH_TOKEN") or None
-        )
+        self.auth_token = auth_token if auth_token is not None else os.environ.get("TWILIO_AUTH_TOKEN") or None
         self.account_sid = account_sid or os.environ.get("TWILIO_ACCOUNT_SID") or DEFAULT_ACCOUNT
         self.status_callback = status_callback
         self.loop_limit = loop_limit

@@ -49,9 +49,7 @@ class InProcessSession:
         kwargs: dict[str, Any] = {"headers": dict(headers), "environ_base": environ}
         if method == "POST":
             kwargs["data"] = dict(params)
-        response = self.client.open(
-            path, method=method, base_url=f"{parts.scheme}://{parts.netloc}", **kwargs
-        )
+        response = self.client.open(path, method=method, base_url=f"{parts.scheme}://{parts.netloc}", **kwargs)
         return Reply(response.status_code, response.get_data(), response.content_type or "")
 
 
@@ -60,9 +58,7 @@ class HttpSession:
 
     def __init__(self, base_url: str) -> None:
         self.base_url = base_url
-        self.opener = urllib.request.build_opener(
-            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
-        )
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
 
     def send(
         self, method: str, url: str, params: Mapping[str, str], headers: Mapping[str, str], clock: str | None
