@@ -1,0 +1,200 @@
+"""The webhooks: valid TwiML whatever arrives, retries without repeated effects, signatures, status."""
+
+import xml.etree.ElementTree as ET
+from typing import Any
+
+import pytest
+from freezegun import freeze_time
+from twilio.request_validator import RequestValidator
+
+from ivr import create_app
+
+from .conftest import MONDAY_10
+
+CLOCK = {"ivr.clock": MONDAY_10}
+
+
+def post(client: Any, path: str, **form: str) -> Any:
+    return client.post(path, data=form, environ_base=CLOCK)
+
+
+def parse(response: Any) -> ET.Element:
+    assert response.status_code == 200
+    assert response.mimetype == "application/xml"
+    root = ET.fromstring(response.data)
+    assert root.tag == "Response"
+    return root
+
+
+GOLDEN_ENTRY = (
+    '<?xml version="1.0" encoding="UTF-8"?><Response>'
+    '<Say language="ru-RU" voice="Polly.Tatyana">Здравствуйте! Вы позвонили на круглосуточный медицинский пульт '
+    "по программе добровольного медицинского страхования. Если есть угроза жизни, положите трубку и сразу звоните "
+    "по номеру сто три или сто двенадцать: такая помощь оказывается экстренными службами.</Say>"
+    '<Gather action="/voice/step/1/main" actionOnEmptyResult="true" finishOnKey="" hints="помощь, врач, пульт, '
+    "заболел, лечение, записаться, представитель, навигатор, лекарство, препарат, расширение, психолог, "
+    'второе мнение, мнение, информация, справка, оператор" input="dtmf speech" language="ru-RU" method="POST" '
+    'numDigits="1" speechTimeout="auto" timeout="6"><Say language="ru-RU" voice="Polly.Tatyana">Чтобы '
+    "организовать медицинскую помощь, нажмите 1. Региональный представитель — 2. Медицинский навигатор — 3. "
+    "Расширение программы — 4. Психологическая помощь и второе медицинское мнение — 5. Справочная информация — 6. "
+    "Оператор медицинского пульта — 0. Повторить меню — звёздочка.</Say></Gather>"
+    '<Redirect method="POST">/voice/step/1/main</Redirect></Response>'
+)
+
+GOLDEN_NAVIGATOR = (
+    '<?xml version="1.0" encoding="UTF-8"?><Response>'
+    '<Say language="ru-RU" voice="Polly.Tatyana">Медицинский навигатор консультирует о назначенных лекарствах, '
+    "их взаимодействии и аналогах, а также о медицинских организациях. Прямой номер навигатора: восемь, восемьсот, "
+    "семьсот семьдесят пять, шестьдесят шесть, десять.</Say>"
+    '<Say language="ru-RU" voice="Polly.Tatyana">Соединяю с медицинским навигатором.</Say>'
+    '<Dial action="/voice/step/2/navigator_transfer" method="POST" timeout="30"><Number>+78007756610</Number></Dial>'
+    "</Response>"
+)
+
+GOLDEN_GOODBYE = (
+    '<?xml version="1.0" encoding="UTF-8"?><Response>'
+    '<Say language="ru-RU" voice="Polly.Tatyana">Спасибо за звонок. Будьте здоровы! До свидания.</Say>'
+    "<Hangup /></Response>"
+)
+
+
+def test_golden_entry_twiml(client: Any) -> None:
+    assert post(client, "/voice", CallSid="CA1", From="+79161234567").data.decode() == GOLDEN_ENTRY
+
+
+def test_golden_transfer_and_goodbye_twiml(client: Any) -> None:
+    post(client, "/voice", CallSid="CA1")
+    assert post(client, "/voice/step/1/main", CallSid="CA1", Digits="3").data.decode() == GOLDEN_NAVIGATOR
+    done = post(client, "/voice/step/2/navigator_transfer", CallSid="CA1", DialCallStatus="completed")
+    assert done.data.decode() == GOLDEN_GOODBYE
+
+
+def test_entry_answers_get_as_well(client: Any) -> None:
+    root = parse(client.get("/voice?CallSid=CA9&From=%2B79161234567", environ_base=CLOCK))
+    assert root.find("Gather") is not None
+
+
+def test_retried_webhook_gets_the_same_twiml_and_registers_nothing_twice(
+    sim: Any, client: Any, requests_of: Any
+) -> None:
+    call = sim.call(at=MONDAY_10)
+    call.press("1").press("123456#").press("1").say("Иванов Иван").press("1").say("кашель").press("1")
+    assert call.dialed == ["+78002001441"] and len(requests_of("desk")) == 1
+    last = call.exchanges[-1]
+    path = last.url.removeprefix("http://localhost")
+    again = client.post(path, data=last.params, environ_base=CLOCK)
+    assert again.data.decode() == last.body
+    assert len(requests_of("desk")) == 1
+
+
+def test_unknown_call_sid_on_a_step_hears_the_main_menu(client: Any) -> None:
+    root = parse(post(client, "/voice/step/7/main", CallSid="CAunknown", Digits="5"))
+    assert root.find("Say").text.startswith("Извините")  # type: ignore[union-attr]
+    assert root.find("Gather").get("action") == "/voice/step/8/main"  # type: ignore[union-attr]
+
+
+def test_stale_step_repeats_the_current_question_and_changes_nothing(client: Any) -> None:
+    post(client, "/voice", CallSid="CA1")
+    post(client, "/voice/step/1/main", CallSid="CA1", Digits="6")
+    stale = parse(post(client, "/voice/step/5/help_menu", CallSid="CA1", Digits="1"))
+    assert stale.find("Gather").get("action") == "/voice/step/2/info_menu"  # type: ignore[union-attr]
+    nxt = parse(post(client, "/voice/step/2/info_menu", CallSid="CA1", Digits="1"))
+    assert "полис ОМС" in nxt.find("Say").text  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        {},
+        {"CallSid": ""},
+        {"CallSid": "CA1'; DROP TABLE ivr_calls;--"},
+        {"CallSid": "x" * 500},
+        {"CallSid": "CA1", "Digits": "\x00\x01" * 100},
+        {"CallSid": "CA1", "SpeechResult": "я" * 10000},
+        {"CallSid": "CA1", "DialCallStatus": "exploded"},
+    ],
+)
+def test_garbage_still_gets_valid_twiml(client: Any, form: dict[str, str]) -> None:
+    post(client, "/voice", CallSid="CA1")
+    for path in ("/voice", "/voice/step/1/main", "/voice/step/abc/../../etc", "/voice/step/99999999999/main"):
+        parse(post(client, path, **form))
+
+
+def test_missing_call_sid_connects_the_caller_to_the_operator(client: Any) -> None:
+    root = parse(post(client, "/voice"))
+    assert root.find("Dial/Number").text == "+78002001441"  # type: ignore[union-attr]
+    assert root.find("Dial").get("action") == "/voice/after-emergency"  # type: ignore[union-attr]
+    bye = parse(post(client, "/voice/after-emergency"))
+    assert bye.find("Hangup") is not None
+
+
+def test_store_failure_apologises_and_connects_to_the_operator(app: Any, client: Any, caplog: Any) -> None:
+    store = app.extensions["ivr"].handler.store
+    store.engine.dispose()
+    store.engine = __import__("sqlalchemy").create_engine("sqlite:////nonexistent-dir/ivr.sqlite3")
+    root = parse(post(client, "/voice", CallSid="CA1"))
+    assert "технический сбой" in root.find("Say").text  # type: ignore[union-attr]
+    assert root.find("Dial/Number").text == "+78002001441"  # type: ignore[union-attr]
+    assert "webhook failed" in caplog.text
+
+
+def test_status_callback_forgets_the_finished_call(app: Any, client: Any) -> None:
+    post(client, "/voice", CallSid="CA1")
+    store = app.extensions["ivr"].handler.store
+    with store.begin() as conn:
+        assert store.load_call(conn, "CA1") is not None
+    assert parse(post(client, "/voice/status", CallSid="CA1", CallStatus="completed")).findall("*") == []
+    with store.begin() as conn:
+        assert store.load_call(conn, "CA1") is None
+
+
+@freeze_time("2021-03-01 07:00:00")  # 10:00 in Moscow; the server clock runs in UTC
+def test_server_clock_is_used_when_no_simulated_time_is_given(tmp_path: Any) -> None:
+    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"})
+    client = app.test_client()
+    client.post("/voice", data={"CallSid": "CA1"})
+    reply = client.post("/voice/step/1/main", data={"CallSid": "CA1", "Digits": "2"})
+    assert b"<Dial" in reply.data and "представителем".encode() in reply.data
+
+
+def test_simulated_clock_header_is_ignored_unless_allowed(tmp_path: Any) -> None:
+    for allowed, expect_open in ((False, False), (True, True)):
+        app = create_app(
+            {"DATABASE_URL": f"sqlite:///{tmp_path / f'{allowed}.sqlite3'}", "ALLOW_SIMULATED_CLOCK": allowed}
+        )
+        client = app.test_client()
+        headers = {"X-Ivr-Clock": MONDAY_10}
+        with freeze_time("2021-03-06 07:00:00"):  # a Saturday: closed by the real clock
+            client.post("/voice", data={"CallSid": "CA1"}, headers=headers)
+            reply = client.post("/voice/step/1/main", data={"CallSid": "CA1", "Digits": "2"}, headers=headers)
+        assert (b"<Dial" in reply.data) is expect_open
+
+
+class TestSignatures:
+    TOKEN = "12345"
+
+    @pytest.fixture
+    def signed_app(self, tmp_path: Any) -> Any:
+        return create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 's.sqlite3'}", "TWILIO_AUTH_TOKEN": self.TOKEN,
+                           "PUBLIC_URL": "https://abc.ngrok.example"})  # fmt: skip
+
+    def sign(self, url: str, form: dict[str, str]) -> str:
+        return RequestValidator(self.TOKEN).compute_signature(url, form)
+
+    def test_request_signed_for_the_public_url_is_accepted(self, signed_app: Any) -> None:
+        form = {"CallSid": "CA1", "From": "+79161234567"}
+        headers = {"X-Twilio-Signature": self.sign("https://abc.ngrok.example/voice", form)}
+        reply = signed_app.test_client().post("/voice", data=form, headers=headers)
+        assert reply.status_code == 200 and b"<Gather" in reply.data
+
+    @pytest.mark.parametrize("signature", [None, "", "bm90IGEgc2lnbmF0dXJl", "wrong-url"])
+    def test_missing_or_bad_signature_is_refused(self, signed_app: Any, signature: str | None, caplog: Any) -> None:
+        form = {"CallSid": "CA1"}
+        headers = {}
+        if signature == "wrong-url":
+            headers["X-Twilio-Signature"] = self.sign("http://localhost/voice", form)
+        elif signature is not None:
+            headers["X-Twilio-Signature"] = signature
+        reply = signed_app.test_client().post("/voice", data=form, headers=headers)
+        assert reply.status_code == 403
+        assert "rejected POST /voice" in caplog.text
