@@ -1,4 +1,9 @@
-"""One simulated phone call: executes TwiML the way Twilio does and records what happened."""
+"""One simulated phone call: executes TwiML the way Twilio does and records what happened.
+
+The simulated clock (when the call has one) moves by what has a duration of its own: pauses,
+Gather and Record timeouts, transfers and recordings. Speech takes no simulated time, so a call
+placed at 17:59:59 presses its first key at 17:59:59.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +21,6 @@ from .transport import Reply, Session
 
 DIAL_OUTCOMES = ("completed", "busy", "no-answer", "failed", "canceled")
 APPLICATION_ERROR = "We are sorry, an application error has occurred. Goodbye."
-_SPEECH_CHARS_PER_SECOND = 14  # a rough pace of synthesised Russian speech, for the simulated clock
 
 Event = dict[str, Any]
 
@@ -351,7 +355,6 @@ class Call:
                 event["loop"] = loop  # 0 means "until something else happens"
             self._event("say", **event)
             self._heard.extend([text] * max(loop, 1))
-            self._advance(len(text) / _SPEECH_CHARS_PER_SECOND * max(loop, 1))
         elif el.tag == "Play":
             self._event("play", url=(el.text or "").strip(), digits=_attr(el, "digits") or None)
         elif el.tag == "Pause":
