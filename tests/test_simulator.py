@@ -1,0 +1,282 @@
+"""The simulator as a stand-in for Twilio, against small TwiML apps written here (not the hotline)."""
+
+from typing import Any
+
+import pytest
+from flask import Flask, Response, request
+from twilio.request_validator import RequestValidator
+
+from ivr.simulator import Simulator, SimulatorError
+from ivr.simulator.call import sign
+
+
+def twiml_app(routes: dict[str, str | Any], log: list[dict[str, Any]] | None = None) -> Flask:
+    """A Flask app answering each path with fixed TwiML (or a function's result), recording requests."""
+    app = Flask("tiny")
+    seen = log if log is not None else []
+
+    def handler(path: str = "") -> Response:
+        seen.append({"path": "/" + path, "method": request.method, "values": request.values.to_dict(),
+                     "headers": dict(request.headers), "cookies": dict(request.cookies)})  # fmt: skip
+        body = routes.get("/" + path)
+        if body is None:
+            return Response("not found", status=404)
+        if callable(body):
+            body = body()
+        if isinstance(body, Response):
+            return body
+        return Response(f'<?xml version="1.0" encoding="UTF-8"?><Response>{body}</Response>', mimetype="text/xml")
+
+    app.add_url_rule("/<path:path>", "any", handler, methods=["GET", "POST"])
+    return app
+
+
+def test_twilio_parameters_are_sent_on_every_request() -> None:
+    log: list[dict[str, Any]] = []
+    sim = Simulator(twiml_app({"/voice": "<Say>hi</Say>"}, log))
+    call = sim.call(from_="+79160000001", to="+78000000002")
+    values = log[0]["values"]
+    assert values["From"] == values["Caller"] == "+79160000001"
+    assert values["To"] == values["Called"] == "+78000000002"
+    assert values["CallSid"] == call.call_sid and values["CallSid"].startswith("CA") and len(values["CallSid"]) == 34
+    assert values["AccountSid"].startswith("AC") and values["Direction"] == "inbound"
+    assert values["ApiVersion"] == "2010-04-01" and values["CallStatus"] == "ringing"
+    assert call.ended and call.end == "completed" and call.heard == "hi"
+
+
+def test_get_entry_puts_parameters_in_the_query() -> None:
+    log: list[dict[str, Any]] = []
+    Simulator(twiml_app({"/voice": "<Say>hi</Say>"}, log), method="GET").call()
+    assert log[0]["method"] == "GET" and log[0]["values"]["Direction"] == "inbound"
+
+
+def test_relative_actions_resolve_against_the_current_document() -> None:
+    log: list[dict[str, Any]] = []
+    app = twiml_app({"/ivr/voice": '<Gather action="next" numDigits="1"><Say>press</Say></Gather>',
+                     "/ivr/next": "<Say>next</Say>"}, log)  # fmt: skip
+    call = Simulator(app, path="/ivr/voice").call()
+    call.press("5")
+    assert log[1]["path"] == "/ivr/next" and log[1]["values"]["Digits"] == "5"
+    assert log[1]["values"]["CallStatus"] == "in-progress"
+
+
+def test_gather_without_action_posts_to_the_current_document() -> None:
+    log: list[dict[str, Any]] = []
+    app = twiml_app({"/voice": lambda: "<Say>got</Say>" if request.values.get("Digits") else
+                     '<Gather numDigits="1"><Say>press</Say></Gather>'}, log)  # fmt: skip
+    call = Simulator(app).call()
+    call.press("7")
+    assert call.heard == "got" and log[1]["path"] == "/voice"
+
+
+def test_gather_timeout_falls_through_to_the_next_verb() -> None:
+    app = twiml_app({"/voice": '<Gather action="/a"><Say>press</Say></Gather><Say>nothing pressed</Say>'})
+    call = Simulator(app).call()
+    call.silence()
+    assert call.heard == "nothing pressed" and call.ended
+
+
+def test_action_on_empty_result_posts_without_digits() -> None:
+    log: list[dict[str, Any]] = []
+    app = twiml_app({"/voice": '<Gather action="/a" actionOnEmptyResult="true"><Say>p</Say></Gather><Say>x</Say>',
+                     "/a": "<Say>empty</Say>"}, log)  # fmt: skip
+    call = Simulator(app).call()
+    call.silence()
+    assert call.heard == "empty" and "Digits" not in log[1]["values"]
+
+
+def test_finish_on_key_ends_input_and_is_not_sent() -> None:
+    log: list[dict[str, Any]] = []
+    app = twiml_app({"/voice": '<Gather action="/a"><Say>p</Say></Gather>', "/a": "<Hangup/>"}, log)
+    Simulator(app).call().press("1234#99")
+    assert log[1]["values"]["Digits"] == "1234" and log[1]["values"]["FinishedOnKey"] == "#"
+
+
+def test_num_digits_stops_collecting() -> None:
+    log: list[dict[str, Any]] = []
+    app = twiml_app({"/voice": '<Gather action="/a" numDigits="2" finishOnKey=""><Say>p</Say></Gather>',
+                     "/a": "<Hangup/>"}, log)  # fmt: skip
+    Simulator(app).call().press("#987")
+    assert log[1]["values"]["Digits"] == "#9"
+
+
+def test_only_the_finish_key_is_an_empty_result() -> None:
+    app = twiml_app({"/voice": '<Gather action="/a"><Say>p</Say></Gather><Say>fell through</Say>'})
+    call = Simulator(app).call().press("#")
+    assert call.heard == "fell through"
+
+
+def test_speech_sends_speech_result_and_confidence() -> None:
+    log: list[dict[str, Any]] = []
+    app = twiml_app({"/voice": '<Gather input="speech" action="/a"><Say>p</Say></Gather>', "/a": "<Hangup/>"}, log)
+    Simulator(app).call().say("психолог")
+    assert log[1]["values"]["SpeechResult"] == "психолог" and float(log[1]["values"]["Confidence"]) > 0.5
+
+
+def test_keys_are_ignored_by_a_speech_only_gather() -> None:
+    app = twiml_app({"/voice": '<Gather input="speech" action="/a"><Say>p</Say></Gather><Say>timeout</Say>'})
+    call = Simulator(app).call().press("1")
+    assert call.heard == "timeout" and call.transcript[-3]["ignored"] == "1"
+
+
+@pytest.mark.parametrize("status", ["completed", "busy", "no-answer", "failed", "canceled"])
+def test_dial_with_action_reports_the_outcome(status: str) -> None:
+    log: list[dict[str, Any]] = []
+    app = twiml_app({"/voice": '<Dial action="/after" timeout="20"><Number>+78007756610</Number></Dial><Say>no</Say>',
+                     "/after": "<Hangup/>"}, log)  # fmt: skip
+    call = Simulator(app).call()
+    assert call.dialed == ["+78007756610"] and not call.ended
+    call.dial_outcome(status)
+    values = log[1]["values"]
+    assert values["DialCallStatus"] == status and values["DialCallSid"].startswith("CA")
+    assert int(values["DialCallDuration"]) == (60 if status == "completed" else 0)
+    assert call.heard == "" and call.ended
+    assert [e for e in call.transcript if e["type"] == "dial"][0]["outcome"] == status
+
+
+@pytest.mark.parametrize("status", ["completed", "busy"])
+def test_dial_without_action_goes_on_with_the_next_verb(status: str) -> None:
+    app = twiml_app({"/voice": "<Dial>+78007756610</Dial><Say>after the call</Say>"})
+    call = Simulator(app).call()
+    assert call.dialed == ["+78007756610"]
+    call.dial_outcome(status)
+    assert call.heard == "after the call"
+
+
+def test_dial_targets_of_every_noun() -> None:
+    app = twiml_app({"/voice": "<Dial><Number>+7800</Number><Sip>sip:a@b.test</Sip><Client>alice</Client></Dial>"})
+    assert Simulator(app).call().dialed == ["+7800", "sip:a@b.test", "alice"]
+
+
+def test_record_with_action_and_transcription() -> None:
+    log: list[dict[str, Any]] = []
+    app = twiml_app({"/voice": '<Record action="/saved" transcribeCallback="/text" maxLength="30"/>',
+                     "/saved": "<Say>saved</Say>", "/text": ""}, log)  # fmt: skip
+    call = Simulator(app).call()
+    call.record("болит голова", duration=7)
+    paths = [entry["path"] for entry in log]
+    assert paths == ["/voice", "/text", "/saved"]
+    assert log[1]["values"]["TranscriptionText"] == "болит голова"
+    assert log[2]["values"]["RecordingDuration"] == "7" and log[2]["values"]["RecordingUrl"].startswith("https://")
+    assert call.heard == "saved"
+
+
+def test_record_without_action_requests_the_current_document_again() -> None:
+    log: list[dict[str, Any]] = []
+    app = twiml_app({"/voice": lambda: "<Say>thanks</Say>" if request.values.get("RecordingUrl") else "<Record/>"}, log)
+    call = Simulator(app).call().record("hello")
+    assert call.heard == "thanks" and [e["path"] for e in log] == ["/voice", "/voice"]
+
+
+def test_empty_recording_skips_the_action() -> None:
+    app = twiml_app({"/voice": '<Record action="/saved"/><Say>nothing recorded</Say>', "/saved": "<Say>x</Say>"})
+    call = Simulator(app).call().silence()
+    assert call.heard == "nothing recorded"
+
+
+def test_redirect_follows_its_method() -> None:
+    log: list[dict[str, Any]] = []
+    app = twiml_app({"/voice": '<Redirect method="GET">/other?x=1</Redirect>', "/other": "<Say>here</Say>"}, log)
+    call = Simulator(app).call()
+    assert call.heard == "here" and log[1]["method"] == "GET" and log[1]["values"]["x"] == "1"
+
+
+def test_endless_redirects_are_stopped() -> None:
+    call = Simulator(twiml_app({"/voice": "<Redirect>/voice</Redirect>"}), loop_limit=10).call()
+    assert call.end == "app-error" and "loop" in call.transcript[-3]["message"]
+
+
+@pytest.mark.parametrize(
+    ("route", "message"),
+    [
+        (Response("boom", status=500), "HTTP 500"),
+        (Response("nope", status=404), "HTTP 404"),
+        (Response("<Response><Say>unclosed</Response>", mimetype="text/xml"), "invalid XML"),
+        (Response("<html>hi</html>", mimetype="text/html"), "not <Response>"),
+    ],
+)
+def test_app_errors_end_the_call_like_twilio(route: Response, message: str) -> None:
+    call = Simulator(twiml_app({"/voice": lambda: route})).call()
+    errors = [e for e in call.transcript if e["type"] == "error"]
+    assert call.end == "app-error" and message in errors[0]["message"]
+    assert "an application error has occurred" in call.heard
+
+
+def test_cookies_are_kept_for_the_call_only() -> None:
+    log: list[dict[str, Any]] = []
+
+    def entry() -> Response:
+        response = Response('<Response><Gather action="/a" numDigits="1"/></Response>', mimetype="text/xml")
+        response.set_cookie("session", "abc")
+        return response
+
+    sim = Simulator(twiml_app({"/voice": entry, "/a": "<Hangup/>"}, log))
+    sim.call().press("1")
+    assert log[1]["cookies"] == {"session": "abc"}
+    sim.call()
+    assert log[2]["cookies"] == {}
+
+
+def test_hangup_and_reject_end_the_call() -> None:
+    assert Simulator(twiml_app({"/voice": "<Hangup/><Say>never</Say>"})).call().end == "app-hangup"
+    rejected = Simulator(twiml_app({"/voice": '<Reject reason="busy"/>'})).call()
+    assert rejected.end == "rejected" and rejected.transcript[-1]["reason"] == "busy"
+
+
+def test_unknown_verbs_are_reported_and_skipped() -> None:
+    call = Simulator(twiml_app({"/voice": "<Dance/><Say>still here</Say>"})).call()
+    assert call.transcript[1] == {"type": "warning", "message": "unknown verb <Dance> skipped"}
+    assert call.heard == "still here"
+
+
+def test_say_loop_pause_and_play_are_recorded() -> None:
+    app = twiml_app({"/voice": '<Say loop="2" voice="Polly.Tatyana" language="ru-RU">Алло</Say><Pause length="3"/>'
+                     "<Play>https://example.test/a.mp3</Play><Sms to=\"+7900\">text</Sms>"})  # fmt: skip
+    call = Simulator(app).call(at="2021-03-01T10:00:00+03:00")
+    kinds = [e["type"] for e in call.transcript]
+    assert kinds == ["request", "say", "pause", "play", "sms", "hangup"]
+    assert call.transcript[1] == {"type": "say", "text": "Алло", "voice": "Polly.Tatyana", "language": "ru-RU",
+                                  "loop": 2, "at": "2021-03-01T10:00:00+03:00"}  # fmt: skip
+    assert call.transcript[-1]["at"] == "2021-03-01T10:00:03+03:00"  # the pause took three simulated seconds
+    assert call.heard == "Алло Алло"
+
+
+def test_status_callback_is_posted_when_the_call_ends() -> None:
+    log: list[dict[str, Any]] = []
+    sim = Simulator(twiml_app({"/voice": '<Gather action="/a"/>', "/status": ""}, log), status_callback="/status")
+    sim.call().hangup()
+    assert log[-1]["path"] == "/status" and log[-1]["values"]["CallStatus"] == "completed"
+
+
+def test_signature_follows_the_twilio_published_vector() -> None:
+    params = {"CallSid": "CA1234567890ABCDE", "Caller": "+14158675309", "Digits": "1234", "From": "+14158675309",
+              "To": "+18005551212"}  # fmt: skip
+    url = "https://mycompany.com/myapp.php?foo=1&bar=2"
+    assert sign("12345", url, params) == "RSOYDt4T1cUTdK1PDd93/VVr8B8="
+    assert sign("12345", url, {**params, "Digits": "9999"}) != "RSOYDt4T1cUTdK1PDd93/VVr8B8="
+
+
+def test_requests_are_signed_when_a_token_is_given() -> None:
+    log: list[dict[str, Any]] = []
+    sim = Simulator(twiml_app({"/voice": '<Gather action="/a?x=1"/>', "/a": "<Hangup/>"}, log), auth_token="12345")
+    sim.call().press("3")
+    validator = RequestValidator("12345")
+    for entry, url in zip(log, ["http://localhost/voice", "http://localhost/a?x=1"], strict=True):
+        form = {k: v for k, v in entry["values"].items() if k != "x"}
+        assert validator.validate(url, form, entry["headers"]["X-Twilio-Signature"])
+
+
+def test_wrong_input_for_the_waiting_verb_is_refused() -> None:
+    call = Simulator(twiml_app({"/voice": "<Dial>+7800</Dial>"})).call()
+    with pytest.raises(SimulatorError, match="waits in <Dial>"):
+        call.press("1")
+    with pytest.raises(SimulatorError, match="not a dial outcome"):
+        call.dial_outcome("exploded")
+    call.hangup()
+    with pytest.raises(SimulatorError, match="has ended"):
+        call.silence()
+
+
+def test_unreachable_url_is_an_application_error() -> None:
+    call = Simulator(url="http://127.0.0.1:9/voice").call()
+    assert call.end == "app-error" and "cannot reach" in call.transcript[0].get("message", "") + str(call.transcript)
