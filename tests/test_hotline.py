@@ -43,7 +43,8 @@ def test_desk_intake_registers_a_request_says_its_reference_and_connects(sim: An
         "phone": "+79161234567",
     }
     spoken_reference = ", ".join(
-        ["ноль", "один", "два", "три", "четыре", "пять", "шесть", "семь", "восемь", "девять"][int(d)] for d in request["reference"]
+        ["ноль", "один", "два", "три", "четыре", "пять", "шесть", "семь", "восемь", "девять"][int(d)]
+        for d in request["reference"]
     )
     assert f"Её номер: {spoken_reference}." in call.heard
     assert "гарантийное письмо" in call.heard

@@ -1,0 +1,136 @@
+"""The `ivr` command line, through click's CliRunner and a real local HTTP server."""
+
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from werkzeug.serving import make_server
+
+from ivr import create_app
+from ivr.cli import main
+from ivr.simulator.console import Token, interactive_token
+
+from .conftest import MINI_FLOW, MONDAY_10
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def without_timestamps(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in e.items() if k not in ("at", "url")} for e in events]
+
+
+def test_check_prints_the_summary_of_the_hotline(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["check", "flows/dms_hotline.yaml"])
+    assert result.exit_code == 0, result.output
+    assert "flows/dms_hotline.yaml: OK, flow 'dms_hotline'" in result.output
+    assert "  nodes: 47 (" in result.output
+    assert "schedule representative: mon 09:00-18:00" in result.output
+    assert "allowance second_opinion: 1 per policy year" in result.output
+
+
+def test_check_lists_every_problem_and_exits_1(runner: CliRunner, tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        MINI_FLOW.replace("next: main\n      operator", "next: mian\n      operator").replace("\n    ", "\n")
+    )
+    result = runner.invoke(main, ["check", str(path)])
+    assert result.exit_code == 1
+    assert f"error: {path}:" in result.output and "node 'info': next: no node 'mian'" in result.output
+    assert "1 problem(s) found." in result.output
+
+
+def test_simulate_json_navigator_ends_in_a_transfer(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["simulate", "--json", "--at", MONDAY_10, "3"])
+    assert result.exit_code == 0, result.output
+    call = json.loads(result.output)
+    assert set(call) == {"call_sid", "from", "to", "at", "events", "end"}
+    dial = [e for e in call["events"] if e["type"] == "dial"]
+    assert dial == [{"type": "dial", "to": ["+78007756610"], "outcome": "caller-hangup", "at": MONDAY_10}]
+    assert call["events"][-2] == {"type": "hangup", "by": "caller", "at": MONDAY_10}
+    assert call["end"] == "caller-hangup"
+
+
+def test_simulate_text_output_shows_what_the_caller_hears(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["simulate", "--at", "2021-03-06T10:00:00+03:00", "2"])
+    assert result.exit_code == 0
+    assert "  ⌨  caller: 2" in result.output
+    assert "Он будет на связи во вторник, 9 марта, в 9 часов." in result.output
+    assert result.output.rstrip().endswith("call ended: caller-hangup")
+
+
+def test_simulate_dial_token_decides_the_transfer_outcome(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["simulate", "--json", "--at", MONDAY_10, "3", "dial:busy", "9"])
+    events = json.loads(result.output)["events"]
+    assert [e["outcome"] for e in events if e["type"] == "dial"] == ["busy"]
+    assert any("не удалось соединить" in e.get("text", "") for e in events)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["simulate", "5x"], "'5x' is not an input token"),
+        (["simulate", "dial:maybe"], "must be one of completed, busy"),
+        (["simulate", "--at", "next tuesday"], "'next tuesday' is not an ISO-8601 date"),
+        (["simulate", "--url", "localhost:5000/voice"], "must start with http:// or https://"),
+        (["simulate", "--at", MONDAY_10, "3", "5"], "input 2 (5) does not fit: the call waits for the outcome"),
+    ],
+)
+def test_simulate_misuse_exits_2_with_a_clear_message(runner: CliRunner, args: list[str], message: str) -> None:
+    result = runner.invoke(main, args)
+    assert result.exit_code == 2
+    assert message in result.output
+
+
+def test_simulate_unreachable_url_exits_2(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["simulate", "--url", "http://127.0.0.1:9/voice", "1"])
+    assert result.exit_code == 2
+    assert "cannot reach http://127.0.0.1:9/voice: is the server running?" in result.output
+
+
+def test_simulate_with_a_broken_flow_names_the_problem(runner: CliRunner, tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("nodes: {}\n")
+    result = runner.invoke(main, ["simulate", "--flow", str(path)])
+    assert result.exit_code == 1 and "the flow has no nodes" in result.output
+
+
+def test_extra_tokens_after_the_end_are_reported(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["simulate", "--at", MONDAY_10, "3", "dial:completed", "1"])
+    assert result.exit_code == 0
+    assert "note: the call ended before input 3 (1); the rest is unused" in result.output
+
+
+@pytest.fixture
+def live_server(tmp_path: Path) -> Iterator[str]:
+    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'live.sqlite3'}", "ALLOW_SIMULATED_CLOCK": True})
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/voice"
+    server.shutdown()
+    thread.join(timeout=5)
+
+
+def test_simulate_over_http_prints_the_same_events_as_in_process(runner: CliRunner, live_server: str) -> None:
+    args = ["simulate", "--json", "--at", MONDAY_10, "3"]
+    local = json.loads(runner.invoke(main, args).output)
+    remote_result = runner.invoke(main, [*args, "--url", live_server, "--status-callback", "/voice/status"])
+    assert remote_result.exit_code == 0, remote_result.output
+    remote = json.loads(remote_result.output)
+    assert without_timestamps(remote["events"]) == without_timestamps(local["events"])
+
+
+@pytest.mark.parametrize(
+    ("line", "token"),
+    [("", Token("silence")), ("5", Token("keys", "5")), ("say психолог", Token("say", "психолог")),
+     ("dial busy", Token("dial", "busy")), ("q", Token("hangup")), ("?", None)],
+)  # fmt: skip
+def test_interactive_lines_become_tokens(line: str, token: Token | None) -> None:
+    assert interactive_token(line) == token
