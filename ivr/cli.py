@@ -132,8 +132,8 @@ def simulate(
       hangup         hang up
     When the tokens run out the caller hangs up.
     """
-    from .simulator import Simulator, SimulatorError, parse_at
-    from .simulator.console import parse_token, perform, run_interactive, show_new, waiting_for
+    from .simulator import parse_at
+    from .simulator.console import parse_token
 
     try:
         tokens = [parse_token(t) for t in inputs]
@@ -148,7 +148,31 @@ def simulate(
     if url and flow:
         raise click.UsageError("--flow runs the app in-process; it cannot be combined with --url")
 
-    logging.getLogger("ivr").setLevel(logging.ERROR)  # a simulated call needs no server warnings
+    quiet = logging.getLogger("ivr")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)  # a simulated call needs no server warnings
+    try:
+        _simulate(tokens, url, method, at, from_, to, auth_token, flow, status_callback, as_json, verbose)
+    finally:
+        quiet.setLevel(level)
+
+
+def _simulate(
+    tokens: list[Any],
+    url: str | None,
+    method: str,
+    at: Any,
+    from_: str,
+    to: str,
+    auth_token: str | None,
+    flow: str | None,
+    status_callback: str | None,
+    as_json: bool,
+    verbose: bool,
+) -> None:
+    from .simulator import Simulator, SimulatorError
+    from .simulator.console import perform, run_interactive, show_new, waiting_for
+
     with tempfile.TemporaryDirectory(prefix="ivr-simulate-") as scratch:
         if url:
             sim = Simulator(url=url, method=method, auth_token=auth_token, status_callback=status_callback)

@@ -1,5 +1,6 @@
 """The webhooks: valid TwiML whatever arrives, retries without repeated effects, signatures, status."""
 
+import logging
 import xml.etree.ElementTree as ET
 from typing import Any
 
@@ -129,6 +130,7 @@ def test_missing_call_sid_connects_the_caller_to_the_operator(client: Any) -> No
 
 
 def test_store_failure_apologises_and_connects_to_the_operator(app: Any, client: Any, caplog: Any) -> None:
+    caplog.set_level(logging.WARNING, logger="ivr")
     store = app.extensions["ivr"].handler.store
     store.engine.dispose()
     store.engine = __import__("sqlalchemy").create_engine("sqlite:////nonexistent-dir/ivr.sqlite3")
@@ -189,6 +191,7 @@ class TestSignatures:
 
     @pytest.mark.parametrize("signature", [None, "", "bm90IGEgc2lnbmF0dXJl", "wrong-url"])
     def test_missing_or_bad_signature_is_refused(self, signed_app: Any, signature: str | None, caplog: Any) -> None:
+        caplog.set_level(logging.WARNING, logger="ivr")
         form = {"CallSid": "CA1"}
         headers = {}
         if signature == "wrong-url":
