@@ -84,7 +84,7 @@ class CallHandler:
 def operator_contact(flow: Flow) -> str:
     """The number the operator node dials (or the first contact), for when nothing else works."""
     operator = flow.nodes.get(flow.settings.operator)
-    name = getattr(operator, "contact", None)
+    name = str(getattr(operator, "contact", ""))
     if name in flow.contacts:
         return flow.contacts[name].target
     return next(iter(flow.contacts.values())).target

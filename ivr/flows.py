@@ -276,10 +276,11 @@ def _programme(r: _Reader, doc: Located) -> Programme | None:
     if "programme" not in doc:
         return None
     p = r.section(doc, "programme")
-    start = (
-        r.check(p, "start", None, _moment) if "start" in p else r.problem(p.line, None, "programme: missing `start`")
-    )
-    end = r.check(p, "end", None, _moment) if "end" in p else r.problem(p.line, None, "programme: missing `end`")
+    for key in ("start", "end"):
+        if key not in p:
+            r.problem(p.line, None, f"programme: missing `{key}`")
+    start = r.check(p, "start", None, _moment) if "start" in p else None
+    end = r.check(p, "end", None, _moment) if "end" in p else None
     inactive = r.get(p, "inactive", str, None) or ""
     if start is None or end is None:
         return None
@@ -349,7 +350,7 @@ def _strings(r: _Reader, m: Located, key: str, node: str) -> tuple[str, ...]:
 
 
 def _node(r: _Reader, node_id: str, m: Located, line: int, settings: Settings) -> AnyNode | None:
-    kind = m.get("kind")
+    kind = str(m.get("kind"))
     if kind not in _NODE_FIELDS:
         r.problem(line, node_id, f"unknown kind {kind!r}; use one of {', '.join(_NODE_FIELDS)}")
         return None
@@ -549,11 +550,11 @@ def _validate(r: _Reader, flow: Flow, doc: Located) -> None:
     seen: set[str] = set()
     todo = [s.start] if s.start in flow.nodes else []
     while todo:
-        current = todo.pop()
-        if current in seen:
+        reached = todo.pop()
+        if reached in seen:
             continue
-        seen.add(current)
-        todo += [t for _, t in targets(flow, flow.nodes[current]) if t in flow.nodes]
+        seen.add(reached)
+        todo += [t for _, t in targets(flow, flow.nodes[reached]) if t in flow.nodes]
     for node_id in flow.nodes:
         if s.start in flow.nodes and node_id not in seen:
             r.problem(
@@ -563,24 +564,27 @@ def _validate(r: _Reader, flow: Flow, doc: Located) -> None:
             )
 
     # A loop of nodes that never wait for the caller would spin forever inside one webhook.
+    def quiet_next(node_id: str) -> list[str]:
+        return [
+            t
+            for _, t in targets(flow, flow.nodes[node_id])
+            if t in flow.nodes and flow.nodes[t].kind not in WAITING_KINDS
+        ]
+
     for node in flow.nodes.values():
         if node.kind in WAITING_KINDS:
             continue
-        path, current = [node.id], node
-        while True:
-            nexts = [t for _, t in targets(flow, current) if t in flow.nodes]
-            quiet = [t for t in nexts if flow.nodes[t].kind not in WAITING_KINDS]
-            if not quiet or len(path) > len(flow.nodes):
-                break
-            current = flow.nodes[quiet[0]]
-            if current.id == node.id:
-                r.problem(
-                    node.line,
-                    node.id,
-                    f"loop that never waits for the caller: {' -> '.join([*path, node.id])}",
-                )
-                break
-            path.append(current.id)
+        paths, seen_quiet = [[node.id]], {node.id}
+        while paths:
+            path = paths.pop()
+            for nxt in quiet_next(path[-1]):
+                if nxt == node.id:
+                    r.problem(node.line, node.id, f"loop that never waits for the caller: {' -> '.join([*path, nxt])}")
+                    paths = []
+                    break
+                if nxt not in seen_quiet:
+                    seen_quiet.add(nxt)
+                    paths.append([*path, nxt])
 
 
 def _check_references(r: _Reader, flow: Flow, node: AnyNode, stored: set[str], known_values: set[str]) -> None:

@@ -64,7 +64,7 @@ class Schedule:
         if cal is None:
             cal = holidays.country_holidays(self.country, language="ru")
             self._cache["calendar"] = cal
-        return cal  # type: ignore[no-any-return]
+        return cal
 
     def hours_on(self, day: date) -> tuple[Interval, ...]:
         """The intervals the schedule is open on a local calendar day."""

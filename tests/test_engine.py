@@ -171,9 +171,11 @@ def test_outside_the_programme_nothing_is_registered(hotline: Flow) -> None:
     assert turn.state.node == "desk_operator"
 
 
-@pytest.mark.parametrize(("status", "node"), [("completed", "goodbye"), ("answered", "goodbye"), ("busy", "transfer_failed"),
-                                              ("no-answer", "transfer_failed"), ("failed", "transfer_failed"),
-                                              ("canceled", "transfer_failed"), ("", "transfer_failed")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("status", "node"),
+    [("completed", "goodbye"), ("answered", "goodbye"), ("busy", "transfer_failed"), ("no-answer", "transfer_failed"),
+     ("failed", "transfer_failed"), ("canceled", "transfer_failed"), ("", "transfer_failed")],
+)  # fmt: skip
 def test_every_dial_outcome_leads_somewhere(hotline: Flow, status: str, node: str) -> None:
     turn = engine.step(hotline, at(hotline, "desk_operator"), Input("dial", status, CALLER), NOW)
     assert turn.state.node == node

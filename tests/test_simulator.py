@@ -131,7 +131,7 @@ def test_dial_with_action_reports_the_outcome(status: str) -> None:
     assert values["DialCallStatus"] == status and values["DialCallSid"].startswith("CA")
     assert int(values["DialCallDuration"]) == (60 if status == "completed" else 0)
     assert call.heard == "" and call.ended
-    assert [e for e in call.transcript if e["type"] == "dial"][0]["outcome"] == status
+    assert next(e for e in call.transcript if e["type"] == "dial")["outcome"] == status
 
 
 @pytest.mark.parametrize("status", ["completed", "busy"])

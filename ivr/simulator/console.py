@@ -92,11 +92,11 @@ def describe(event: Event, colour: bool) -> str | None:
     def paint(text: str, **style: Any) -> str:
         return click.style(text, **style) if colour else text
 
-    kind = event["type"]
+    kind = str(event["type"])
     if kind == "say":
-        return paint("  🔊 ", fg="cyan") + event["text"]
+        return paint("  🔊 ", fg="cyan") + str(event["text"])
     if kind == "play":
-        return paint("  ♪  play ", fg="cyan") + event["url"]
+        return paint("  ♪  play ", fg="cyan") + str(event["url"])
     if kind == "pause":
         return paint(f"  …  pause {event['length']} s", dim=True)
     if kind == "gather":
@@ -115,7 +115,7 @@ def describe(event: Event, colour: bool) -> str | None:
     if kind == "redirect":
         return paint(f"  ↪  redirect {event['url']}", dim=True)
     if kind == "sms":
-        return paint(f"  ✉  sms to {event['to']}: ", fg="blue") + event["text"]
+        return paint(f"  ✉  sms to {event['to']}: ", fg="blue") + str(event["text"])
     if kind == "hangup":
         return paint(f"  ✖  {event['by']} hung up", fg="red", bold=True)
     if kind == "reject":
