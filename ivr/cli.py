@@ -179,7 +179,11 @@ def _simulate(
         else:
             from .app import create_app
 
-            config: dict[str, Any] = {"DATABASE_URL": f"sqlite:///{Path(scratch) / 'simulated.sqlite3'}"}
+            # A throw-away database, and no public URL: in-process requests are signed for localhost.
+            config: dict[str, Any] = {
+                "DATABASE_URL": f"sqlite:///{Path(scratch) / 'simulated.sqlite3'}",
+                "PUBLIC_URL": None,
+            }
             if flow:
                 config["FLOW"] = flow
             if auth_token:
@@ -215,7 +219,7 @@ def _simulate(
                     click.echo(f"note: the call ended before input {index} ({token}); the rest is unused", err=True)
                     break
                 try:
-                    perform(call, token)
+                    perform(call, token, show=not as_json)
                 except SimulatorError:
                     click.echo(
                         f"error: input {index} ({token}) does not fit: the call waits for {waiting_for(call)}",

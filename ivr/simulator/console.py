@@ -53,8 +53,17 @@ def parse_token(raw: str) -> Token:
     raise ValueError(f"{raw!r} is not an input token. {TOKEN_HELP}")
 
 
-def perform(call: Call, token: Token) -> None:
-    """Do what a token says; raises SimulatorError when the call is not waiting for that."""
+def perform(call: Call, token: Token, show: bool = False) -> None:
+    """Do what a token says; raises SimulatorError when the call is not waiting for that.
+
+    The outcome of a transfer completes an event already shown, so it gets a line of its own.
+    """
+    if token.kind == "dial":
+        targets = ", ".join(call.dialed or [])
+        call.dial_outcome(token.text)
+        if show:
+            click.echo(f"  ☎  transfer to {targets} → {token.text}")
+        return
     actions: dict[str, Callable[[], Any]] = {
         "keys": lambda: call.press(token.text),
         "silence": call.silence,
@@ -185,7 +194,7 @@ def run_interactive(call: Call, colour: bool, verbose: bool) -> None:
             if token is None:
                 click.echo(INTERACTIVE_HELP)
                 continue
-            perform(call, token)
+            perform(call, token, show=True)
         except (ValueError, SimulatorError) as exc:
             click.echo(click.style(f"  {exc}", fg="red") if colour else f"  {exc}")
             continue
