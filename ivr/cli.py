@@ -9,23 +9,37 @@ import sys
 import tempfile
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
+from flask import Flask
 
 from . import flows
 from .errors import FlowError
 from .model import Flow
 
 
+def _exit_with(exc: FlowError) -> NoReturn:
+    for problem in exc.problems:
+        click.echo(f"error: {problem}", err=True)
+    click.echo(f"{len(exc.problems)} problem(s) found.", err=True)
+    sys.exit(1)
+
+
 def _flow_or_exit(path: str | None) -> Flow:
     try:
         return flows.load(path)
     except FlowError as exc:
-        for problem in exc.problems:
-            click.echo(f"error: {problem}", err=True)
-        click.echo(f"{len(exc.problems)} problem(s) found.", err=True)
-        sys.exit(1)
+        _exit_with(exc)
+
+
+def _app_or_exit(config: dict[str, Any]) -> Flask:
+    from .app import create_app
+
+    try:
+        return create_app(config)
+    except FlowError as exc:
+        _exit_with(exc)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -67,19 +81,12 @@ def check(flow: str | None) -> None:
 @click.option("--debug", is_flag=True, help="Flask debug mode with the reloader.")
 def serve(host: str, port: int, flow: str | None, allow_simulated_clock: bool, debug: bool) -> None:
     """Run the development server (production: gunicorn "ivr:create_app()")."""
-    from .app import create_app
-
     config: dict[str, Any] = {}
     if flow:
         config["FLOW"] = flow
     if allow_simulated_clock:
         config["ALLOW_SIMULATED_CLOCK"] = True
-    try:
-        app = create_app(config)
-    except FlowError as exc:
-        for problem in exc.problems:
-            click.echo(f"error: {problem}", err=True)
-        sys.exit(1)
+    app = _app_or_exit(config)
     public = app.config.get("PUBLIC_URL")
     click.echo(f"Serving flow {app.extensions['ivr'].handler.flow.path}")
     click.echo(f"Webhook for a local simulator: http://{host}:{port}/voice")
@@ -177,8 +184,6 @@ def _simulate(
         if url:
             sim = Simulator(url=url, method=method, auth_token=auth_token, status_callback=status_callback)
         else:
-            from .app import create_app
-
             # A throw-away database, and no public URL: in-process requests are signed for localhost.
             config: dict[str, Any] = {
                 "DATABASE_URL": f"sqlite:///{Path(scratch) / 'simulated.sqlite3'}",
@@ -188,13 +193,7 @@ def _simulate(
                 config["FLOW"] = flow
             if auth_token:
                 config["TWILIO_AUTH_TOKEN"] = auth_token
-            try:
-                app = create_app(config)
-            except FlowError as exc:
-                for problem in exc.problems:
-                    click.echo(f"error: {problem}", err=True)
-                sys.exit(1)
-            sim = Simulator(app, method=method, auth_token=auth_token,
+            sim = Simulator(_app_or_exit(config), method=method, auth_token=auth_token,
                             status_callback=status_callback or "/voice/status")  # fmt: skip
         call = sim.call(from_=from_, to=to, at=at)
         first = call.exchanges[0] if call.exchanges else None
