@@ -8,7 +8,6 @@ world (registering a request, spending an allowance) the engine returns a Turn w
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -30,18 +29,9 @@ from .model import (
     Register,
     Transfer,
 )
+from .understand import match_speech, normalise_phone, usable_caller, yes_no
 
 _MAX_HOPS = 200  # nodes passed in one turn; validation forbids loops, this guards regardless
-_DIGIT_WORDS = {
-    "ноль": "0", "один": "1", "одна": "1", "первый": "1", "два": "2", "две": "2", "второй": "2",
-    "три": "3", "третий": "3", "четыре": "4", "четвертый": "4", "пять": "5", "пятый": "5",
-    "шесть": "6", "шестой": "6", "семь": "7", "восемь": "8", "девять": "9",
-}  # fmt: skip
-_YES = frozenset({"да", "верно", "правильно", "подтверждаю", "конечно", "угу", "есть", "1", "один"})
-_NO = frozenset({"нет", "неверно", "неправильно", "заново", "другой", "повторить", "2", "два"})
-_REPEAT = ("повтор", "ещё раз", "еще раз")
-_OPERATOR = ("оператор", "человек", "специалист")
-_ANONYMOUS_CALLERS = frozenset({"anonymous", "restricted", "unknown", "blocked", "private", "266696687"})
 
 
 @dataclass(frozen=True)
@@ -337,58 +327,13 @@ def _menu_turn(
     return Turn(state, say, gather, None, path)
 
 
-def _words(text: str) -> list[str]:
-    return re.findall(r"[0-9a-zа-я]+", text.lower().replace("ё", "е"))
-
-
-def _stem(word: str) -> str:
-    # Russian inflects word endings: "психолога", "психологу" both start with "психоло".
-    return word if len(word) <= 4 else word[: max(4, len(word) - 2)]
-
-
-def _says(words: list[str], keyword: str) -> bool:
-    """True when the utterance contains the keyword (one or more words) in any inflected form."""
-    parts = _words(keyword)
-    if not parts:
-        return False
-    stems = [_stem(p) for p in parts]
-
-    def same(word: str, part: str, stem: str) -> bool:
-        return word == part or (len(part) > 4 and word.startswith(stem))
-
-    return any(
-        all(same(words[i + j], parts[j], stems[j]) for j in range(len(parts)))
-        for i in range(len(words) - len(parts) + 1)
-    )
-
-
-def match_speech(flow: Flow, node: Menu, text: str) -> str | None:
-    """The key a spoken answer stands for in a menu, or None."""
-    words = _words(text)
-    joined = " ".join(words)
-    for option in node.options:
-        for keyword in option.keywords:
-            if _says(words, keyword):
-                return option.key
-    for word in words:
-        if word in _DIGIT_WORDS:
-            return _DIGIT_WORDS[word]
-        if word.isdigit() and len(word) == 1:
-            return word
-    if any(r in joined for r in _REPEAT):
-        return "*"
-    if any(w.startswith(op) for w in words for op in _OPERATOR):
-        return "0"
-    return None
-
-
 def _on_menu(flow: Flow, node: Menu, state: CallState, given: Input, now: datetime) -> Turn:
     if given.kind == "silence":
         return _failure(flow, node, state, "silence", now, given.caller)
     if given.kind == "digits":
         key: str | None = given.text[:1]
     elif given.kind == "speech":
-        key = match_speech(flow, node, given.text)
+        key = match_speech(node, given.text)
     else:
         key = None
     if key == "*":
@@ -428,26 +373,6 @@ def _failure(
 # ---------------------------------------------------------------- asking for a value
 
 
-def usable_caller(caller: str) -> str:
-    """The caller's number in E.164 when it can be called back, else ''."""
-    raw = caller.strip().lower()
-    digits = "".join(ch for ch in raw if ch.isdigit())
-    if not raw or raw.lstrip("+") in _ANONYMOUS_CALLERS or not 10 <= len(digits) <= 15:
-        return ""
-    if raw.startswith(("sip:", "client:")):
-        return ""
-    return normalise_phone(digits)
-
-
-def normalise_phone(digits: str) -> str:
-    """Typed digits as an E.164 number; Russian habits (8XXXXXXXXXX, 10 digits) become +7."""
-    if len(digits) == 11 and digits.startswith("8"):
-        return "+7" + digits[1:]
-    if len(digits) == 10:
-        return "+7" + digits
-    return "+" + digits
-
-
 def _spoken(node: Ask, value: str) -> str:
     if node.input == "caller_number":
         return speech.phone(value)
@@ -473,18 +398,6 @@ def _ask_turn(
     return Turn(state, say, gather, None, path)
 
 
-def _answer(given: Input) -> bool | None:
-    if given.kind == "digits":
-        return {"1": True, "2": False}.get(given.text[:1])
-    if given.kind == "speech":
-        words = set(_words(given.text))
-        if words & _NO:
-            return False
-        if words & _YES:
-            return True
-    return None
-
-
 def _value(node: Ask, given: Input) -> str | None:
     """The value the caller gave, cleaned, or None when it is not acceptable."""
     if node.input == "speech":
@@ -502,7 +415,7 @@ def _on_ask(flow: Flow, node: Ask, state: CallState, given: Input, now: datetime
     if given.kind == "silence":
         return _failure(flow, node, state, "silence", now, given.caller)
     if state.phase == "confirm":
-        answer = _answer(given)
+        answer = yes_no(given.kind, given.text)
         if answer is None:
             return _failure(flow, node, state, "invalid", now, given.caller)
         if answer:
