@@ -44,31 +44,31 @@ class CallHandler:
                 cached = self.store.cached_turn(conn, call_sid, step)
                 if cached is not None:
                     return cached
+            closures = self.store.closures(conn) if self.flow.schedules else {}
             if saved is None:
-                turn = (
-                    engine.start(self.flow, now, given.caller)
-                    if step == 0
-                    else engine.lost(self.flow, now, given.caller)
-                )
+                begin = engine.start if step == 0 else engine.lost
+                turn = begin(self.flow, now, given.caller, closures)
             else:
                 state = CallState.from_json(saved.state)
                 if step != saved.step + 1 or node != state.node:
-                    stale = engine.repeat(self.flow, state, now, given.caller)
+                    stale = engine.repeat(self.flow, state, now, given.caller, closures)
                     return twiml.render(stale, self.flow.settings, url_for(saved.step + 1, stale.state.node))
-                turn = engine.step(self.flow, state, given, now)
-            turn = self._perform(conn, call_sid, turn, now, given.caller)
+                turn = engine.step(self.flow, state, given, now, closures)
+            turn = self._perform(conn, call_sid, turn, now, given.caller, closures)
             xml = twiml.render(turn, self.flow.settings, url_for(step + 1, turn.state.node))
             self.store.save_turn(conn, call_sid, step, turn.state.to_json(), xml, now, new=saved is None)
             return xml
 
-    def _perform(self, conn: Connection, call_sid: str, turn: Turn, now: datetime, caller: str) -> Turn:
+    def _perform(
+        self, conn: Connection, call_sid: str, turn: Turn, now: datetime, caller: str, closures: engine.Closures
+    ) -> Turn:
         while turn.effect is not None:
             effect = turn.effect
             if isinstance(effect, SpendEffect):
                 outcome = self.store.spend(conn, call_sid, effect, now)
             else:
                 outcome = engine.EffectOutcome(True, self.store.register(conn, call_sid, effect, now))
-            turn = engine.resume(self.flow, turn, outcome, now, caller)
+            turn = engine.resume(self.flow, turn, outcome, now, caller, closures)
         return turn
 
     def emergency(self, url: str) -> str:

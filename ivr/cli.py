@@ -8,6 +8,8 @@ import os
 import sys
 import tempfile
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -17,6 +19,18 @@ from flask import Flask
 from . import flows
 from .errors import FlowError
 from .model import Flow
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """Hold back the server's start-up warnings (no auth token...) in commands that serve no calls."""
+    logger = logging.getLogger("ivr")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _exit_with(exc: FlowError) -> NoReturn:
@@ -155,13 +169,8 @@ def simulate(
     if url and flow:
         raise click.UsageError("--flow runs the app in-process; it cannot be combined with --url")
 
-    quiet = logging.getLogger("ivr")
-    level = quiet.level
-    quiet.setLevel(logging.ERROR)  # a simulated call needs no server warnings
-    try:
+    with _quiet():  # a simulated call needs no server warnings
         _simulate(tokens, url, method, at, from_, to, auth_token, flow, status_callback, as_json, verbose)
-    finally:
-        quiet.setLevel(level)
 
 
 def _simulate(
@@ -236,3 +245,73 @@ def _simulate(
         elif call.end:
             click.echo(click.style(f"call ended: {call.end}", dim=True) if colour else f"call ended: {call.end}")
     sys.exit(1 if call.end == "app-error" else 0)
+
+
+@main.command()
+@click.argument("words", nargs=-1, metavar="[close|open] [SCHEDULE]")
+@click.option("--at", "at_text", metavar="ISO-8601", help="The moment to ask about (default: now).")
+@click.option("--reason", help="With close: why (operators and logs see it).")
+@click.option("--flow", type=click.Path(dir_okay=False), help="Flow file (default: IVR_FLOW or the bundled hotline).")
+def hours(words: tuple[str, ...], at_text: str | None, reason: str | None, flow: str | None) -> None:
+    """Show whether a schedule is open and why; switch an emergency closure on or off.
+
+    \b
+    ivr hours [SCHEDULE] [--at ISO]         open or closed, why, and the next opening
+    ivr hours close [SCHEDULE] --reason T   close now, without a restart, until `ivr hours open`
+    ivr hours open [SCHEDULE]               lift the emergency closure
+    """
+    from . import clock, speech
+
+    action = words[0] if words and words[0] in ("close", "open") else "show"
+    rest = list(words[1:] if action != "show" else words)
+    if len(rest) > 1:
+        raise click.UsageError(f"one schedule at a time; got {' '.join(rest)!r}")
+    with _quiet():
+        app = _app_or_exit({"FLOW": flow} if flow else {})
+    handler = app.extensions["ivr"].handler
+    model: Flow = handler.flow
+    if not model.schedules:
+        raise click.UsageError(f"the flow {model.path} declares no schedules")
+    if rest:
+        name = rest[0]
+        if name not in model.schedules:
+            known = ", ".join(model.schedules)
+            raise click.BadParameter(f"{name!r} is not a schedule of the flow; known: {known}", param_hint="SCHEDULE")
+    elif len(model.schedules) == 1:
+        name = next(iter(model.schedules))
+    else:
+        raise click.UsageError(f"name a schedule: {', '.join(model.schedules)}")
+    store = handler.store
+    if action == "close":
+        if not reason or not reason.strip():
+            raise click.UsageError("say why with --reason, e.g. --reason 'office flooded'")
+        store.close(name, reason.strip(), clock.now())
+        click.echo(f"{name}: closed by an operator ({reason.strip()}); `ivr hours open {name}` lifts it.")
+        return
+    if action == "open":
+        lifted = store.reopen(name)
+        click.echo(f"{name}: emergency closure lifted." if lifted else f"{name}: was not closed by an operator.")
+        return
+    if reason:
+        raise click.UsageError("--reason goes with `ivr hours close`")
+    schedule = model.schedules[name]
+    try:
+        at = clock.parse(at_text, schedule.timezone) if at_text else clock.now()
+    except ValueError:
+        raise click.BadParameter(f"{at_text!r} is not an ISO-8601 date and time", param_hint="--at") from None
+    with store.begin() as conn:
+        emergency = store.closures(conn).get(name)
+    status = schedule.status(at, emergency)
+    local = at.astimezone(schedule.zone)
+    calendar = f", calendar {schedule.country}" if schedule.country else ""
+    click.echo(
+        f"{name}: {'OPEN' if status.open else 'CLOSED'} at {local:%Y-%m-%d %H:%M %A} ({schedule.timezone}{calendar})"
+    )
+    click.echo(f"  why: {status.why}")
+    if status.next_opening is None:
+        click.echo("  next opening: none within a year")
+    else:
+        opening = status.next_opening
+        spoken = speech.moment(opening, local)
+        why = schedule.plan(opening.date()).why
+        click.echo(f"  next opening: {opening:%Y-%m-%d %H:%M %A} ({why}); callers hear «{spoken}»")

@@ -142,53 +142,67 @@ class Turn:
     path: tuple[str, ...] = field(default=())
 
 
+Closures = Mapping[str, str]  # schedule name -> reason of an emergency closure
+
+
+@dataclass(frozen=True)
+class World:
+    """What the engine knows of the outside world: the time, and schedules closed by an operator."""
+
+    now: datetime
+    closures: Closures = field(default_factory=lambda: EMPTY)
+
+
 # ---------------------------------------------------------------- entry points
 
 
-def start(flow: Flow, now: datetime, caller: str = "") -> Turn:
+def start(flow: Flow, now: datetime, caller: str = "", closures: Closures = EMPTY) -> Turn:
     """The first turn of a new call."""
-    return _advance(flow, CallState(node=flow.settings.start), (), (), now, caller)
+    return _advance(flow, CallState(node=flow.settings.start), (), (), World(now, closures), caller)
 
 
-def lost(flow: Flow, now: datetime, caller: str = "") -> Turn:
+def lost(flow: Flow, now: datetime, caller: str = "", closures: Closures = EMPTY) -> Turn:
     """A call the server has no state for: apologise and offer the main menu."""
     say = (flow.text("lost_call"),)
-    return _advance(flow, CallState(node=flow.settings.main_menu), say, (), now, caller)
+    return _advance(flow, CallState(node=flow.settings.main_menu), say, (), World(now, closures), caller)
 
 
-def repeat(flow: Flow, state: CallState, now: datetime, caller: str = "") -> Turn:
+def repeat(flow: Flow, state: CallState, now: datetime, caller: str = "", closures: Closures = EMPTY) -> Turn:
     """Ask the current question again, changing nothing (a stale or out-of-order webhook)."""
     if state.node not in flow.nodes:
-        return lost(flow, now, caller)
+        return lost(flow, now, caller, closures)
     node = flow.nodes[state.node]
     if isinstance(node, Ask):
         return _ask_turn(flow, node, state, (), ())
     if isinstance(node, Menu):
         return _menu_turn(flow, node, state, (), ())
-    return _advance(flow, state, (), (), now, caller)
+    return _advance(flow, state, (), (), World(now, closures), caller)
 
 
-def step(flow: Flow, state: CallState, given: Input, now: datetime) -> Turn:
+def step(flow: Flow, state: CallState, given: Input, now: datetime, closures: Closures = EMPTY) -> Turn:
     """React to the caller's input at the node the call waits in."""
+    world = World(now, closures)
     if state.node not in flow.nodes:
-        return lost(flow, now, given.caller)
+        return lost(flow, now, given.caller, closures)
     node = flow.nodes[state.node]
     match node:
         case Menu():
-            return _on_menu(flow, node, state, given, now)
+            return _on_menu(flow, node, state, given, world)
         case Ask():
-            return _on_ask(flow, node, state, given, now)
+            return _on_ask(flow, node, state, given, world)
         case Transfer():
             status = given.text if given.kind == "dial" else ""
             if status == "answered":
                 status = "completed"
             target = node.outcomes.get(status) or node.outcomes.get("otherwise") or node.outcomes["failed"]
-            return _goto(flow, state, target, (), (node.id,), now, given.caller)
+            return _goto(flow, state, target, (), (node.id,), world, given.caller)
         case _:
-            return _advance(flow, state, (), (), now, given.caller)
+            return _advance(flow, state, (), (), world, given.caller)
 
 
-def resume(flow: Flow, turn: Turn, outcome: EffectOutcome, now: datetime, caller: str = "") -> Turn:
+def resume(
+    flow: Flow, turn: Turn, outcome: EffectOutcome, now: datetime, caller: str = "", closures: Closures = EMPTY
+) -> Turn:
     """Go on after the effect of `turn` was performed with `outcome`."""
     node = flow.nodes[turn.state.node]
     state = turn.state
@@ -209,7 +223,7 @@ def resume(flow: Flow, turn: Turn, outcome: EffectOutcome, now: datetime, caller
         target = node.next
     else:
         raise ValueError(f"node {node.id!r} has no effect to resume")
-    return _goto(flow, state, target, turn.say, turn.path, now, caller)
+    return _goto(flow, state, target, turn.say, turn.path, World(now, closures), caller)
 
 
 # ---------------------------------------------------------------- walking
@@ -221,15 +235,15 @@ def _goto(
     target: str,
     say: tuple[str, ...],
     path: tuple[str, ...],
-    now: datetime,
+    world: World,
     caller: str,
 ) -> Turn:
     fresh = replace(state, node=target, phase="entry", invalid=0, silence=0, pending="")
-    return _advance(flow, fresh, say, path, now, caller)
+    return _advance(flow, fresh, say, path, world, caller)
 
 
 def _advance(
-    flow: Flow, state: CallState, say: tuple[str, ...], path: tuple[str, ...], now: datetime, caller: str
+    flow: Flow, state: CallState, say: tuple[str, ...], path: tuple[str, ...], world: World, caller: str
 ) -> Turn:
     """Walk from state.node through nodes that need no caller input, up to one that does."""
     for _ in range(_MAX_HOPS):
@@ -240,15 +254,15 @@ def _advance(
                 say = (*say, _render(flow, node.say, state))
                 state = replace(state, node=node.next)
             case Branch():
-                state = replace(state, node=_branch(flow, node, state, now))
+                state = replace(state, node=_branch(flow, node, state, world))
                 if isinstance(node, Branch) and node.on == "schedule" and state.node == node.cases.get("closed"):
-                    state = _remember_opening(flow, node, state, now)
-            case Register() | Allowance() if flow.programme is not None and not flow.programme.active(now):
+                    state = _remember_opening(flow, node, state, world)
+            case Register() | Allowance() if flow.programme is not None and not flow.programme.active(world.now):
                 state = replace(state, node=flow.programme.inactive)
             case Register():
                 return Turn(state, say, None, _request(flow, node, state), path)
             case Allowance():
-                return Turn(state, say, None, _spend(flow, node, state, now), path)
+                return Turn(state, say, None, _spend(flow, node, state, world), path)
             case Menu():
                 return _menu_turn(flow, node, state, say, path)
             case Ask():
@@ -267,11 +281,14 @@ def _advance(
     raise RuntimeError(f"more than {_MAX_HOPS} nodes without waiting for the caller: {' -> '.join(path[-8:])}")
 
 
-def _branch(flow: Flow, node: Branch, state: CallState, now: datetime) -> str:
+def _branch(flow: Flow, node: Branch, state: CallState, world: World) -> str:
     if node.on == "schedule":
-        case = "open" if flow.schedules[node.subject].is_open(now) else "closed"
+        emergency = world.closures.get(node.subject)
+        if emergency is not None and "emergency" in node.cases:
+            return node.cases["emergency"]
+        case = "open" if flow.schedules[node.subject].is_open(world.now, emergency) else "closed"
     elif node.on == "programme":
-        case = "active" if flow.programme is not None and flow.programme.active(now) else "inactive"
+        case = "active" if flow.programme is not None and flow.programme.active(world.now) else "inactive"
     else:
         case = state.values.get(node.subject, "")
     target = node.cases.get(case) or node.default
@@ -279,12 +296,12 @@ def _branch(flow: Flow, node: Branch, state: CallState, now: datetime) -> str:
     return target
 
 
-def _remember_opening(flow: Flow, node: Branch, state: CallState, now: datetime) -> CallState:
+def _remember_opening(flow: Flow, node: Branch, state: CallState, world: World) -> CallState:
     schedule = flow.schedules[node.subject]
-    opening = schedule.next_opening(now)
+    opening = schedule.next_opening(world.now)
     if opening is None:
         return state.remember("next_opening", "")
-    return state.remember("next_opening", speech.moment(opening, now.astimezone(schedule.zone)))
+    return state.remember("next_opening", speech.moment(opening, world.now.astimezone(schedule.zone)))
 
 
 def _request(flow: Flow, node: Register | Allowance, state: CallState) -> RequestEffect:
@@ -298,9 +315,9 @@ def _request(flow: Flow, node: Register | Allowance, state: CallState) -> Reques
     return RequestEffect(kind=node.request, data=MappingProxyType(data))
 
 
-def _spend(flow: Flow, node: Allowance, state: CallState, now: datetime) -> SpendEffect:
+def _spend(flow: Flow, node: Allowance, state: CallState, world: World) -> SpendEffect:
     rule = flow.allowances[node.allowance]
-    start, end = rule.period_at(now)
+    start, end = rule.period_at(world.now)
     return SpendEffect(rule.name, rule.limit, state.values.get(node.key, ""), start, end, _request(flow, node, state))
 
 
@@ -327,9 +344,9 @@ def _menu_turn(
     return Turn(state, say, gather, None, path)
 
 
-def _on_menu(flow: Flow, node: Menu, state: CallState, given: Input, now: datetime) -> Turn:
+def _on_menu(flow: Flow, node: Menu, state: CallState, given: Input, world: World) -> Turn:
     if given.kind == "silence":
-        return _failure(flow, node, state, "silence", now, given.caller)
+        return _failure(flow, node, state, "silence", world, given.caller)
     if given.kind == "digits":
         key: str | None = given.text[:1]
     elif given.kind == "speech":
@@ -340,10 +357,10 @@ def _on_menu(flow: Flow, node: Menu, state: CallState, given: Input, now: dateti
         return _menu_turn(flow, node, state, (), (node.id,))
     option = node.option(key) if key else None
     if option is not None:
-        return _goto(flow, state, option.to, (), (node.id,), now, given.caller)
+        return _goto(flow, state, option.to, (), (node.id,), world, given.caller)
     if key == "0" and flow.settings.operator:
-        return _goto(flow, state, flow.settings.operator, (), (node.id,), now, given.caller)
-    return _failure(flow, node, state, "invalid", now, given.caller)
+        return _goto(flow, state, flow.settings.operator, (), (node.id,), world, given.caller)
+    return _failure(flow, node, state, "invalid", world, given.caller)
 
 
 def _failure(
@@ -351,7 +368,7 @@ def _failure(
     node: Menu | Ask,
     state: CallState,
     what: Literal["invalid", "silence"],
-    now: datetime,
+    world: World,
     caller: str,
 ) -> Turn:
     """Count a wrong answer or a silence; re-prompt (shorter after the first) or fall back."""
@@ -361,7 +378,7 @@ def _failure(
     count = invalid if what == "invalid" else silence
     if count >= rule.limit or invalid + silence >= flow.settings.attempts:
         say = (flow.text("to_fallback"),) if rule.fallback == flow.settings.operator else ()
-        return _goto(flow, state, rule.fallback, say, (node.id,), now, caller)
+        return _goto(flow, state, rule.fallback, say, (node.id,), world, caller)
     state = replace(state, invalid=invalid, silence=silence)
     notice = flow.text("not_recognised" if what == "invalid" else "no_input")
     short = invalid + silence > 1
@@ -411,26 +428,26 @@ def _value(node: Ask, given: Input) -> str | None:
     return normalise_phone(digits) if node.input == "caller_number" else digits
 
 
-def _on_ask(flow: Flow, node: Ask, state: CallState, given: Input, now: datetime) -> Turn:
+def _on_ask(flow: Flow, node: Ask, state: CallState, given: Input, world: World) -> Turn:
     if given.kind == "silence":
-        return _failure(flow, node, state, "silence", now, given.caller)
+        return _failure(flow, node, state, "silence", world, given.caller)
     if state.phase == "confirm":
         answer = yes_no(given.kind, given.text)
         if answer is None:
-            return _failure(flow, node, state, "invalid", now, given.caller)
+            return _failure(flow, node, state, "invalid", world, given.caller)
         if answer:
             stored = state.remember(node.store, state.pending, _spoken(node, state.pending))
-            return _goto(flow, stored, node.next, (), (node.id,), now, given.caller)
+            return _goto(flow, stored, node.next, (), (node.id,), world, given.caller)
         again = replace(state, phase="entry", pending="", invalid=0, silence=0)
         return _ask_turn(flow, node, again, (), (node.id,))
     value = _value(node, given)
     if value is None:
-        return _failure(flow, node, state, "invalid", now, given.caller)
+        return _failure(flow, node, state, "invalid", world, given.caller)
     if node.confirm:
         confirming = replace(state, phase="confirm", pending=value, invalid=0, silence=0)
         return _ask_turn(flow, node, confirming, (), (node.id,))
     stored = state.remember(node.store, value, _spoken(node, value))
-    return _goto(flow, stored, node.next, (), (node.id,), now, given.caller)
+    return _goto(flow, stored, node.next, (), (node.id,), world, given.caller)
 
 
 def node_of(flow: Flow, state: CallState) -> AnyNode | None:

@@ -82,6 +82,20 @@ _NODE_FIELDS: Mapping[str, frozenset[str]] = {
 }
 
 
+_SCHEDULE_FIELDS = frozenset(
+    {
+        "timezone",
+        "calendar",
+        "hours",
+        "working_on",
+        "closed_on",
+        "moved_workday",
+        "overrides",
+        "shorten_before_holidays",
+    }
+)
+
+
 class _Reader:
     """Collects problems while building the model, so one run reports them all."""
 
@@ -214,6 +228,17 @@ def _schedules(r: _Reader, doc: Located, default_tz: str) -> dict[str, schedule.
         moved = weekly.get(0, ())
         if "moved_workday" in raw:
             moved = r.check(raw, "moved_workday", None, schedule.parse_intervals) or ()
+        overrides = {}
+        raw_overrides = r.section(raw, "overrides", required=False)
+        for day_text, value in raw_overrides.items():
+            try:
+                overrides[schedule.parse_date(day_text)] = schedule.parse_day_hours(value)
+            except ValueError as exc:
+                r.problem(raw_overrides.line_of(day_text), None, f"schedule {name!r}: override {day_text}: {exc}")
+        for key in raw:
+            if key not in _SCHEDULE_FIELDS:
+                known = ", ".join(sorted(_SCHEDULE_FIELDS))
+                r.problem(raw.line_of(key), None, f"schedule {name!r}: unknown field {key!r}; known: {known}")
         result[name] = schedule.Schedule(
             name=name,
             timezone=tz or default_tz,
@@ -226,6 +251,8 @@ def _schedules(r: _Reader, doc: Located, default_tz: str) -> dict[str, schedule.
             if "closed_on" in raw
             else frozenset(),
             moved_workday=moved,
+            overrides=MappingProxyType(overrides),
+            shorten_before_holidays=bool(r.get(raw, "shorten_before_holidays", bool, None, False)),
         )
     return result
 

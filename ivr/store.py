@@ -61,6 +61,15 @@ allowance_uses = sa.Table(
 )
 
 
+closures = sa.Table(
+    "ivr_closures",
+    metadata,
+    sa.Column("schedule", sa.String(64), primary_key=True),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("since", sa.DateTime(timezone=True), nullable=False),
+)
+
+
 def _utc(moment: datetime) -> datetime:
     # SQLite drops offsets; keep every stored moment in UTC so comparisons hold everywhere.
     return moment.astimezone(UTC).replace(tzinfo=None)
@@ -185,6 +194,21 @@ class Store:
             )
         )
         return EffectOutcome(granted=True, reference=reference)
+
+    def closures(self, conn: Connection) -> dict[str, str]:
+        """Emergency closures in force: schedule name -> reason."""
+        return {row.schedule: row.reason for row in conn.execute(sa.select(closures.c.schedule, closures.c.reason))}
+
+    def close(self, schedule: str, reason: str, now: datetime) -> None:
+        """Switch an emergency closure on (or change its reason)."""
+        with self.begin() as conn:
+            conn.execute(closures.delete().where(closures.c.schedule == schedule))
+            conn.execute(closures.insert().values(schedule=schedule, reason=reason, since=_utc(now)))
+
+    def reopen(self, schedule: str) -> bool:
+        """Switch an emergency closure off; False when there was none."""
+        with self.begin() as conn:
+            return conn.execute(closures.delete().where(closures.c.schedule == schedule)).rowcount > 0
 
     def list_requests(self, kind: str | None = None) -> list[Mapping[str, Any]]:
         """Registered requests, oldest first."""

@@ -166,6 +166,9 @@ def _check_references(r: _Problems, flow: Flow, node: AnyNode, stored: set[str],
             r.problem(node.line, node.id, f"schedule {node.subject!r} is not in schedules")
         case Branch(on="schedule" | "programme"):
             expected = {"open", "closed"} if node.on == "schedule" else {"active", "inactive"}
+            allowed = expected | ({"emergency"} if node.on == "schedule" else set())
+            for case in sorted(set(node.cases) - allowed):
+                r.problem(node.line, node.id, f"case {case!r} is not one of {', '.join(sorted(allowed))}")
             if node.on == "programme" and flow.programme is None:
                 r.problem(node.line, node.id, "branch on programme, but the flow has no `programme`")
             missing = expected - set(node.cases)
