@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,6 +13,10 @@ import pytest
 
 from ivr import flows
 from ivr.model import Flow
+
+# The server's own time zone must never matter: run every test far from Moscow.
+os.environ["TZ"] = "Pacific/Kiritimati"
+time.tzset()
 
 # Times that recur, in Moscow time (UTC+3). 2021-03-01 is a Monday inside the programme.
 MONDAY_10 = "2021-03-01T10:00:00+03:00"

@@ -30,7 +30,7 @@ def test_check_prints_the_summary_of_the_hotline(runner: CliRunner) -> None:
     result = runner.invoke(main, ["check", "flows/dms_hotline.yaml"])
     assert result.exit_code == 0, result.output
     assert "flows/dms_hotline.yaml: OK, flow 'dms_hotline'" in result.output
-    assert "  nodes: 47 (" in result.output
+    assert "  nodes: 48 (" in result.output
     assert "schedule representative: mon 09:00-18:00" in result.output
     assert "allowance second_opinion: 1 per policy year" in result.output
 
@@ -134,3 +134,55 @@ def test_simulate_over_http_prints_the_same_events_as_in_process(runner: CliRunn
 )  # fmt: skip
 def test_interactive_lines_become_tokens(line: str, token: Token | None) -> None:
     assert interactive_token(line) == token
+
+
+@pytest.fixture
+def admin_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Admin commands act on the database IVR_DATABASE_URL names; give them a temporary one."""
+    db = tmp_path / "admin.sqlite3"
+    monkeypatch.setenv("IVR_DATABASE_URL", f"sqlite:///{db}")
+    return db
+
+
+def test_hours_explains_closed_and_names_the_moved_saturday(runner: CliRunner, admin_env: Path) -> None:
+    result = runner.invoke(main, ["hours", "--at", "2021-02-19T18:30:00+03:00"])
+    assert result.exit_code == 0, result.output
+    assert result.output == (
+        "representative: CLOSED at 2021-02-19 18:30 Friday (Europe/Moscow, calendar RU)\n"
+        "  why: weekly hours (Friday); hours that day: 09:00-18:00\n"
+        "  next opening: 2021-02-20 09:00 Saturday (moved working day of the production calendar); "
+        "callers hear «завтра в 9 часов»\n"
+    )
+
+
+def test_emergency_closure_is_switched_without_a_restart(runner: CliRunner, admin_env: Path) -> None:
+    app = create_app()  # a running server, sharing the database with the admin commands
+    client = app.test_client()
+    clock = {"ivr.clock": MONDAY_10}
+
+    def press_2(sid: str) -> bytes:
+        client.post("/voice", data={"CallSid": sid}, environ_base=clock)
+        return client.post("/voice/step/1/main", data={"CallSid": sid, "Digits": "2"}, environ_base=clock).data
+
+    assert b"<Dial" in press_2("CA1")
+    closed = runner.invoke(main, ["hours", "close", "representative", "--reason", "потоп в офисе"])
+    assert closed.exit_code == 0 and "closed by an operator (потоп в офисе)" in closed.output
+    assert "временно недоступен".encode() in press_2("CA2")
+    status = runner.invoke(main, ["hours", "--at", MONDAY_10])
+    assert "CLOSED" in status.output and "why: emergency closure: потоп в офисе" in status.output
+    assert runner.invoke(main, ["hours", "open"]).output == "representative: emergency closure lifted.\n"
+    assert b"<Dial" in press_2("CA3")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["hours", "close"], "say why with --reason"),
+        (["hours", "lunch"], "'lunch' is not a schedule of the flow; known: representative"),
+        (["hours", "--at", "soon"], "'soon' is not an ISO-8601 date and time"),
+        (["hours", "--reason", "x"], "--reason goes with `ivr hours close`"),
+    ],
+)
+def test_hours_misuse_is_explained(runner: CliRunner, admin_env: Path, args: list[str], message: str) -> None:
+    result = runner.invoke(main, args)
+    assert result.exit_code == 2 and message in result.output

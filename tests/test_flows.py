@@ -1,4 +1,5 @@
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -171,3 +172,28 @@ def test_missing_file_is_a_flow_error(tmp_path: Path) -> None:
 def test_hotline_asks_use_the_conventions(hotline) -> None:
     policy = hotline.nodes["desk_policy"]
     assert isinstance(policy, Ask) and policy.finish_on_key == "#" and policy.confirm
+
+
+def test_schedule_overrides_and_shortening_are_read(write_flow: WriteFlow) -> None:
+    text = MINI_FLOW.replace(
+        "    nodes:",
+        "    schedules:\n      office:\n        calendar: RU\n        shorten_before_holidays: true\n"
+        '        hours: {mon: "09:00-18:00"}\n        overrides:\n          2021-03-01: closed\n'
+        '          2021-03-02: "10:00-12:00"\n    nodes:',
+    )
+    office = flows.load(write_flow(text), env={}).schedules["office"]
+    assert office.shorten_before_holidays and office.country == "RU"
+    assert [str(i) for i in office.overrides[date(2021, 3, 2)]] == ["10:00-12:00"]
+
+
+def test_bad_override_is_reported(write_flow: WriteFlow) -> None:
+    text = MINI_FLOW.replace(
+        "    nodes:",
+        '    schedules:\n      office:\n        hours: {mon: "09:00-18:00"}\n        overrides:\n'
+        "          2021-03-01: sometimes\n        opens: never\n    nodes:",
+    )
+    assert problems(write_flow(text)) == [
+        "12: schedule 'office': override 2021-03-01: 'sometimes' is not an interval like '09:00-18:00'",
+        "13: schedule 'office': unknown field 'opens'; known: calendar, closed_on, hours, moved_workday, overrides, "
+        "shorten_before_holidays, timezone, working_on",
+    ]
