@@ -1,40 +1,101 @@
-"""Per-period allowances: how many times a service may be used per policy or calendar year."""
+"""Allowances in the database: spend a use (atomically, with its request), refuse, release, audit."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import datetime
-from zoneinfo import ZoneInfo
+from typing import Any
 
-PERIODS = ("policy_year", "calendar_year")
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
+from .engine import EffectOutcome, SpendEffect
+from .errors import IvrError
+from .model import PERIODS, AllowanceRule
+from .requests import register
+from .store import allowance_audit, allowance_uses, aware, utc
 
-@dataclass(frozen=True)
-class AllowanceRule:
-    """A named allowance: `limit` uses per period, periods anchored at month/day 00:00 in `timezone`."""
-
-    name: str
-    limit: int
-    period: str
-    anchor_month: int
-    anchor_day: int
-    timezone: str
-
-    def period_at(self, now: datetime) -> tuple[datetime, datetime]:
-        """The period containing `now`: [start, end), both aware, in the rule's zone."""
-        zone = ZoneInfo(self.timezone)
-        local = now.astimezone(zone)
-        month, day = (1, 1) if self.period == "calendar_year" else (self.anchor_month, self.anchor_day)
-        start = datetime(local.year, month, day, tzinfo=zone)
-        if start > local:
-            start = start.replace(year=local.year - 1)
-        return start, start.replace(year=start.year + 1)
+__all__ = ["PERIODS", "AllowanceRule", "UnknownReference", "history", "release", "spend"]
 
 
-@dataclass(frozen=True)
-class Decision:
-    """The outcome of asking to spend an allowance."""
+# ---------------------------------------------------------------- the ledger in the database
+#
+# Spending is one transaction with registering the request (the caller's), guarded by the unique
+# key (allowance, key, period_start, seq): two calls that both saw a free use cannot both take it;
+# the loser's transaction fails with IntegrityError and its webhook is answered again from scratch.
 
-    granted: bool
-    reference: str | None
-    used_at: datetime | None = None  # when the allowance was last used, on refusal
+
+def _period(effect: SpendEffect) -> Any:
+    c = allowance_uses.c
+    return (c.allowance == effect.allowance) & (c.key == effect.key) & (c.period_start == utc(effect.period_start))
+
+
+def _audit(conn: Connection, action: str, effect_or_use: Mapping[str, Any], now: datetime, **fields: Any) -> None:
+    conn.execute(
+        allowance_audit.insert().values(
+            at=utc(now),
+            action=action,
+            allowance=effect_or_use["allowance"],
+            key=effect_or_use["key"],
+            period_start=utc(effect_or_use["period_start"]),
+            **fields,
+        )
+    )
+
+
+def spend(conn: Connection, call_sid: str, effect: SpendEffect, now: datetime) -> EffectOutcome:
+    """Spend one use and register the request in the caller's transaction, or refuse; both audited."""
+    c = allowance_uses.c
+    mine = conn.execute(sa.select(c.reference).where(_period(effect) & (c.call_sid == call_sid))).scalar()
+    if mine is not None:
+        return EffectOutcome(granted=True, reference=mine)  # the same call asking again spends nothing
+    rows = conn.execute(sa.select(c.seq, c.created_at).where(_period(effect))).all()
+    about = {"allowance": effect.allowance, "key": effect.key, "period_start": effect.period_start}
+    free = sorted(set(range(1, effect.limit + 1)) - {row.seq for row in rows})
+    if not free:
+        last = max(row.created_at for row in rows)
+        _audit(conn, "refuse", about, now, call_sid=call_sid, reason=f"limit of {effect.limit} reached")
+        return EffectOutcome(granted=False, used_at=aware(last))
+    reference = register(conn, call_sid, effect.request, now)
+    conn.execute(
+        allowance_uses.insert().values(
+            allowance=effect.allowance,
+            key=effect.key,
+            period_start=utc(effect.period_start),
+            seq=free[0],
+            reference=reference,
+            call_sid=call_sid,
+            created_at=utc(now),
+        )
+    )
+    _audit(conn, "grant", about, now, call_sid=call_sid, reference=reference, reason="granted")
+    return EffectOutcome(granted=True, reference=reference)
+
+
+class UnknownReference(IvrError):
+    """No allowance use carries this reference."""
+
+
+def release(conn: Connection, reference: str, reason: str, now: datetime) -> Mapping[str, Any]:
+    """Give back the use spent under `reference`; audited. Raises UnknownReference."""
+    row = conn.execute(sa.select(allowance_uses).where(allowance_uses.c.reference == reference)).first()
+    if row is None:
+        raise UnknownReference(f"{reference!r} is no spent allowance; see `ivr requests list` for references")
+    use = dict(row._mapping)
+    conn.execute(allowance_uses.delete().where(allowance_uses.c.id == row.id))
+    _audit(conn, "release", use, now, call_sid=row.call_sid, reference=reference, reason=reason)
+    return use
+
+
+def history(conn: Connection, key: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(uses in force, audit trail) for a key such as a policy number, oldest first."""
+    uses = conn.execute(
+        sa.select(allowance_uses).where(allowance_uses.c.key == key).order_by(allowance_uses.c.created_at)
+    )
+    trail = conn.execute(sa.select(allowance_audit).where(allowance_audit.c.key == key).order_by(allowance_audit.c.id))
+    fix = ("created_at", "period_start", "at")
+    as_dicts = [
+        [{k: aware(v) if k in fix and v is not None else v for k, v in row._mapping.items()} for row in rows]
+        for rows in (uses, trail)
+    ]
+    return as_dicts[0], as_dicts[1]

@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from . import engine, twiml
+from . import allowance, engine, requests, twiml
 from .engine import CallState, Input, SpendEffect, Turn
 from .model import Flow
 from .store import Store
@@ -65,9 +65,9 @@ class CallHandler:
         while turn.effect is not None:
             effect = turn.effect
             if isinstance(effect, SpendEffect):
-                outcome = self.store.spend(conn, call_sid, effect, now)
+                outcome = allowance.spend(conn, call_sid, effect, now)
             else:
-                outcome = engine.EffectOutcome(True, self.store.register(conn, call_sid, effect, now))
+                outcome = engine.EffectOutcome(True, requests.register(conn, call_sid, effect, now))
             turn = engine.resume(self.flow, turn, outcome, now, caller, closures)
         return turn
 

@@ -10,11 +10,12 @@ from types import MappingProxyType
 from typing import Any
 
 from . import prompts, schedule
-from .allowance import PERIODS, AllowanceRule
 from .errors import FlowError, FlowProblem
 from .model import (
     DIAL_STATUSES,
+    PERIODS,
     Allowance,
+    AllowanceRule,
     AnyNode,
     Ask,
     Branch,

@@ -7,14 +7,39 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
 from typing import Literal
+from zoneinfo import ZoneInfo
 
-from .allowance import AllowanceRule
 from .schedule import Schedule
 
 DIAL_STATUSES = ("completed", "answered", "busy", "no-answer", "failed", "canceled")
 TERMINAL_KINDS = frozenset({"hangup"})
 WAITING_KINDS = frozenset({"menu", "ask", "transfer", "hangup"})
 EMPTY: Mapping[str, str] = MappingProxyType({})
+
+
+PERIODS = ("policy_year", "calendar_year")
+
+
+@dataclass(frozen=True)
+class AllowanceRule:
+    """A named allowance: `limit` uses per period, periods anchored at month/day 00:00 in `timezone`."""
+
+    name: str
+    limit: int
+    period: str
+    anchor_month: int
+    anchor_day: int
+    timezone: str
+
+    def period_at(self, now: datetime) -> tuple[datetime, datetime]:
+        """The period containing `now`: [start, end), both aware, in the rule's zone."""
+        zone = ZoneInfo(self.timezone)
+        local = now.astimezone(zone)
+        month, day = (1, 1) if self.period == "calendar_year" else (self.anchor_month, self.anchor_day)
+        start = datetime(local.year, month, day, tzinfo=zone)
+        if start > local:
+            start = start.replace(year=local.year - 1)
+        return start, start.replace(year=start.year + 1)
 
 
 @dataclass(frozen=True)

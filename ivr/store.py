@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -11,8 +10,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
-
-from .engine import EffectOutcome, RequestEffect, SpendEffect
 
 metadata = sa.MetaData()
 
@@ -61,6 +58,20 @@ allowance_uses = sa.Table(
 )
 
 
+allowance_audit = sa.Table(
+    "ivr_allowance_audit",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("action", sa.String(16), nullable=False),  # grant, refuse, release
+    sa.Column("allowance", sa.String(64), nullable=False),
+    sa.Column("key", sa.String(64), nullable=False, index=True),
+    sa.Column("period_start", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("call_sid", sa.String(64)),
+    sa.Column("reference", sa.String(16)),
+    sa.Column("reason", sa.Text, nullable=False),
+)
+
 closures = sa.Table(
     "ivr_closures",
     metadata,
@@ -70,23 +81,13 @@ closures = sa.Table(
 )
 
 
-def _utc(moment: datetime) -> datetime:
+def utc(moment: datetime) -> datetime:
     # SQLite drops offsets; keep every stored moment in UTC so comparisons hold everywhere.
     return moment.astimezone(UTC).replace(tzinfo=None)
 
 
-def _aware(moment: datetime) -> datetime:
+def aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def reference_for(number: int) -> str:
-    """A reference number with a Luhn check digit, so a mistyped reference is caught: 1 -> '100017'."""
-    body = str(10000 + number)  # no leading zeros for the caller to hear
-    total = 0
-    for i, ch in enumerate(reversed(body)):
-        d = int(ch) * (2 if i % 2 == 0 else 1)
-        total += d - 9 if d > 9 else d
-    return body + str((10 - total % 10) % 10)
 
 
 @dataclass(frozen=True)
@@ -104,12 +105,20 @@ def make_engine(url: str) -> Engine:
 
         @sa.event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            # Let SQLAlchemy, not the driver, open transactions, so that each begins IMMEDIATE below.
+            dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
             if ":memory:" not in url:
                 cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA busy_timeout=10000")
             cur.close()
+
+        @sa.event.listens_for(engine, "begin")
+        def _immediate(conn: Connection) -> None:
+            # Take the write lock at the start: two processes that read and then write the same
+            # allowance are serialised by busy_timeout instead of failing with "database is locked".
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     return sa.create_engine(url, pool_pre_ping=True)
@@ -140,7 +149,7 @@ class Store:
         self, conn: Connection, call_sid: str, step: int, state: str, twiml: str, now: datetime, new: bool
     ) -> None:
         """Store the call's new state and the TwiML of this step (the unique key rejects a racing twin)."""
-        values = {"step": step, "state": state, "updated_at": _utc(now)}
+        values = {"step": step, "state": state, "updated_at": utc(now)}
         if new:
             conn.execute(calls.insert().values(call_sid=call_sid, **values))
         else:
@@ -153,48 +162,6 @@ class Store:
             conn.execute(turns.delete().where(turns.c.call_sid == call_sid))
             conn.execute(calls.delete().where(calls.c.call_sid == call_sid))
 
-    def register(self, conn: Connection, call_sid: str, effect: RequestEffect, now: datetime) -> str:
-        """Insert a request and give it a reference number."""
-        data = dict(effect.data)
-        result = conn.execute(
-            requests.insert().values(
-                kind=effect.kind,
-                call_sid=call_sid,
-                policy=data.get("policy") or None,
-                data=json.dumps(data, ensure_ascii=False, sort_keys=True),
-                created_at=_utc(now),
-            )
-        )
-        (row_id,) = result.inserted_primary_key or (0,)
-        reference = reference_for(int(row_id))
-        conn.execute(requests.update().where(requests.c.id == row_id).values(reference=reference))
-        return reference
-
-    def spend(self, conn: Connection, call_sid: str, effect: SpendEffect, now: datetime) -> EffectOutcome:
-        """Spend one use and register the request in the caller's transaction, or refuse."""
-        c = allowance_uses.c
-        period = (c.allowance == effect.allowance) & (c.key == effect.key)
-        period &= c.period_start == _utc(effect.period_start)
-        mine = conn.execute(sa.select(c.reference).where(period & (c.call_sid == call_sid))).scalar()
-        if mine is not None:
-            return EffectOutcome(granted=True, reference=mine)
-        used, last = conn.execute(sa.select(sa.func.count(), sa.func.max(c.created_at)).where(period)).one()
-        if used >= effect.limit:
-            return EffectOutcome(granted=False, used_at=_aware(last) if last else None)
-        reference = self.register(conn, call_sid, effect.request, now)
-        conn.execute(
-            allowance_uses.insert().values(
-                allowance=effect.allowance,
-                key=effect.key,
-                period_start=_utc(effect.period_start),
-                seq=used + 1,
-                reference=reference,
-                call_sid=call_sid,
-                created_at=_utc(now),
-            )
-        )
-        return EffectOutcome(granted=True, reference=reference)
-
     def closures(self, conn: Connection) -> dict[str, str]:
         """Emergency closures in force: schedule name -> reason."""
         return {row.schedule: row.reason for row in conn.execute(sa.select(closures.c.schedule, closures.c.reason))}
@@ -203,20 +170,9 @@ class Store:
         """Switch an emergency closure on (or change its reason)."""
         with self.begin() as conn:
             conn.execute(closures.delete().where(closures.c.schedule == schedule))
-            conn.execute(closures.insert().values(schedule=schedule, reason=reason, since=_utc(now)))
+            conn.execute(closures.insert().values(schedule=schedule, reason=reason, since=utc(now)))
 
     def reopen(self, schedule: str) -> bool:
         """Switch an emergency closure off; False when there was none."""
         with self.begin() as conn:
             return conn.execute(closures.delete().where(closures.c.schedule == schedule)).rowcount > 0
-
-    def list_requests(self, kind: str | None = None) -> list[Mapping[str, Any]]:
-        """Registered requests, oldest first."""
-        query = sa.select(requests).order_by(requests.c.id)
-        if kind:
-            query = query.where(requests.c.kind == kind)
-        with self.engine.connect() as conn:
-            return [
-                {**row._mapping, "data": json.loads(row.data), "created_at": _aware(row.created_at)}
-                for row in conn.execute(query)
-            ]

@@ -13,6 +13,7 @@ import pytest
 
 from ivr import flows
 from ivr.model import Flow
+from ivr.requests import list_requests
 
 # The server's own time zone must never matter: run every test far from Moscow.
 os.environ["TZ"] = "Pacific/Kiritimati"
@@ -47,7 +48,13 @@ def sim(ivr_simulator: Any) -> Any:
 @pytest.fixture
 def requests_of(ivr_app: Any) -> Callable[..., list[Any]]:
     """The registered requests of the app under test, optionally of one kind."""
-    return ivr_app.extensions["ivr"].handler.store.list_requests
+    store = ivr_app.extensions["ivr"].handler.store
+
+    def listing(kind: str | None = None) -> list[Any]:
+        with store.begin() as conn:
+            return list_requests(conn, kind)
+
+    return listing
 
 
 @pytest.fixture
