@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
+from zoneinfo import ZoneInfo
 
 import click
 from flask import Flask
@@ -126,6 +127,7 @@ def serve(host: str, port: int, flow: str | None, allow_simulated_clock: bool, d
 )
 @click.option("--flow", type=click.Path(dir_okay=False), help="In-process: the flow file to run.")
 @click.option("--status-callback", help="URL for the final status callback (in-process default: /voice/status).")
+@click.option("--database-url", help="In-process: keep state in this database instead of a throw-away one.")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole call as one JSON object.")
 @click.option("-v", "--verbose", is_flag=True, help="Also show every webhook request.")
 def simulate(
@@ -138,6 +140,7 @@ def simulate(
     auth_token: str | None,
     flow: str | None,
     status_callback: str | None,
+    database_url: str | None,
     as_json: bool,
     verbose: bool,
 ) -> None:
@@ -166,11 +169,11 @@ def simulate(
         raise click.BadParameter(str(exc), param_hint="--at") from None
     if url and not url.startswith(("http://", "https://")):
         raise click.BadParameter(f"{url!r} must start with http:// or https://", param_hint="--url")
-    if url and flow:
-        raise click.UsageError("--flow runs the app in-process; it cannot be combined with --url")
+    if url and (flow or database_url):
+        raise click.UsageError("--flow and --database-url run the app in-process; they cannot go with --url")
 
     with _quiet():  # a simulated call needs no server warnings
-        _simulate(tokens, url, method, at, from_, to, auth_token, flow, status_callback, as_json, verbose)
+        _simulate(tokens, url, method, at, from_, to, auth_token, flow, status_callback, database_url, as_json, verbose)
 
 
 def _simulate(
@@ -183,6 +186,7 @@ def _simulate(
     auth_token: str | None,
     flow: str | None,
     status_callback: str | None,
+    database_url: str | None,
     as_json: bool,
     verbose: bool,
 ) -> None:
@@ -195,7 +199,7 @@ def _simulate(
         else:
             # A throw-away database, and no public URL: in-process requests are signed for localhost.
             config: dict[str, Any] = {
-                "DATABASE_URL": f"sqlite:///{Path(scratch) / 'simulated.sqlite3'}",
+                "DATABASE_URL": database_url or f"sqlite:///{Path(scratch) / 'simulated.sqlite3'}",
                 "PUBLIC_URL": None,
             }
             if flow:
@@ -315,3 +319,110 @@ def hours(words: tuple[str, ...], at_text: str | None, reason: str | None, flow:
         spoken = speech.moment(opening, local)
         why = schedule.plan(opening.date()).why
         click.echo(f"  next opening: {opening:%Y-%m-%d %H:%M %A} ({why}); callers hear «{spoken}»")
+
+
+def _admin_store() -> tuple[Flow, Any]:
+    with _quiet():
+        app = _app_or_exit({})
+    handler = app.extensions["ivr"].handler
+    return handler.flow, handler.store
+
+
+@main.group()
+def allowance() -> None:
+    """Second-opinion and other allowances: show a policy's uses, give a use back."""
+
+
+@allowance.command("show")
+@click.argument("policy")
+def allowance_show(policy: str) -> None:
+    """Uses per period and the whole history of POLICY."""
+    from .allowance import history
+
+    flow, store = _admin_store()
+    with store.begin() as conn:
+        uses, trail = history(conn, policy)
+    if not trail:
+        raise click.BadParameter(f"no allowance was ever asked for policy {policy!r}", param_hint="POLICY")
+    click.echo(f"policy {policy}")
+    for name, rule in flow.allowances.items():
+        mine = [u for u in uses if u["allowance"] == name]
+        periods = sorted({u["period_start"] for u in mine})
+        if not periods:
+            click.echo(f"  {name}: no use in force (limit {rule.limit} per {rule.period.replace('_', ' ')})")
+        for start in periods:
+            zone = ZoneInfo(rule.timezone)
+            local = start.astimezone(zone)
+            end = local.replace(year=local.year + 1)
+            count = sum(1 for u in mine if u["period_start"] == start)
+            click.echo(f"  {name} {local:%Y-%m-%d}..{end:%Y-%m-%d}: {count} of {rule.limit} used")
+    click.echo("  history:")
+    for row in trail:
+        at = row["at"].astimezone(ZoneInfo(flow.settings.timezone))
+        reference = f" {row['reference']}" if row["reference"] else ""
+        click.echo(f"    {at:%Y-%m-%d %H:%M:%S} {row['action']:<7} {row['allowance']}{reference} ({row['reason']})")
+
+
+@allowance.command("release")
+@click.argument("reference")
+@click.option("--reason", required=True, help="Why the use is given back (kept in the audit trail).")
+def allowance_release(reference: str, reason: str) -> None:
+    """Give back the allowance spent under REFERENCE."""
+    from . import clock
+    from .allowance import UnknownReference, release
+
+    _, store = _admin_store()
+    if not reason.strip():
+        raise click.BadParameter("say why the use is given back", param_hint="--reason")
+    try:
+        with store.begin() as conn:
+            use = release(conn, reference, reason.strip(), clock.now())
+    except UnknownReference as exc:
+        raise click.BadParameter(str(exc), param_hint="REFERENCE") from None
+    click.echo(f"released {use['allowance']} of policy {use['key']} (request {reference}): {reason.strip()}")
+
+
+@main.group()
+def requests() -> None:
+    """Registered requests: desk intake, second opinion, call-back."""
+
+
+@requests.command("list")
+@click.option("--kind", help="Only this kind: desk, second_opinion, callback.")
+@click.option("--since", metavar="DATE", help="From this date (or ISO date-time) on, in the flow's time zone.")
+@click.option("--csv", "as_csv", is_flag=True, help="CSV for a spreadsheet.")
+def requests_list(kind: str | None, since: str | None, as_csv: bool) -> None:
+    """List registered requests, oldest first."""
+    import csv
+
+    from . import clock
+    from .requests import list_requests
+
+    flow, store = _admin_store()
+    start = None
+    if since:
+        try:
+            start = clock.parse(since, flow.settings.timezone)
+        except ValueError:
+            raise click.BadParameter(f"{since!r} is not a date like 2021-03-01", param_hint="--since") from None
+    with store.begin() as conn:
+        rows = list_requests(conn, kind, start)
+    zone = ZoneInfo(flow.settings.timezone)
+    fields = sorted({k for row in rows for k in row["data"]})
+    if as_csv:
+        writer = csv.writer(click.get_text_stream("stdout"))
+        writer.writerow(["reference", "kind", "created_at", "call_sid", *fields])
+        for row in rows:
+            created = row["created_at"].astimezone(zone).isoformat()
+            writer.writerow(
+                [row["reference"], row["kind"], created, row["call_sid"], *(row["data"].get(f, "") for f in fields)]
+            )
+        return
+    if not rows:
+        click.echo("no requests" + (f" of kind {kind!r}" if kind else "") + (f" since {since}" if since else ""))
+        return
+    for row in rows:
+        details = ", ".join(f"{k}={v}" for k, v in sorted(row["data"].items()))
+        click.echo(
+            f"{row['reference']}  {row['created_at'].astimezone(zone):%Y-%m-%d %H:%M}  {row['kind']:<14} {details}"
+        )

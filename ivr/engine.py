@@ -370,8 +370,12 @@ def _failure(
     what: Literal["invalid", "silence"],
     world: World,
     caller: str,
+    rejected: str = "",
 ) -> Turn:
-    """Count a wrong answer or a silence; re-prompt (shorter after the first) or fall back."""
+    """Count a wrong answer or a silence; re-prompt (shorter after the first) or fall back.
+
+    `rejected` digits that were not acceptable are read back, so the caller hears what went wrong.
+    """
     invalid = state.invalid + (what == "invalid")
     silence = state.silence + (what == "silence")
     rule = node.invalid if what == "invalid" else node.no_input
@@ -381,6 +385,8 @@ def _failure(
         return _goto(flow, state, rule.fallback, say, (node.id,), world, caller)
     state = replace(state, invalid=invalid, silence=silence)
     notice = flow.text("not_recognised" if what == "invalid" else "no_input")
+    if rejected:
+        notice = _render(flow, flow.text("rejected_digits"), state, value=speech.digits(rejected))
     short = invalid + silence > 1
     if isinstance(node, Menu):
         return _menu_turn(flow, node, state, (notice,), (node.id,), short=short)
@@ -442,7 +448,8 @@ def _on_ask(flow: Flow, node: Ask, state: CallState, given: Input, world: World)
         return _ask_turn(flow, node, again, (), (node.id,))
     value = _value(node, given)
     if value is None:
-        return _failure(flow, node, state, "invalid", world, given.caller)
+        typed = "".join(ch for ch in given.text if ch.isdigit())[:32] if given.kind == "digits" else ""
+        return _failure(flow, node, state, "invalid", world, given.caller, rejected=typed)
     if node.confirm:
         confirming = replace(state, phase="confirm", pending=value, invalid=0, silence=0)
         return _ask_turn(flow, node, confirming, (), (node.id,))

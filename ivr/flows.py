@@ -41,6 +41,7 @@ DTMF_KEYS = frozenset("0123456789#")
 DEFAULT_TEXTS: Mapping[str, str] = MappingProxyType(
     {
         "not_recognised": "Выбор не распознан.",
+        "rejected_digits": "Вы ввели: {value}.",
         "no_input": "Я вас не слышу.",
         "to_fallback": "Соединяю с оператором.",
         "confirm_digits": "Вы ввели: {value}. Если верно, нажмите 1. Чтобы ввести заново, нажмите 2.",

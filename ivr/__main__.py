@@ -1,0 +1,5 @@
+"""`python -m ivr` is the `ivr` command."""
+
+from .cli import main
+
+main()
