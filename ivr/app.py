@@ -9,11 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import flows
 from .calls import CallHandler
+from .errors import ConfigError
 from .store import Store
-from .web import Runtime, bp
+from .web import Runtime, bp, install_error_pages
 
 log = logging.getLogger("ivr")
 
@@ -28,6 +30,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         ALLOW_SIMULATED_CLOCK=False,
         TWILIO_AUTH_TOKEN=os.environ.get("TWILIO_AUTH_TOKEN") or None,
         TWILIO_ACCOUNT_SID=os.environ.get("TWILIO_ACCOUNT_SID") or None,
+        TRUST_PROXY=0,  # how many proxies in front set X-Forwarded-* (ngrok, a load balancer)
+        MAX_CONTENT_LENGTH=64 * 1024,  # Twilio's webhooks are a few hundred bytes
+        MAX_CALL_STEPS=500,
+        DB_BUSY_TIMEOUT=5.0,  # seconds a webhook waits for a locked database before apologising
+        LOG_LEVEL="INFO",
     )
     app.config.from_prefixed_env("IVR", loads=str)
     if config:
@@ -38,10 +45,20 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if not url:
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
         url = f"sqlite:///{Path(app.instance_path) / 'ivr.sqlite3'}"
-    store = Store(url)
+    store = Store(url, busy_timeout=_number(app, "DB_BUSY_TIMEOUT", float))
     allow_clock = str(app.config["ALLOW_SIMULATED_CLOCK"]).lower() in ("1", "true", "yes", "on")
-    app.extensions["ivr"] = Runtime(CallHandler(flow, store), allow_simulated_clock=allow_clock)
+    handler = CallHandler(flow, store, max_steps=_number(app, "MAX_CALL_STEPS", int))
+    app.extensions["ivr"] = Runtime(handler, allow_simulated_clock=allow_clock)
     app.register_blueprint(bp)
+    install_error_pages(app)
+    proxies = _number(app, "TRUST_PROXY", int)
+    if proxies:
+        # Honour X-Forwarded-Proto/Host/Port from exactly this many proxies, so the URL checked
+        # against X-Twilio-Signature is the public https one Twilio signed.
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies, x_prefix=proxies
+        )
+    logging.getLogger("ivr").setLevel(str(app.config["LOG_LEVEL"]).upper())
 
     if not app.config["TWILIO_AUTH_TOKEN"]:
         log.warning(
@@ -51,3 +68,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if allow_clock:
         log.warning("the simulated clock is allowed (X-Ivr-Clock): never run like this in production")
     return app
+
+
+def _number(app: Flask, key: str, kind: type[int] | type[float]) -> Any:
+    value = app.config[key]
+    try:
+        number = kind(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"IVR_{key}", value, f"must be a {kind.__name__}") from None
+    if number < 0:
+        raise ConfigError(f"IVR_{key}", value, "must not be negative")
+    return number

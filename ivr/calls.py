@@ -7,6 +7,7 @@ changes nothing; a webhook for an old or unexpected step hears the current quest
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.engine import Connection
@@ -18,17 +19,31 @@ from .model import Flow
 from .store import Store
 
 UrlFor = Callable[[int, str], str]
+MAX_STEPS = 500  # webhooks in one call; beyond that the call is ended politely
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The TwiML for a webhook, where the call now waits, and what kind of answer it was."""
+
+    twiml: str
+    node: str
+    outcome: str  # new, step, replay, stale, lost, too-long
+    anonymous: bool = False
 
 
 class CallHandler:
     """Serves the webhooks of every call of one flow against one store."""
 
-    def __init__(self, flow: Flow, store: Store) -> None:
+    def __init__(self, flow: Flow, store: Store, max_steps: int = MAX_STEPS) -> None:
         self.flow = flow
         self.store = store
+        self.max_steps = max_steps
 
-    def handle(self, call_sid: str, step: int, node: str | None, given: Input, now: datetime, url_for: UrlFor) -> str:
-        """The TwiML answer to webhook `step` of a call; raises only when the store fails."""
+    def handle(
+        self, call_sid: str, step: int, node: str | None, given: Input, now: datetime, url_for: UrlFor
+    ) -> Answer:
+        """The answer to webhook `step` of a call; raises only when the store fails."""
         try:
             return self._handle_once(call_sid, step, node, given, now, url_for)
         except IntegrityError:
@@ -37,27 +52,33 @@ class CallHandler:
 
     def _handle_once(
         self, call_sid: str, step: int, node: str | None, given: Input, now: datetime, url_for: UrlFor
-    ) -> str:
+    ) -> Answer:
         with self.store.begin() as conn:
             saved = self.store.load_call(conn, call_sid)
             if saved is not None and step <= saved.step:
                 cached = self.store.cached_turn(conn, call_sid, step)
                 if cached is not None:
-                    return cached
+                    state = CallState.from_json(saved.state)
+                    return Answer(cached, node or "", "replay", state.anonymous)
+            if step > self.max_steps:
+                return Answer(twiml.goodbye(self.flow.settings, self.flow.text("too_long")), "", "too-long")
             closures = self.store.closures(conn) if self.flow.schedules else {}
             if saved is None:
+                outcome = "new" if step == 0 else "lost"
                 begin = engine.start if step == 0 else engine.lost
                 turn = begin(self.flow, now, given.caller, closures)
             else:
                 state = CallState.from_json(saved.state)
                 if step != saved.step + 1 or node != state.node:
                     stale = engine.repeat(self.flow, state, now, given.caller, closures)
-                    return twiml.render(stale, self.flow.settings, url_for(saved.step + 1, stale.state.node))
+                    xml = twiml.render(stale, self.flow.settings, url_for(saved.step + 1, stale.state.node))
+                    return Answer(xml, stale.state.node, "stale", state.anonymous)
+                outcome = "step"
                 turn = engine.step(self.flow, state, given, now, closures)
             turn = self._perform(conn, call_sid, turn, now, given.caller, closures)
             xml = twiml.render(turn, self.flow.settings, url_for(step + 1, turn.state.node))
             self.store.save_turn(conn, call_sid, step, turn.state.to_json(), xml, now, new=saved is None)
-            return xml
+            return Answer(xml, turn.state.node, outcome, turn.state.anonymous)
 
     def _perform(
         self, conn: Connection, call_sid: str, turn: Turn, now: datetime, caller: str, closures: engine.Closures

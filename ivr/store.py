@@ -98,10 +98,13 @@ class SavedCall:
     state: str
 
 
-def make_engine(url: str) -> Engine:
-    """An engine with sensible settings for SQLite (WAL, busy timeout) or any other database."""
+def make_engine(url: str, busy_timeout: float = 5.0) -> Engine:
+    """An engine with sensible settings for SQLite (WAL, busy timeout) or any other database.
+
+    Statement parameters never appear in error messages: they hold callers' personal data.
+    """
     if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"timeout": 10})
+        engine = sa.create_engine(url, connect_args={"timeout": busy_timeout}, hide_parameters=True)
 
         @sa.event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -111,7 +114,7 @@ def make_engine(url: str) -> Engine:
             if ":memory:" not in url:
                 cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA busy_timeout=10000")
+            cur.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
             cur.close()
 
         @sa.event.listens_for(engine, "begin")
@@ -121,15 +124,15 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return sa.create_engine(url, pool_pre_ping=True)
+    return sa.create_engine(url, pool_pre_ping=True, hide_parameters=True)
 
 
 class Store:
     """All reads and writes of the application; one short transaction per webhook."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, busy_timeout: float = 5.0) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, busy_timeout)
         metadata.create_all(self.engine)
 
     @contextmanager

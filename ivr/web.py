@@ -1,14 +1,23 @@
-"""Twilio's voice webhooks: POST /voice (entry), step webhooks, POST /voice/status."""
+"""Twilio's voice webhooks: POST /voice (entry), step webhooks, POST /voice/status.
+
+Every answer on these paths is HTTP 200 with valid TwiML, except 403 for a bad signature: a
+500 would make Twilio tell a patient "an application error has occurred".
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
-from dataclasses import dataclass
+import secrets
+import time
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, request, url_for
+from flask import Blueprint, Flask, Response, abort, current_app, request, url_for
 from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import HTTPException
 
 from . import clock, twiml
 from .calls import CallHandler
@@ -16,6 +25,7 @@ from .engine import Input
 from .security import signature_problem
 
 log = logging.getLogger("ivr.web")
+journal = logging.getLogger("ivr.webhook")  # one JSON line per webhook
 bp = Blueprint("voice", __name__)
 
 _SID = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -25,10 +35,12 @@ _MAX_STEP = 1_000_000
 
 @dataclass
 class Runtime:
-    """What the webhooks share: the call handler and the clock policy."""
+    """What the webhooks share: the call handler, the clock policy, and the store's health."""
 
     handler: CallHandler
     allow_simulated_clock: bool
+    failures: int = 0  # webhooks failed since the store last worked: an incident is logged once
+    incident: str = field(default="")
 
 
 def runtime() -> Runtime:
@@ -47,6 +59,7 @@ def check_signature() -> None:
         return
     problem = signature_problem(request, token, current_app.config.get("PUBLIC_URL"))
     if problem:
+        # The reason, never the body: the body carries the caller's number and what they said.
         log.warning("rejected %s %s: %s", request.method, request.path, problem)
         abort(403)
 
@@ -78,23 +91,47 @@ def caller_input(values: MultiDict[str, str]) -> Input:
     return Input("silence", "", caller)
 
 
+def _log(sid: str, step: int, node: str, outcome: str, started: float, anonymous: bool, **extra: Any) -> None:
+    if journal.isEnabledFor(logging.INFO):
+        line = {
+            "event": "webhook",
+            "call_sid": "anonymous" if anonymous else sid,
+            "step": step,
+            "node": node,
+            "outcome": outcome,
+            "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+            **extra,
+        }
+        journal.info(json.dumps(line, ensure_ascii=False))
+
+
 def _webhook(step: int, node: str | None) -> Response:
-    handler = runtime().handler
+    started = time.perf_counter()
+    rt = runtime()
+    handler = rt.handler
     sid = request.values.get("CallSid", "")
     fallback_url = url_for("voice.after_emergency")
     if not _SID.fullmatch(sid):
-        log.warning("webhook without a usable CallSid on %s", request.path)
+        _log("", step, "", "no-call-sid", started, False)
         return xml(handler.emergency(fallback_url))
 
     def action_url(next_step: int, next_node: str) -> str:
         return url_for("voice.step", step=next_step, node=next_node)
 
     try:
-        document = handler.handle(sid, step, node, caller_input(request.values), request_now(), action_url)
+        answer = handler.handle(sid, step, node, caller_input(request.values), request_now(), action_url)
     except Exception:
-        log.exception("call %s: webhook failed; connecting the caller to the operator", sid)
-        document = handler.emergency(fallback_url)
-    return xml(document)
+        rt.failures += 1
+        if rt.failures == 1:
+            rt.incident = secrets.token_hex(4)
+            log.exception("incident %s: webhooks fail; callers are connected to the operator", rt.incident)
+        _log(sid, step, node or "", "emergency", started, False, incident=rt.incident)
+        return xml(handler.emergency(fallback_url))
+    if rt.failures:
+        log.warning("incident %s over: the store works again after %d failed webhooks", rt.incident, rt.failures)
+        rt.failures, rt.incident = 0, ""
+    _log(sid, step, answer.node, answer.outcome, started, answer.anonymous)
+    return xml(answer.twiml)
 
 
 @bp.route("/voice", methods=["GET", "POST"])
@@ -118,7 +155,7 @@ def status() -> Response:
         try:
             runtime().handler.store.end_call(sid)
         except Exception:
-            log.exception("call %s: could not forget the finished call", sid)
+            log.exception("could not forget a finished call")
     return xml(twiml.empty())
 
 
@@ -126,3 +163,19 @@ def status() -> Response:
 def after_emergency() -> Response:
     """After the emergency transfer: a last word and goodbye."""
     return xml(runtime().handler.after_emergency())
+
+
+def install_error_pages(app: Flask) -> None:
+    """Errors on webhook paths (a body too large, an unknown path, a crash) still answer TwiML."""
+
+    def answer(error: Exception) -> Response:
+        if not request.path.startswith("/voice"):
+            return error if isinstance(error, HTTPException) else Response("internal error", status=500)  # type: ignore[return-value]
+        if isinstance(error, HTTPException) and error.code == 403:
+            return Response("forbidden", status=403)
+        if not isinstance(error, HTTPException):
+            log.exception("unexpected error on %s", request.path)
+        return xml(runtime().handler.emergency(url_for("voice.after_emergency")))
+
+    app.register_error_handler(HTTPException, answer)
+    app.register_error_handler(Exception, answer)

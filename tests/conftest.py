@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from twilio.request_validator import RequestValidator
+
 from ivr import flows
 from ivr.model import Flow
 from ivr.requests import list_requests
@@ -18,6 +20,12 @@ from ivr.requests import list_requests
 # The server's own time zone must never matter: run every test far from Moscow.
 os.environ["TZ"] = "Pacific/Kiritimati"
 time.tzset()
+
+# The whole suite runs with Twilio signature checking on: every app built in a test checks, and
+# the simulator and the test client sign (the token is Twilio's documented example token).
+AUTH_TOKEN = "12345"
+os.environ["TWILIO_AUTH_TOKEN"] = AUTH_TOKEN
+os.environ.pop("IVR_PUBLIC_URL", None)
 
 # Times that recur, in Moscow time (UTC+3). 2021-03-01 is a Monday inside the programme.
 MONDAY_10 = "2021-03-01T10:00:00+03:00"
@@ -35,9 +43,29 @@ def app(ivr_app: Any) -> Any:
     return ivr_app
 
 
+class SignedClient:
+    """Flask's test client, signing every request the way Twilio does."""
+
+    def __init__(self, app: Any, token: str = AUTH_TOKEN) -> None:
+        self.client = app.test_client()
+        self.validator = RequestValidator(token)
+
+    def post(self, path: str, data: dict[str, str] | None = None, **kwargs: Any) -> Any:
+        data = data or {}
+        headers = {"X-Twilio-Signature": self.validator.compute_signature(f"http://localhost{path}", data)}
+        headers.update(kwargs.pop("headers", {}))
+        return self.client.post(path, data=data, headers=headers, **kwargs)
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        headers = {"X-Twilio-Signature": self.validator.compute_signature(f"http://localhost{path}", {})}
+        headers.update(kwargs.pop("headers", {}))
+        return self.client.get(path, headers=headers, **kwargs)
+
+
 @pytest.fixture
-def client(ivr_app: Any) -> Any:
-    return ivr_app.test_client()
+def client(ivr_app: Any) -> SignedClient:
+    assert ivr_app.config["TWILIO_AUTH_TOKEN"] == AUTH_TOKEN
+    return SignedClient(ivr_app)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from ivr import create_app
 from ivr.cli import main
 from ivr.simulator.console import Token, interactive_token
 
-from .conftest import MINI_FLOW, MONDAY_10
+from .conftest import MINI_FLOW, MONDAY_10, SignedClient
 
 
 @pytest.fixture
@@ -156,8 +156,7 @@ def test_hours_explains_closed_and_names_the_moved_saturday(runner: CliRunner, a
 
 
 def test_emergency_closure_is_switched_without_a_restart(runner: CliRunner, admin_env: Path) -> None:
-    app = create_app()  # a running server, sharing the database with the admin commands
-    client = app.test_client()
+    client = SignedClient(create_app())  # a running server, sharing the database with the admin commands
     clock = {"ivr.clock": MONDAY_10}
 
     def press_2(sid: str) -> bytes:
