@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from urllib.parse import quote
 
 from flask import Request
 from twilio.request_validator import RequestValidator
@@ -10,12 +11,24 @@ from twilio.request_validator import RequestValidator
 log = logging.getLogger("ivr.security")
 
 
-def signed_url(request: Request, public_url: str | None) -> str:
-    """The URL Twilio signed: the public base (the ngrok address) joined with path and query."""
-    if not public_url:
-        return request.url
+def signed_urls(request: Request, public_url: str | None) -> list[str]:
+    """The URLs Twilio may have signed for this request, most likely first.
+
+    Twilio signs the URL it requested. Behind ngrok or a load balancer that is the public address
+    (IVR_PUBLIC_URL, or the forwarded headers when IVR_TRUST_PROXY says to trust them), not the
+    one the app sees. The path is taken as it came on the wire when the server tells us (RAW_URI),
+    since re-quoting it may differ in characters such as `{` or a space.
+    """
+    base = public_url.rstrip("/") if public_url else request.host_url.rstrip("/")
     query = request.query_string.decode("latin-1")
-    return public_url.rstrip("/") + request.path + (f"?{query}" if query else "")
+    candidates = []
+    raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI")
+    if raw:
+        candidates.append(base + raw)
+    candidates.append(base + quote(request.path, safe="/:@!$&'()*+,;=-._~") + (f"?{query}" if query else ""))
+    if not public_url:
+        candidates.append(request.url)
+    return list(dict.fromkeys(candidates))
 
 
 def signature_problem(request: Request, token: str, public_url: str | None) -> str | None:
@@ -24,7 +37,8 @@ def signature_problem(request: Request, token: str, public_url: str | None) -> s
     if not signature:
         return "no X-Twilio-Signature header"
     params = request.form if request.method == "POST" else {}
-    url = signed_url(request, public_url)
-    if RequestValidator(token).validate(url, params, signature):
+    validator = RequestValidator(token)
+    urls = signed_urls(request, public_url)
+    if any(validator.validate(url, params, signature) for url in urls):
         return None
-    return f"signature does not match {url!r} (is IVR_PUBLIC_URL the address Twilio calls?)"
+    return f"signature does not match {urls[0]!r} (is IVR_PUBLIC_URL the address Twilio calls?)"

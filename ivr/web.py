@@ -6,6 +6,7 @@ Every answer on these paths is HTTP 200 with valid TwiML, except 403 for a bad s
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -91,11 +92,20 @@ def caller_input(values: MultiDict[str, str]) -> Input:
     return Input("silence", "", caller)
 
 
+_SALT = secrets.token_bytes(16)  # per process: log lines of one call correlate, but never lead back to it
+
+
+def pseudonym(call_sid: str) -> str:
+    """A stand-in for a CallSid in logs: Twilio's console maps CallSids to numbers, and a call may
+    turn out to be a psychologist's call (anonymous) only after its first lines were written."""
+    return "call-" + hashlib.blake2b(call_sid.encode(), key=_SALT, digest_size=6).hexdigest() if call_sid else ""
+
+
 def _log(sid: str, step: int, node: str, outcome: str, started: float, anonymous: bool, **extra: Any) -> None:
     if journal.isEnabledFor(logging.INFO):
         line = {
             "event": "webhook",
-            "call_sid": "anonymous" if anonymous else sid,
+            "call": "anonymous" if anonymous else pseudonym(sid),
             "step": step,
             "node": node,
             "outcome": outcome,

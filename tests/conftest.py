@@ -8,9 +8,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
-
 from twilio.request_validator import RequestValidator
 
 from ivr import flows
@@ -52,11 +52,13 @@ class SignedClient:
 
     def post(self, path: str, data: dict[str, str] | None = None, **kwargs: Any) -> Any:
         data = data or {}
+        path = quote(path, safe="/?=&%:+")  # sign the URL exactly as it goes on the wire
         headers = {"X-Twilio-Signature": self.validator.compute_signature(f"http://localhost{path}", data)}
         headers.update(kwargs.pop("headers", {}))
         return self.client.post(path, data=data, headers=headers, **kwargs)
 
     def get(self, path: str, **kwargs: Any) -> Any:
+        path = quote(path, safe="/?=&%:+")
         headers = {"X-Twilio-Signature": self.validator.compute_signature(f"http://localhost{path}", {})}
         headers.update(kwargs.pop("headers", {}))
         return self.client.get(path, headers=headers, **kwargs)

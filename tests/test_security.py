@@ -1,0 +1,260 @@
+"""A public number is hit by anyone: signatures, hostile input, failing storage, anonymity, limits."""
+
+import json
+import logging
+import os
+import sqlite3
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from twilio.request_validator import RequestValidator
+
+from ivr import create_app
+from ivr.simulator import Simulator
+
+from .conftest import AUTH_TOKEN, MONDAY_10, SignedClient
+
+EXAMPLES = int(os.environ.get("IVR_HYPOTHESIS_EXAMPLES", "1500" if os.environ.get("CI") else "150"))
+CLOCK = {"ivr.clock": MONDAY_10}
+PUBLIC = "https://abc123.ngrok.example"
+
+
+def sign(url: str, form: dict[str, str]) -> str:
+    return RequestValidator(AUTH_TOKEN).compute_signature(url, form)
+
+
+def continues_or_ends_politely(response: Any) -> ET.Element:
+    assert response.status_code == 200, response.data[:200]
+    root = ET.fromstring(response.data)
+    assert root.tag == "Response"
+    assert root.find("Gather") is not None or root.find("Dial") is not None or root.find("Hangup") is not None
+    return root
+
+
+# ---------------------------------------------------------------- signatures
+
+
+@pytest.mark.parametrize(
+    ("config", "environ", "signed_for", "status"),
+    [
+        ({}, {}, "http://localhost/voice", 200),
+        ({}, {}, f"{PUBLIC}/voice", 403),
+        ({"PUBLIC_URL": PUBLIC}, {}, f"{PUBLIC}/voice", 200),
+        ({"PUBLIC_URL": PUBLIC}, {}, "http://localhost/voice", 403),
+        # ngrok in front: it forwards https://abc123.ngrok.example as X-Forwarded-Proto and -Host.
+        ({"TRUST_PROXY": 1}, {"HTTP_X_FORWARDED_PROTO": "https", "HTTP_X_FORWARDED_HOST": "abc123.ngrok.example"},
+         f"{PUBLIC}/voice", 200),
+        ({}, {"HTTP_X_FORWARDED_PROTO": "https", "HTTP_X_FORWARDED_HOST": "abc123.ngrok.example"},
+         f"{PUBLIC}/voice", 403),  # forwarded headers are not trusted unless told
+        ({"TRUST_PROXY": "1"}, {"HTTP_X_FORWARDED_PROTO": "https", "HTTP_X_FORWARDED_HOST": "evil.example"},
+         f"{PUBLIC}/voice", 403),
+    ],
+)  # fmt: skip
+def test_signature_is_checked_against_the_public_url(
+    tmp_path: Path, config: dict[str, Any], environ: dict[str, str], signed_for: str, status: int
+) -> None:
+    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}", **config})
+    form = {"CallSid": "CA1", "From": "+79161234567"}
+    headers = {"X-Twilio-Signature": sign(signed_for, form)}
+    reply = app.test_client().post("/voice", data=form, headers=headers, environ_base={**CLOCK, **environ})
+    assert reply.status_code == status
+
+
+def test_rejection_is_logged_with_the_reason_never_the_body(tmp_path: Path, caplog: Any) -> None:
+    caplog.set_level(logging.INFO, logger="ivr")
+    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"})
+    form = {"CallSid": "CA1", "From": "+79995550123", "SpeechResult": "Секретная жалоба"}
+    reply = app.test_client().post("/voice", data=form, headers={"X-Twilio-Signature": "forged"})
+    assert reply.status_code == 403
+    assert "rejected POST /voice: signature does not match 'http://localhost/voice'" in caplog.text
+    assert "79995550123" not in caplog.text and "Секретная" not in caplog.text
+
+
+def test_no_token_warns_loudly_at_start_up(tmp_path: Path, caplog: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TWILIO_AUTH_TOKEN")
+    caplog.set_level(logging.WARNING, logger="ivr")
+    create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"})
+    assert "signatures are NOT checked and anyone can call this server" in caplog.text
+
+
+# ---------------------------------------------------------------- hostile input
+
+
+@pytest.fixture(scope="module")
+def hostile_app(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    db = tmp_path_factory.mktemp("hostile") / "db.sqlite3"
+    app = create_app({"DATABASE_URL": f"sqlite:///{db}"})
+    SignedClient(app).post("/voice", data={"CallSid": "CAknown", "From": "+79161234567"}, environ_base=CLOCK)
+    return app
+
+
+TWILIO_KEYS = ["CallSid", "From", "To", "Digits", "SpeechResult", "Confidence", "DialCallStatus", "CallStatus",
+               "AccountSid", "Caller", "RecordingUrl"]  # fmt: skip
+anything = (
+    st.text(max_size=300)
+    | st.text(alphabet=st.characters(codec="utf-8"), max_size=20_000)
+    | st.sampled_from(
+        [
+            "",
+            "CAknown",
+            "1",
+            "#",
+            "*",
+            "0" * 5000,
+            "completed",
+            "busy",
+            "\x00\x1b[2J",
+            "../../etc/passwd",
+            "'; DROP TABLE",
+        ]
+    )
+)
+forms = st.dictionaries(st.sampled_from(TWILIO_KEYS) | st.text(max_size=30), anything, max_size=12)
+paths = st.sampled_from(["/voice", "/voice/status", "/voice/after-emergency"]) | st.builds(
+    "/voice/step/{}/{}".format,
+    st.integers(min_value=-5, max_value=10**12) | st.text(max_size=12),
+    st.sampled_from(["main", "desk_policy", "so_allowance", "psych_transfer", "nope"])
+    | st.text(min_size=1, max_size=40),
+)
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(path=paths, form=forms, method=st.sampled_from(["POST", "GET"]))
+def test_any_signed_webhook_gets_valid_twiml(hostile_app: Any, path: str, form: dict[str, str], method: str) -> None:
+    client = SignedClient(hostile_app)
+    if "?" in path or "#" in path or any(ord(ch) < 32 for ch in path):
+        path = "/voice/step/1/" + path.encode("utf-8", "replace").hex()[:40]
+    reply = (
+        client.post(path, data=form, environ_base=CLOCK) if method == "POST" else client.get(path, environ_base=CLOCK)
+    )
+    if path in ("/voice/status",):
+        assert reply.status_code == 200 and ET.fromstring(reply.data).tag == "Response"
+    else:
+        continues_or_ends_politely(reply)
+
+
+@settings(max_examples=EXAMPLES // 3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=st.binary(max_size=4000), path=st.sampled_from(["/voice", "/voice/step/1/main", "/voice/step/x/y"]))
+def test_raw_bytes_and_non_utf8_bodies_get_valid_twiml(
+    tmp_path_factory: pytest.TempPathFactory, body: bytes, path: str, monkeypatch_token: None
+) -> None:
+    app = monkeypatch_token  # an app without a token: the bytes reach the webhook itself
+    reply = app.test_client().post(
+        path, data=body, content_type="application/x-www-form-urlencoded", environ_base=CLOCK
+    )
+    continues_or_ends_politely(reply)
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_token(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    db = tmp_path_factory.mktemp("raw") / "db.sqlite3"
+    return create_app({"DATABASE_URL": f"sqlite:///{db}", "TWILIO_AUTH_TOKEN": None})
+
+
+def test_steps_out_of_order_and_another_calls_sid_keep_the_caller_on_a_sensible_path(sim: Any, client: Any) -> None:
+    call = sim.call(at=MONDAY_10)
+    call.press("5")  # in the help menu now
+    sid = call.call_sid
+    # A step from the future with a tampered node, then the entry webhook again, then a foreign CallSid.
+    root = continues_or_ends_politely(client.post("/voice/step/9/so_allowance", data={"CallSid": sid, "Digits": "1"},
+                                                  environ_base=CLOCK))  # fmt: skip
+    assert root.find("Gather").get("action") == "/voice/step/2/help_menu"  # type: ignore[union-attr]
+    assert client.post("/voice", data={"CallSid": sid}, environ_base=CLOCK).data.decode() == call.exchanges[0].body
+    foreign = continues_or_ends_politely(client.post("/voice/step/2/help_menu", data={"CallSid": "CAother", "Digits": "2"},
+                                                     environ_base=CLOCK))  # fmt: skip
+    assert foreign.find("Say").text.startswith("Извините")  # type: ignore[union-attr]
+    call.press("1")  # the real call goes on where it was
+    assert "анонимна" in call.heard
+
+
+# ---------------------------------------------------------------- failing storage
+
+
+def test_locked_database_apologises_connects_to_the_desk_and_logs_once(tmp_path: Path, caplog: Any) -> None:
+    caplog.set_level(logging.INFO, logger="ivr")
+    db = tmp_path / "db.sqlite3"
+    app = create_app({"DATABASE_URL": f"sqlite:///{db}", "DB_BUSY_TIMEOUT": 0.05})
+    client = SignedClient(app)
+    blocker = sqlite3.connect(db, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        for sid in ("CA1", "CA2", "CA3"):
+            root = continues_or_ends_politely(client.post("/voice", data={"CallSid": sid}, environ_base=CLOCK))
+            assert "технический сбой" in root.find("Say").text  # type: ignore[union-attr]
+            assert root.find("Dial/Number").text == "+78002001441"  # type: ignore[union-attr]
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert caplog.text.count("webhooks fail; callers are connected to the operator") == 1
+    continues_or_ends_politely(client.post("/voice", data={"CallSid": "CA4"}, environ_base=CLOCK))
+    assert "over: the store works again after 3 failed webhooks" in caplog.text
+    with sqlite3.connect(db) as conn:  # nothing half-written: only the call that got through
+        assert [row[0] for row in conn.execute("SELECT call_sid FROM ivr_calls")] == ["CA4"]
+
+
+def test_unreachable_database_apologises(tmp_path: Path) -> None:
+    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"})
+    store = app.extensions["ivr"].handler.store
+    store.engine.dispose()
+    (tmp_path / "db.sqlite3").unlink()
+    (tmp_path / "db.sqlite3").mkdir()  # the file is now a directory: nothing can open it
+    root = continues_or_ends_politely(SignedClient(app).post("/voice", data={"CallSid": "CA1"}, environ_base=CLOCK))
+    assert root.find("Dial/Number").text == "+78002001441"  # type: ignore[union-attr]
+
+
+# ---------------------------------------------------------------- anonymity and logs
+
+
+def test_psychologist_call_leaves_no_trace_of_the_caller(tmp_path: Path, caplog: Any) -> None:
+    caplog.set_level(logging.DEBUG)
+    db = tmp_path / "db.sqlite3"
+    app = create_app({"DATABASE_URL": f"sqlite:///{db}"})
+    sim = Simulator(app, auth_token=AUTH_TOKEN, status_callback="/voice/status")
+    call = sim.call(from_="+79997771234", at=MONDAY_10)
+    call.press("5").press("1").dial_outcome("busy").press("1").dial_outcome("completed")
+    assert call.ended
+    app.extensions["ivr"].handler.store.engine.dispose()
+    stored = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.is_file())
+    for trace in ("79997771234", "9997771234", call.call_sid):
+        assert trace.encode() not in stored, trace
+        assert trace not in caplog.text, trace
+
+
+def test_one_json_line_per_webhook(client: Any, caplog: Any) -> None:
+    caplog.set_level(logging.INFO, logger="ivr.webhook")
+    client.post("/voice", data={"CallSid": "CA1", "From": "+79161234567"}, environ_base=CLOCK)
+    client.post("/voice/step/1/main", data={"CallSid": "CA1", "Digits": "6"}, environ_base=CLOCK)
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "ivr.webhook"]
+    assert [(x["step"], x["node"], x["outcome"]) for x in lines] == [(0, "main", "new"), (1, "info_menu", "step")]
+    assert lines[0]["call"] == lines[1]["call"] != "CA1" and lines[0]["call"].startswith("call-")
+    assert all(isinstance(x["latency_ms"], float) for x in lines)
+    assert "79161234567" not in caplog.text
+
+
+# ---------------------------------------------------------------- limits
+
+
+def test_a_body_too_large_still_gets_twiml(client: Any) -> None:
+    reply = client.post("/voice", data={"CallSid": "CA1", "SpeechResult": "я" * 100_000}, environ_base=CLOCK)
+    assert reply.status_code == 200 and b"<Dial" in reply.data
+
+
+def test_unknown_webhook_path_and_method_get_twiml(client: Any) -> None:
+    for reply in (client.post("/voice/nowhere", environ_base=CLOCK), client.client.put("/voice", environ_base=CLOCK)):
+        assert reply.status_code in (200, 403)
+    reply = client.post("/voice/nowhere", data={"CallSid": "CA1"}, environ_base=CLOCK)
+    continues_or_ends_politely(reply)
+
+
+def test_an_endless_call_is_ended_politely(tmp_path: Path) -> None:
+    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}", "MAX_CALL_STEPS": 4})
+    call = Simulator(app, auth_token=AUTH_TOKEN).call(at=MONDAY_10)
+    for _ in range(4):
+        call.press("*")
+    assert not call.ended
+    call.press("*")
+    assert call.ended and "звонок длится слишком долго" in call.heard
