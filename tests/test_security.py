@@ -160,12 +160,12 @@ def test_steps_out_of_order_and_another_calls_sid_keep_the_caller_on_a_sensible_
     call.press("5")  # in the help menu now
     sid = call.call_sid
     # A step from the future with a tampered node, then the entry webhook again, then a foreign CallSid.
-    root = continues_or_ends_politely(client.post("/voice/step/9/so_allowance", data={"CallSid": sid, "Digits": "1"},
-                                                  environ_base=CLOCK))  # fmt: skip
+    tampered = {"CallSid": sid, "Digits": "1"}
+    root = continues_or_ends_politely(client.post("/voice/step/9/so_allowance", data=tampered, environ_base=CLOCK))
     assert root.find("Gather").get("action") == "/voice/step/2/help_menu"  # type: ignore[union-attr]
     assert client.post("/voice", data={"CallSid": sid}, environ_base=CLOCK).data.decode() == call.exchanges[0].body
-    foreign = continues_or_ends_politely(client.post("/voice/step/2/help_menu", data={"CallSid": "CAother", "Digits": "2"},
-                                                     environ_base=CLOCK))  # fmt: skip
+    other = {"CallSid": "CAother", "Digits": "2"}
+    foreign = continues_or_ends_politely(client.post("/voice/step/2/help_menu", data=other, environ_base=CLOCK))
     assert foreign.find("Say").text.startswith("Извините")  # type: ignore[union-attr]
     call.press("1")  # the real call goes on where it was
     assert "анонимна" in call.heard
