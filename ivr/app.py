@@ -40,6 +40,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if config:
         app.config.update(config)
 
+    app.config["MAX_CONTENT_LENGTH"] = _number(app, "MAX_CONTENT_LENGTH", int)
     flow = flows.load(app.config["FLOW"], env=app.config.get("ENV_OVERRIDES") or os.environ)
     url = app.config["DATABASE_URL"]
     if not url:
