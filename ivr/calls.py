@@ -30,6 +30,7 @@ class Answer:
     node: str
     outcome: str  # new, step, replay, stale, lost, too-long
     anonymous: bool = False
+    path: tuple[str, ...] = ()  # the nodes this webhook went through, the waiting one last
 
 
 class CallHandler:
@@ -72,13 +73,13 @@ class CallHandler:
                 if step != saved.step + 1 or node != state.node:
                     stale = engine.repeat(self.flow, state, now, given.caller, closures)
                     xml = twiml.render(stale, self.flow.settings, url_for(saved.step + 1, stale.state.node))
-                    return Answer(xml, stale.state.node, "stale", state.anonymous)
+                    return Answer(xml, stale.state.node, "stale", state.anonymous, (stale.state.node,))
                 outcome = "step"
                 turn = engine.step(self.flow, state, given, now, closures)
             turn = self._perform(conn, call_sid, turn, now, given.caller, closures)
             xml = twiml.render(turn, self.flow.settings, url_for(step + 1, turn.state.node))
             self.store.save_turn(conn, call_sid, step, turn.state.to_json(), xml, now, new=saved is None)
-            return Answer(xml, turn.state.node, outcome, turn.state.anonymous)
+            return Answer(xml, turn.state.node, outcome, turn.state.anonymous, turn.path)
 
     def _perform(
         self, conn: Connection, call_sid: str, turn: Turn, now: datetime, caller: str, closures: engine.Closures

@@ -48,11 +48,12 @@ def _flow_or_exit(path: str | None) -> Flow:
         _exit_with(exc)
 
 
-def _app_or_exit(config: dict[str, Any]) -> Flask:
+def _app_or_exit(config: dict[str, Any], quiet: bool = True) -> Flask:
+    """The app, or the flow's problems and exit 1; commands that serve no calls keep it quiet."""
     from .app import create_app
 
     try:
-        return create_app(config)
+        return create_app({"LOG_LEVEL": "ERROR", **config} if quiet else config)
     except FlowError as exc:
         _exit_with(exc)
 
@@ -101,7 +102,7 @@ def serve(host: str, port: int, flow: str | None, allow_simulated_clock: bool, d
         config["FLOW"] = flow
     if allow_simulated_clock:
         config["ALLOW_SIMULATED_CLOCK"] = True
-    app = _app_or_exit(config)
+    app = _app_or_exit(config, quiet=False)
     public = app.config.get("PUBLIC_URL")
     click.echo(f"Serving flow {app.extensions['ivr'].handler.flow.path}")
     click.echo(f"Webhook for a local simulator: http://{host}:{port}/voice")
@@ -426,3 +427,109 @@ def requests_list(kind: str | None, since: str | None, as_csv: bool) -> None:
         click.echo(
             f"{row['reference']}  {row['created_at'].astimezone(zone):%Y-%m-%d %H:%M}  {row['kind']:<14} {details}"
         )
+
+
+def _progress_line(enabled: bool) -> Any:
+    """A one-line progress report on stderr for long runs at a terminal (quiet in CI and with --json)."""
+    if not enabled:
+        return None
+    last = [0.0]
+
+    def show(scenario: str, explored: int, queued: int) -> None:
+        import time
+
+        now = time.monotonic()
+        if now - last[0] > 0.2:
+            last[0] = now
+            click.echo(f"\r  {scenario}: {explored} states, {queued} to explore ".ljust(78), nl=False, err=True)
+
+    return show
+
+
+def _show_progress(as_json: bool) -> bool:
+    return not as_json and sys.stderr.isatty() and not os.environ.get("CI")
+
+
+@main.command()
+@click.option("--url", help="Crawl a TwiML app over HTTP at this URL instead of the flow in-process.")
+@click.option("--at", "times", multiple=True, metavar="ISO-8601", help="A simulated moment to crawl at (repeatable).")
+@click.option("--flow", type=click.Path(dir_okay=False), help="In-process: the flow file to crawl.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
+def crawl(url: str | None, times: tuple[str, ...], flow: str | None, as_json: bool) -> None:
+    """Walk every path of the phone tree and report coverage, dead ends and loops (exit 1 on a problem)."""
+    from .crawler import Crawler, default_scenarios
+    from .simulator import parse_at
+
+    for moment in times:
+        try:
+            parse_at(moment)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--at") from None
+    if url and flow:
+        raise click.UsageError("--flow crawls in-process; it cannot go with --url")
+    progress = _progress_line(_show_progress(as_json))
+    with tempfile.TemporaryDirectory(prefix="ivr-crawl-") as scratch:
+        if url:
+            if not url.startswith(("http://", "https://")):
+                raise click.BadParameter(f"{url!r} must start with http:// or https://", param_hint="--url")
+            crawler = Crawler(url=url, scenarios=default_scenarios(None, list(times)), progress=progress)
+            what = url
+        else:
+            config: dict[str, Any] = {
+                "DATABASE_URL": f"sqlite:///{Path(scratch) / 'crawl.sqlite3'}",
+                "PUBLIC_URL": None,
+            }
+            if flow:
+                config["FLOW"] = flow
+            with _quiet():
+                app = _app_or_exit(config)
+                model = app.extensions["ivr"].handler.flow
+                logging.getLogger("ivr.webhook").setLevel(logging.WARNING)
+                crawler = Crawler(
+                    app=app, flow=model, scenarios=default_scenarios(model, list(times)), progress=progress
+                )
+                report = crawler.run()
+            what = model.path
+        if url:
+            report = crawler.run()
+    if progress is not None:
+        click.echo("\r".ljust(79) + "\r", nl=False, err=True)
+    if url and report.webhooks and not report.states:
+        raise click.UsageError(f"cannot crawl {url}")
+    if as_json:
+        click.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
+    else:
+        _print_crawl(what, report)
+    sys.exit(0 if report.ok else 1)
+
+
+def _print_crawl(what: str, report: Any) -> None:
+    data = report.to_json()
+    click.echo(f"crawl of {what}: {len(data['scenarios'])} scenarios in {data['seconds']} s")
+    for name in data["scenarios"]:
+        click.echo(f"  - {name}")
+    nodes = data["nodes"]
+    if nodes is not None:
+        click.echo(f"nodes reached: {nodes['reached']} / {nodes['total']} ({nodes['coverage']:.0%})")
+        if nodes["unreached"]:
+            click.echo(f"  unreached: {', '.join(nodes['unreached'])}")
+    click.echo(f"states: {data['states']}, edges: {data['edges']}, webhooks: {data['webhooks']}")
+    for target, outcomes in data["terminals"]["transfers"].items():
+        click.echo(f"transfer to {target}: outcomes tried {', '.join(outcomes) or 'none'}")
+    for hangup in data["terminals"]["hangups"]:
+        click.echo(f"hang-up ({hangup['how']}) after «{hangup['last_words']}»")
+    for label, key in (("dead ends", "dead_ends"), ("loops without exit", "loops_without_exit"),
+                       ("empty prompts", "empty_prompts"), ("overlong prompts", "overlong_prompts")):  # fmt: skip
+        items = data[key]
+        click.echo(f"{label}: {len(items) or 'none'}")
+        for item in items[:10]:
+            click.echo(f"  {item}")
+    deepest = data["deepest"]
+    if deepest:
+        click.echo(
+            f"deepest path: {deepest['key_presses']} key presses, about {deepest['speech_seconds']} s of speech "
+            f"({deepest['scenario']}): {' '.join(deepest['inputs'])}"
+        )
+    if data["truncated"]:
+        click.echo("the crawl was cut short (too many states or too deep): the report is partial")
+    click.echo("OK" if report.ok else "PROBLEMS FOUND")

@@ -159,6 +159,16 @@ class Store:
             conn.execute(calls.update().where(calls.c.call_sid == call_sid).values(**values))
         conn.execute(turns.insert().values(call_sid=call_sid, step=step, twiml=twiml))
 
+    def fork_call(self, source: str, target: str) -> None:
+        """Copy a call's state and turns under another CallSid (the crawler explores branches so)."""
+        with self.begin() as conn:
+            row = conn.execute(sa.select(calls).where(calls.c.call_sid == source)).first()
+            if row is None:
+                return
+            conn.execute(calls.insert().values({**row._mapping, "call_sid": target}))
+            for turn in conn.execute(sa.select(turns).where(turns.c.call_sid == source)).all():
+                conn.execute(turns.insert().values({**turn._mapping, "call_sid": target}))
+
     def end_call(self, call_sid: str) -> None:
         """Forget a finished call's state and cached turns (requests stay)."""
         with self.begin() as conn:

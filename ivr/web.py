@@ -12,6 +12,7 @@ import logging
 import re
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -21,7 +22,7 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 
 from . import clock, twiml
-from .calls import CallHandler
+from .calls import Answer, CallHandler
 from .engine import Input
 from .security import signature_problem
 
@@ -42,6 +43,8 @@ class Runtime:
     allow_simulated_clock: bool
     failures: int = 0  # webhooks failed since the store last worked: an incident is logged once
     incident: str = field(default="")
+    # Called with (CallSid, Answer) after every answered webhook: the crawler and the journal listen.
+    listeners: list[Callable[[str, Answer], None]] = field(default_factory=list)
 
 
 def runtime() -> Runtime:
@@ -141,6 +144,8 @@ def _webhook(step: int, node: str | None) -> Response:
         log.warning("incident %s over: the store works again after %d failed webhooks", rt.incident, rt.failures)
         rt.failures, rt.incident = 0, ""
     _log(sid, step, answer.node, answer.outcome, started, answer.anonymous)
+    for listener in rt.listeners:
+        listener(sid, answer)
     return xml(answer.twiml)
 
 

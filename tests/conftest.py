@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import os
 import textwrap
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 from twilio.request_validator import RequestValidator
+from werkzeug.serving import make_server
 
 from ivr import flows
 from ivr.model import Flow
@@ -137,3 +140,16 @@ MINI_FLOW = """
 @pytest.fixture
 def mini_flow(write_flow: Callable[[str], Path]) -> Path:
     return write_flow(MINI_FLOW)
+
+
+@contextmanager
+def serving(app: Any) -> Iterator[str]:
+    """Serve a WSGI app on a free loopback port in a thread; yields the /voice URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/voice"
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)

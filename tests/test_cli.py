@@ -1,20 +1,18 @@
 """The `ivr` command line, through click's CliRunner and a real local HTTP server."""
 
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from werkzeug.serving import make_server
 
 from ivr import create_app
 from ivr.cli import main
 from ivr.simulator.console import Token, interactive_token
 
-from .conftest import MINI_FLOW, MONDAY_10, SignedClient
+from .conftest import MINI_FLOW, MONDAY_10, SignedClient, serving
 
 
 @pytest.fixture
@@ -110,12 +108,8 @@ def test_extra_tokens_after_the_end_are_reported(runner: CliRunner) -> None:
 @pytest.fixture
 def live_server(tmp_path: Path) -> Iterator[str]:
     app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'live.sqlite3'}", "ALLOW_SIMULATED_CLOCK": True})
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/voice"
-    server.shutdown()
-    thread.join(timeout=5)
+    with serving(app) as url:
+        yield url
 
 
 def test_simulate_over_http_prints_the_same_events_as_in_process(runner: CliRunner, live_server: str) -> None:

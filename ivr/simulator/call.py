@@ -7,10 +7,11 @@ placed at 17:59:59 presses its first key at 17:59:59.
 
 from __future__ import annotations
 
+import copy
 import secrets
 import urllib.parse
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -53,7 +54,14 @@ class Exchange:
 @dataclass
 class _Document:
     url: str
-    verbs: Iterator[ET.Element] = field(default_factory=lambda: iter(()))
+    verbs: list[ET.Element] = field(default_factory=list)
+    position: int = 0
+
+    def next_verb(self) -> ET.Element | None:
+        if self.position >= len(self.verbs):
+            return None
+        self.position += 1
+        return self.verbs[self.position - 1]
 
 
 def sign(token: str, url: str, params: Mapping[str, str]) -> str:
@@ -146,6 +154,21 @@ class Call:
             "events": self.transcript,
             "end": self.end,
         }
+
+    def clone(self, call_sid: str, session: Session) -> Call:
+        """A copy of this call's caller side under another CallSid (the app must copy its own side)."""
+        twin = copy.copy(self)
+        twin.call_sid, twin.session = call_sid, session
+        twin.events = copy.deepcopy(self.events)
+        twin.exchanges = list(self.exchanges)
+        twin._heard = list(self._heard)
+        twin._dialed = list(self._dialed) if self._dialed is not None else None
+        twin._document = _Document(self._document.url, self._document.verbs, self._document.position)
+        if self.waiting is not None:
+            index = next((i for i, e in enumerate(self.events) if e is self.waiting.event), None)
+            event = twin.events[index] if index is not None else None
+            twin.waiting = Waiting(self.waiting.verb, self.waiting.element, self.waiting.document_url, event)
+        return twin
 
     # ------------------------------------------------------------ what the caller does
 
@@ -324,7 +347,7 @@ class Call:
             self._app_error(f"the document's root is <{root.tag}>, not <Response>")
             return
         self.waiting = None
-        self._document = _Document(url, iter(list(root)))
+        self._document = _Document(url, list(root))
 
     def _app_error(self, message: str) -> None:
         self._event("error", message=message)
@@ -336,7 +359,7 @@ class Call:
     def _run(self) -> None:
         """Execute verbs until the call waits for the caller or ends."""
         while not self.ended and self.waiting is None:
-            verb = next(self._document.verbs, None)
+            verb = self._document.next_verb()
             if verb is None:
                 self._event("hangup", by="app")
                 self._finish("completed")  # no more TwiML: Twilio ends the call

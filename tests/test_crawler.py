@@ -1,0 +1,79 @@
+"""The crawler: coverage, dead ends and loops, in-process and over HTTP."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from flask import Flask, Response
+
+from ivr import create_app, flows
+from ivr.cli import main
+from ivr.crawler import Crawler, Scenario, default_scenarios
+
+from .conftest import MONDAY_10, serving
+
+
+def test_mini_flow_is_fully_covered(mini_flow: Path, tmp_path: Path) -> None:
+    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'c.sqlite3'}", "FLOW": str(mini_flow)})
+    flow = flows.load(mini_flow, env={})
+    report = Crawler(app=app, flow=flow, scenarios=[Scenario("now", MONDAY_10)]).run()
+    assert report.ok and report.coverage == 1.0
+    assert report.transfers == {"+78002001441": {"completed", "busy", "no-answer", "failed", "canceled"}}
+    assert "До свидания." in report.hangups
+    # menu: keys 1, 2, 0, *, a wrong key, silence, the keyword and nonsense speech all tried
+    tried = {edge[1] for edge in report.edges}
+    assert {"1", "2", "0", "*", "9", "-", "say:справка", "say:абракадабра"} <= tried
+
+
+def test_one_moment_leaves_the_closed_branches_unreached_and_fails(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["crawl", "--json", "--at", MONDAY_10])
+    report = json.loads(result.output)
+    assert result.exit_code == 1 and not report["ok"]
+    assert "rep_closed" in report["nodes"]["unreached"] and report["nodes"]["coverage"] < 1
+
+
+def test_default_scenarios_reach_open_closed_emergency_and_outside_the_programme(hotline: Any) -> None:
+    names = [s.name for s in default_scenarios(hotline)]
+    assert len(names) == 4 and any("emergency" in n for n in names) and any("after the programme" in n for n in names)
+
+
+def broken_app() -> Flask:
+    """A TwiML app with a dead end (key 1: no more TwiML) and a loop with no exit (key 2)."""
+    app = Flask("broken")
+    menu = '<Response><Gather numDigits="1" action="/pick"><Say>1 or 2</Say></Gather><Hangup/></Response>'
+    trap = '<Response><Gather numDigits="1" action="/trap"><Say>trapped</Say></Gather><Redirect>/trap</Redirect></Response>'
+
+    @app.post("/voice")
+    def voice() -> Response:
+        return Response(menu, mimetype="text/xml")
+
+    @app.post("/pick")
+    def pick() -> Response:
+        from flask import request
+
+        digit = request.form.get("Digits", "")
+        body = {"1": "<Response><Say>bye?</Say></Response>", "2": trap}.get(digit, menu)
+        return Response(body, mimetype="text/xml")
+
+    @app.post("/trap")
+    def again() -> Response:
+        return Response(trap, mimetype="text/xml")
+
+    return app
+
+
+def test_http_crawl_finds_dead_ends_and_loops_without_exit(runner: CliRunner) -> None:
+    with serving(broken_app()) as url:
+        result = runner.invoke(main, ["crawl", "--json", "--url", url])
+    report = json.loads(result.output)
+    assert result.exit_code == 1 and report["nodes"] is None
+    assert [d["inputs"] for d in report["dead_ends"]] == [["1"]] * len(report["dead_ends"])
+    assert report["dead_ends"][0]["end"] == "completed"
+    assert report["loops_without_exit"] and all(x["inputs"][0] == "2" for x in report["loops_without_exit"])
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
