@@ -43,7 +43,10 @@ def broken_app() -> Flask:
     """A TwiML app with a dead end (key 1: no more TwiML) and a loop with no exit (key 2)."""
     app = Flask("broken")
     menu = '<Response><Gather numDigits="1" action="/pick"><Say>1 or 2</Say></Gather><Hangup/></Response>'
-    trap = '<Response><Gather numDigits="1" action="/trap"><Say>trapped</Say></Gather><Redirect>/trap</Redirect></Response>'
+    trap = (
+        '<Response><Gather numDigits="1" action="/trap"><Say>trapped</Say></Gather>'
+        "<Redirect>/trap</Redirect></Response>"
+    )
 
     @app.post("/voice")
     def voice() -> Response:
