@@ -533,3 +533,14 @@ def _print_crawl(what: str, report: Any) -> None:
     if data["truncated"]:
         click.echo("the crawl was cut short (too many states or too deep): the report is partial")
     click.echo("OK" if report.ok else "PROBLEMS FOUND")
+
+
+@main.command()
+@click.argument("flow", required=False, type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid", show_default=True)
+def graph(flow: str | None, fmt: str) -> None:
+    """Draw the phone tree: keys on the edges, schedules and allowances in the nodes."""
+    from . import graph as drawing
+
+    model = _flow_or_exit(flow)
+    click.echo(drawing.mermaid(model) if fmt == "mermaid" else drawing.dot(model), nl=False)

@@ -179,3 +179,14 @@ def test_emergency_closure_is_switched_without_a_restart(runner: CliRunner, admi
 def test_hours_misuse_is_explained(runner: CliRunner, admin_env: Path, args: list[str], message: str) -> None:
     result = runner.invoke(main, args)
     assert result.exit_code == 2 and message in result.output
+
+
+def test_graph_draws_keys_schedules_and_allowances(runner: CliRunner) -> None:
+    mermaid = runner.invoke(main, ["graph"]).output
+    assert mermaid.startswith("flowchart TD\n")
+    assert 'main -->|"3 «навигатор»"| navigator_info' in mermaid
+    assert 'rep_hours{"rep_hours: schedule representative?"}' in mermaid
+    assert 'so_allowance[("so_allowance: allowance second_opinion 1 per policy year")]' in mermaid
+    assert 'main -.->|"wrong ×3, silent ×3"| desk_operator' in mermaid
+    dot = runner.invoke(main, ["graph", "--format", "dot"]).output
+    assert dot.startswith('digraph "dms_hotline" {') and 'rep_hours -> rep_transfer [label="open"];' in dot

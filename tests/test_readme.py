@@ -26,3 +26,11 @@ def test_ci_runs_the_readme_test_command() -> None:
         cwd=ROOT, capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert extracted.stdout.strip() == quickstart_commands()[1]
+
+
+def test_readme_diagram_is_what_ivr_graph_draws_now() -> None:
+    from ivr import flows, graph
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = text.split("<!-- ivr graph: start -->\n```mermaid\n", 1)[1].split("```\n<!-- ivr graph: end -->", 1)[0]
+    assert block == graph.mermaid(flows.load(env={})), "regenerate the README diagram with `ivr graph`"
