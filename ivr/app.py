@@ -50,6 +50,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     allow_clock = str(app.config["ALLOW_SIMULATED_CLOCK"]).lower() in ("1", "true", "yes", "on")
     handler = CallHandler(flow, store, max_steps=_number(app, "MAX_CALL_STEPS", int))
     app.extensions["ivr"] = Runtime(handler, allow_simulated_clock=allow_clock)
+    # Twilio does not follow redirects on webhooks: never answer "/voice//x" or "/voice/" with a 308.
+    app.url_map.merge_slashes = False
+    app.url_map.strict_slashes = False
     app.register_blueprint(bp)
     install_error_pages(app)
     proxies = _number(app, "TRUST_PROXY", int)

@@ -258,3 +258,8 @@ def test_an_endless_call_is_ended_politely(tmp_path: Path) -> None:
     assert not call.ended
     call.press("*")
     assert call.ended and "звонок длится слишком долго" in call.heard
+
+
+@pytest.mark.parametrize("path", ["/voice/step/0//main", "/voice/", "/voice//", "/voice/step/1/main/"])
+def test_odd_slashes_get_twiml_not_a_redirect(client: Any, path: str) -> None:
+    continues_or_ends_politely(client.post(path, data={"CallSid": "CA1"}, environ_base=CLOCK))
