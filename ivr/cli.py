@@ -544,3 +544,44 @@ def graph(flow: str | None, fmt: str) -> None:
 
     model = _flow_or_exit(flow)
     click.echo(drawing.mermaid(model) if fmt == "mermaid" else drawing.dot(model), nl=False)
+
+
+@main.command("test")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--url", help="Run the scripts against a TwiML app over HTTP instead of in-process.")
+@click.option(
+    "--flow", type=click.Path(dir_okay=False, path_type=Path), help="In-process: the flow (default: bundled)."
+)
+def test_scripts(paths: tuple[Path, ...], url: str | None, flow: Path | None) -> None:
+    """Run call scripts (*.call.yaml files, or folders of them) and report pass or fail."""
+    from . import scripts
+
+    files = scripts.find(list(paths))
+    if not files:
+        raise click.UsageError(f"no *{scripts.SUFFIX} files in {', '.join(map(str, paths))}")
+    passed = failed = 0
+    progress = _show_progress(False)
+
+    def report(text: str) -> None:
+        click.echo(f"\r{text}".ljust(79) if progress else text)
+
+    for index, path in enumerate(files, start=1):
+        if progress:
+            click.echo(f"\r  {index}/{len(files)} {path.name}".ljust(78), nl=False, err=True)
+        try:
+            with _quiet():
+                outcome = scripts.run(scripts.load(path), url=url, flow=flow)
+        except FlowError as exc:
+            failed += 1
+            report(f"FAIL {path}: {exc}")
+            continue
+        if outcome.passed:
+            passed += 1
+            report(f"PASS {path}: {outcome.script.name}")
+        else:
+            failed += 1
+            report(f"FAIL {path}: {outcome.script.name}")
+            for failure in outcome.failures:
+                click.echo(f"    {failure}")
+    click.echo(f"{passed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)

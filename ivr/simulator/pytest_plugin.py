@@ -51,3 +51,41 @@ def ivr_simulator(ivr_app: Any) -> Any:
 
     token = ivr_app.config.get("TWILIO_AUTH_TOKEN")
     return Simulator(ivr_app, auth_token=token or "", status_callback="/voice/status")
+
+
+def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Collector | None:
+    """Every `*.call.yaml` file is a test: its calls are played and their expectations checked."""
+    if file_path.name.endswith(".call.yaml"):
+        return CallScriptFile.from_parent(parent, path=file_path)
+    return None
+
+
+class CallScriptFile(pytest.File):
+    """A call script file, collected as one test item."""
+
+    def collect(self) -> Iterator[pytest.Item]:
+        yield CallScriptItem.from_parent(self, name=self.path.name.removesuffix(".call.yaml"))
+
+
+class CallScriptError(Exception):
+    """A call script's expectations were not met."""
+
+
+class CallScriptItem(pytest.Item):
+    """Runs one call script in-process, with the flow chosen by --ivr-flow / ivr_flow or the script."""
+
+    def runtest(self) -> None:
+        from ivr import scripts
+
+        flow = self.config.getoption("--ivr-flow") or self.config.getini("ivr_flow") or None
+        outcome = scripts.run(scripts.load(self.path), flow=Path(flow) if flow else None)
+        if not outcome.passed:
+            raise CallScriptError("\n".join([outcome.script.name, *outcome.failures]))
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        if isinstance(excinfo.value, CallScriptError):
+            return f"call script {self.path}:\n{excinfo.value}"
+        return str(super().repr_failure(excinfo))
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, 0, f"call script: {self.name}"

@@ -1,0 +1,257 @@
+"""Call scripts: a call described in YAML (when, who, what the caller does, what must happen).
+
+    name: The navigator is described and connected
+    at: 2021-03-01T10:00:00+03:00
+    steps:
+      - press: "3"
+      - expect: {heard: "медицинский навигатор", transferred_to: "+78007756610"}
+      - dial: completed
+      - expect: {hung_up: true}
+
+A script may hold several calls (`calls:`, each with its own `at`, `from` and `steps`) sharing one
+database, e.g. a second call that finds an allowance used up. Run them with `ivr test`, or let
+pytest collect every `*.call.yaml` file through the plugin.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import FlowError, FlowProblem
+from .simulator import DIAL_OUTCOMES, Call, Simulator, SimulatorError
+from .yamlsrc import Located, load_yaml
+
+SUFFIX = ".call.yaml"
+_ACTIONS = ("press", "say", "silence", "dial", "record", "hangup")
+_EXPECTATIONS = ("heard", "not_heard", "transferred_to", "hung_up", "ended", "registered")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One thing the caller does, or one set of expectations."""
+
+    kind: str
+    value: Any
+    line: int
+
+
+@dataclass(frozen=True)
+class ScriptCall:
+    """One call of a script."""
+
+    at: str | None
+    from_: str
+    steps: tuple[Step, ...]
+
+
+@dataclass(frozen=True)
+class CallScript:
+    """A parsed call script file."""
+
+    path: Path
+    name: str
+    flow: Path | None
+    closed_schedules: tuple[str, ...]
+    calls: tuple[ScriptCall, ...]
+
+
+@dataclass
+class Outcome:
+    """What running a script gave."""
+
+    script: CallScript
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+
+def _problem(path: Path, line: int | None, message: str) -> FlowError:
+    return FlowError([FlowProblem(str(path), line, None, message)])
+
+
+def _steps(path: Path, raw: Any, line: int) -> tuple[Step, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise _problem(path, line, "`steps` must be a non-empty list")
+    steps = []
+    for item in raw:
+        if not isinstance(item, Located) or len(item) != 1:
+            raise _problem(path, getattr(item, "line", line), f"a step is one of {', '.join((*_ACTIONS, 'expect'))}")
+        ((kind, value),) = item.items()
+        where = item.line_of(kind)
+        if kind == "expect":
+            if not isinstance(value, Located) or not value:
+                raise _problem(path, where, f"`expect` takes a mapping of {', '.join(_EXPECTATIONS)}")
+            unknown = [k for k in value if k not in _EXPECTATIONS]
+            if unknown:
+                raise _problem(path, value.line_of(unknown[0]), f"unknown expectation {unknown[0]!r}; "
+                               f"use {', '.join(_EXPECTATIONS)}")  # fmt: skip
+            value = dict(value)
+        elif kind not in _ACTIONS:
+            raise _problem(path, where, f"unknown step {kind!r}; use {', '.join((*_ACTIONS, 'expect'))}")
+        elif kind == "dial" and value not in DIAL_OUTCOMES:
+            raise _problem(path, where, f"dial outcome {value!r} is not one of {', '.join(DIAL_OUTCOMES)}")
+        elif kind in ("press", "say") and not isinstance(value, str | int):
+            raise _problem(path, where, f'`{kind}` takes text, like {kind}: "5"')
+        steps.append(Step(kind, str(value) if kind in ("press", "say", "record") else value, where))
+    return tuple(steps)
+
+
+def load(path: Path) -> CallScript:
+    """Parse a call script; errors name the file and line."""
+    doc = load_yaml(path)
+    known = ("name", "flow", "at", "from", "steps", "calls", "closed_schedules")
+    for key in doc:
+        if key not in known:
+            raise _problem(path, doc.line_of(key), f"unknown key {key!r}; use {', '.join(known)}")
+    raw_calls = doc.get("calls")
+    if raw_calls is None:
+        if "steps" not in doc:
+            raise _problem(path, doc.line, "a script needs `steps` (or `calls`, each with `steps`)")
+        raw_calls = [doc]
+    elif not isinstance(raw_calls, list) or not all(isinstance(c, Located) for c in raw_calls):
+        raise _problem(path, doc.line_of("calls"), "`calls` must be a list of calls, each with `steps`")
+    calls = []
+    for raw in raw_calls:
+        at = raw.get("at", doc.get("at"))
+        calls.append(
+            ScriptCall(
+                at=None if at is None else str(at.isoformat() if hasattr(at, "isoformat") else at),
+                from_=str(raw.get("from", doc.get("from", "+79161234567"))),
+                steps=_steps(path, raw.get("steps"), raw.line_of("steps")),
+            )
+        )
+    flow = doc.get("flow")
+    closed = doc.get("closed_schedules", [])
+    return CallScript(
+        path=path,
+        name=str(doc.get("name") or path.name.removesuffix(SUFFIX)),
+        flow=(path.parent / str(flow)).resolve() if flow else None,
+        closed_schedules=tuple(str(c) for c in closed) if isinstance(closed, list) else (str(closed),),
+        calls=tuple(calls),
+    )
+
+
+def find(paths: list[Path]) -> list[Path]:
+    """Script files named directly, and every *.call.yaml under named folders."""
+    found: list[Path] = []
+    for path in paths:
+        found += sorted(path.rglob(f"*{SUFFIX}")) if path.is_dir() else [path]
+    return found
+
+
+def _texts(value: Any) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+
+def _check(expect: dict[str, Any], call: Call, registered: Callable[[], list[str]]) -> list[str]:
+    problems = []
+    heard = call.heard
+    state = f"ended: {call.end}" if call.ended else "goes on"
+    for text in _texts(expect.get("heard", [])):
+        if text.lower() not in heard.lower():
+            problems.append(f"expected to hear «{text}»; heard «{heard[:400]}»")
+    for text in _texts(expect.get("not_heard", [])):
+        if text.lower() in heard.lower():
+            problems.append(f"expected not to hear «{text}»")
+    if "transferred_to" in expect:
+        want = expect["transferred_to"]
+        want_list = None if want is None else _texts(want)
+        if call.dialed != want_list:
+            problems.append(f"expected a transfer to {want_list}; the call dialled {call.dialed}")
+    if "hung_up" in expect:
+        ended_by_app = call.end == "app-hangup"
+        if bool(expect["hung_up"]) != ended_by_app:
+            problems.append(f"expected hung_up: {expect['hung_up']}; the call {state}")
+    if "ended" in expect and bool(expect["ended"]) != call.ended:
+        problems.append(f"expected ended: {expect['ended']}; the call {state}")
+    if "registered" in expect:
+        kinds = registered()
+        wanted = expect["registered"]
+        wanted_list = [] if wanted in (None, False, []) else _texts(wanted)
+        if sorted(kinds) != sorted(wanted_list):
+            problems.append(f"expected requests registered in this call: {wanted_list}; found {kinds}")
+    return problems
+
+
+@contextmanager
+def _simulator(script: CallScript, url: str | None, flow: Path | None) -> Iterator[tuple[Simulator, Any]]:
+    if url:
+        if script.closed_schedules:
+            raise _problem(script.path, None, "closed_schedules needs the app in-process (no --url)")
+        yield Simulator(url=url), None
+        return
+    from . import clock
+    from .app import create_app
+
+    with tempfile.TemporaryDirectory(prefix="ivr-script-") as scratch:
+        config = {"DATABASE_URL": f"sqlite:///{Path(scratch) / 'script.sqlite3'}", "PUBLIC_URL": None,
+                  "LOG_LEVEL": "ERROR"}  # fmt: skip
+        chosen = script.flow or flow
+        if chosen:
+            config["FLOW"] = str(chosen)
+        app = create_app(config)
+        store = app.extensions["ivr"].handler.store
+        for schedule in script.closed_schedules:
+            store.close(schedule, "call script", clock.now())
+        token = app.config.get("TWILIO_AUTH_TOKEN") or ""
+        try:
+            yield Simulator(app, auth_token=token, status_callback="/voice/status"), store
+        finally:
+            store.engine.dispose()
+
+
+def run(script: CallScript, url: str | None = None, flow: Path | None = None) -> Outcome:
+    """Play every call of a script and check its expectations."""
+    from .requests import list_requests
+
+    outcome = Outcome(script)
+    with _simulator(script, url, flow) as (sim, store):
+        for number, scripted in enumerate(script.calls, start=1):
+            prefix = f"call {number}, " if len(script.calls) > 1 else ""
+            call = sim.call(from_=scripted.from_, at=scripted.at)
+
+            def registered(call: Call = call) -> list[str]:
+                if store is None:
+                    raise _problem(script.path, None, "`registered` needs the app in-process (no --url)")
+                with store.begin() as conn:
+                    return [r["kind"] for r in list_requests(conn) if r["call_sid"] == call.call_sid]
+
+            for step in scripted.steps:
+                where = f"{prefix}line {step.line}"
+                if step.kind == "expect":
+                    outcome.failures += [f"{where}: {p}" for p in _check(step.value, call, registered)]
+                    continue
+                try:
+                    _act(call, step)
+                except SimulatorError as exc:
+                    outcome.failures.append(f"{where}: {step.kind}: {exc}")
+                    break
+                if call.end == "app-error":
+                    outcome.failures.append(f"{where}: the app failed: {call.heard}")
+                    break
+            if not call.ended:
+                call.hangup()
+    return outcome
+
+
+def _act(call: Call, step: Step) -> None:
+    match step.kind:
+        case "press":
+            call.press(step.value)
+        case "say":
+            call.say(step.value)
+        case "silence":
+            call.silence()
+        case "dial":
+            call.dial_outcome(step.value)
+        case "record":
+            call.record(step.value)
+        case "hangup":
+            call.hangup()

@@ -1,0 +1,75 @@
+"""Call scripts: parsing with clear errors, pass and fail reports, pytest collection."""
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from ivr import scripts
+from ivr.cli import main
+from ivr.errors import FlowError
+
+pytest_plugins = ["pytester"]
+
+GOOD = """
+name: navigator
+at: 2021-03-01T10:00:00+03:00
+steps:
+  - press: "3"
+  - expect: {heard: "навигатор", transferred_to: "+78007756610"}
+"""
+
+BAD = """
+name: wrong expectations
+at: 2021-03-01T10:00:00+03:00
+steps:
+  - press: "3"
+  - expect: {heard: "психолог", transferred_to: "+70000000000", registered: desk}
+  - press: "5"
+"""
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / f"{name}.call.yaml"
+    path.write_text(text.lstrip(), encoding="utf-8")
+    return path
+
+
+def test_ivr_test_reports_pass_and_fail_with_reasons(tmp_path: Path) -> None:
+    write(tmp_path, "good", GOOD)
+    write(tmp_path, "bad", BAD)
+    result = CliRunner().invoke(main, ["test", str(tmp_path)])
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert lines[0] == f"FAIL {tmp_path / 'bad.call.yaml'}: wrong expectations"
+    assert lines[1].startswith("    line 5: expected to hear «психолог»; heard «Медицинский навигатор")
+    assert lines[2] == "    line 5: expected a transfer to ['+70000000000']; the call dialled ['+78007756610']"
+    assert lines[3] == "    line 5: expected requests registered in this call: ['desk']; found []"
+    assert lines[4].startswith("    line 6: press: cannot press keys: the call waits in <Dial>")
+    assert lines[5] == f"PASS {tmp_path / 'good.call.yaml'}: navigator"
+    assert lines[-1] == "1 passed, 1 failed"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("steps: []\n", ":1: `steps` must be a non-empty list"),
+        ("steps:\n  - jump: 3\n", ":2: unknown step 'jump'; use press, say, silence, dial, record, hangup, expect"),
+        ("steps:\n  - dial: maybe\n", ":2: dial outcome 'maybe' is not one of completed, busy"),
+        ("steps:\n  - expect: {hears: x}\n", ":2: unknown expectation 'hears'"),
+        ("name: x\nwhen: now\nsteps: [{press: '1'}]\n", ":2: unknown key 'when'"),
+    ],
+)
+def test_broken_scripts_name_file_and_line(tmp_path: Path, text: str, message: str) -> None:
+    path = write(tmp_path, "broken", text)
+    with pytest.raises(FlowError) as info:
+        scripts.load(path)
+    assert message in str(info.value) and str(path) in str(info.value)
+
+
+def test_pytest_collects_call_scripts(pytester: pytest.Pytester) -> None:
+    (pytester.path / "good.call.yaml").write_text(GOOD.lstrip(), encoding="utf-8")
+    (pytester.path / "bad.call.yaml").write_text(BAD.lstrip(), encoding="utf-8")
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*call script*bad.call.yaml*", "*expected to hear «психолог»*"])
