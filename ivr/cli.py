@@ -585,3 +585,45 @@ def test_scripts(paths: tuple[Path, ...], url: str | None, flow: Path | None) ->
                 click.echo(f"    {failure}")
     click.echo(f"{passed} passed, {failed} failed")
     sys.exit(1 if failed else 0)
+
+
+@main.command()
+def schema() -> None:
+    """Print the JSON Schema of flow files (editors use it to complete and check them)."""
+    from .schema import flow_schema
+
+    click.echo(json.dumps(flow_schema(), ensure_ascii=False, indent=2))
+
+
+@main.command()
+@click.argument("name")
+@click.option("--dir", "root", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True)
+def new(name: str, root: Path) -> None:
+    """Write a small working flow (flows/NAME.yaml) and its call scripts (calls/NAME/) to start from."""
+    import re
+    from importlib import resources
+
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+        raise click.BadParameter(
+            f"{name!r} must be lower-case letters, digits and _, like my_hotline", param_hint="NAME"
+        )
+    templates = resources.files("ivr") / "templates"
+    targets = {root / "flows" / f"{name}.yaml": "flow.yaml"}
+    for script in ("01_hours", "02_operator", "03_closed"):
+        targets[root / "calls" / name / f"{script}.call.yaml"] = f"{script}.call.yaml"
+    existing = [str(path) for path in targets if path.exists()]
+    if existing:
+        raise click.UsageError(f"{', '.join(existing)} already exist; choose another name or --dir")
+    for path, template in targets.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text((templates / template).read_text(encoding="utf-8").replace("NAME", name), encoding="utf-8")
+        click.echo(f"wrote {path}")
+    schema_path = root / "schema" / "flow.schema.json"
+    if not schema_path.exists():  # the flow's first line points editors at it
+        from .schema import flow_schema
+
+        schema_path.parent.mkdir(parents=True, exist_ok=True)
+        schema_path.write_text(json.dumps(flow_schema(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        click.echo(f"wrote {schema_path}")
+    flow_path = root / "flows" / f"{name}.yaml"
+    click.echo(f"next: ivr check {flow_path} && ivr test {root / 'calls' / name} && ivr simulate --flow {flow_path}")

@@ -57,7 +57,7 @@ DEFAULT_TEXTS: Mapping[str, str] = MappingProxyType(
     }
 )
 
-_NODE_FIELDS: Mapping[str, frozenset[str]] = {
+NODE_FIELDS: Mapping[str, frozenset[str]] = {
     "menu": frozenset({"prompt", "reprompt", "options", "invalid", "no_input", "speech"}),
     "message": frozenset({"say", "next"}),
     "ask": frozenset(
@@ -85,7 +85,7 @@ _NODE_FIELDS: Mapping[str, frozenset[str]] = {
 }
 
 
-_SCHEDULE_FIELDS = frozenset(
+SCHEDULE_FIELDS = frozenset(
     {
         "timezone",
         "calendar",
@@ -239,8 +239,8 @@ def _schedules(r: _Reader, doc: Located, default_tz: str) -> dict[str, schedule.
             except ValueError as exc:
                 r.problem(raw_overrides.line_of(day_text), None, f"schedule {name!r}: override {day_text}: {exc}")
         for key in raw:
-            if key not in _SCHEDULE_FIELDS:
-                known = ", ".join(sorted(_SCHEDULE_FIELDS))
+            if key not in SCHEDULE_FIELDS:
+                known = ", ".join(sorted(SCHEDULE_FIELDS))
                 r.problem(raw.line_of(key), None, f"schedule {name!r}: unknown field {key!r}; known: {known}")
         result[name] = schedule.Schedule(
             name=name,
@@ -381,12 +381,12 @@ def _strings(r: _Reader, m: Located, key: str, node: str) -> tuple[str, ...]:
 
 def _node(r: _Reader, node_id: str, m: Located, line: int, settings: Settings) -> AnyNode | None:
     kind = str(m.get("kind"))
-    if kind not in _NODE_FIELDS:
-        r.problem(line, node_id, f"unknown kind {kind!r}; use one of {', '.join(_NODE_FIELDS)}")
+    if kind not in NODE_FIELDS:
+        r.problem(line, node_id, f"unknown kind {kind!r}; use one of {', '.join(NODE_FIELDS)}")
         return None
     for key in m:
-        if key != "kind" and key not in _NODE_FIELDS[kind]:
-            known = ", ".join(sorted(_NODE_FIELDS[kind]))
+        if key != "kind" and key not in NODE_FIELDS[kind]:
+            known = ", ".join(sorted(NODE_FIELDS[kind]))
             r.problem(m.line_of(key), node_id, f"unknown field {key!r} for a {kind}; known: {known}")
     m.line = line  # problems with the node as a whole point at its name
     n = node_id

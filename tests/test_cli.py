@@ -190,3 +190,15 @@ def test_graph_draws_keys_schedules_and_allowances(runner: CliRunner) -> None:
     assert 'main -.->|"wrong ×3, silent ×3"| desk_operator' in mermaid
     dot = runner.invoke(main, ["graph", "--format", "dot"]).output
     assert dot.startswith('digraph "dms_hotline" {') and 'rep_hours -> rep_transfer [label="open"];' in dot
+
+
+def test_new_writes_a_working_flow_with_passing_call_scripts(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(main, ["new", "demo", "--dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "schema" / "flow.schema.json").exists()
+    assert runner.invoke(main, ["check", str(tmp_path / "flows" / "demo.yaml")]).exit_code == 0
+    tested = runner.invoke(main, ["test", str(tmp_path / "calls" / "demo")])
+    assert tested.exit_code == 0 and tested.output.endswith("3 passed, 0 failed\n")
+    again = runner.invoke(main, ["new", "demo", "--dir", str(tmp_path)])
+    assert again.exit_code == 2 and "already exist" in again.output
+    assert "must be lower-case" in runner.invoke(main, ["new", "My Line"]).output

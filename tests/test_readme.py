@@ -34,3 +34,13 @@ def test_readme_diagram_is_what_ivr_graph_draws_now() -> None:
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     block = text.split("<!-- ivr graph: start -->\n```mermaid\n", 1)[1].split("```\n<!-- ivr graph: end -->", 1)[0]
     assert block == graph.mermaid(flows.load(env={})), "regenerate the README diagram with `ivr graph`"
+
+
+def test_flow_reference_documents_every_node_kind_and_text() -> None:
+    from ivr.flows import DEFAULT_TEXTS, NODE_FIELDS
+
+    doc = (ROOT / "docs" / "flows.md").read_text(encoding="utf-8")
+    for kind in NODE_FIELDS:
+        assert f"### {kind}\n" in doc, kind
+    for name in DEFAULT_TEXTS:
+        assert f"`{name}`" in doc, name
