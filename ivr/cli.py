@@ -34,6 +34,14 @@ def _quiet() -> Iterator[None]:
         logger.setLevel(level)
 
 
+def _shown(path: str) -> str:
+    """A path as the user would type it: relative to the current folder when it is inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return path
+
+
 def _exit_with(exc: FlowError) -> NoReturn:
     for problem in exc.problems:
         click.echo(f"error: {problem}", err=True)
@@ -71,7 +79,7 @@ def check(flow: str | None) -> None:
     """Validate a flow file (default: the bundled DMS hotline) and print a summary."""
     model = _flow_or_exit(flow)
     kinds = Counter(node.kind for node in model.nodes.values())
-    click.echo(f"{model.path}: OK, flow {model.name!r}")
+    click.echo(f"{_shown(model.path)}: OK, flow {model.name!r}")
     click.echo(f"  nodes: {len(model.nodes)} (" + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())) + ")")
     menus = [n.id for n in model.nodes.values() if n.kind == "menu"]
     click.echo(f"  menus: {', '.join(menus)}")
@@ -104,7 +112,7 @@ def serve(host: str, port: int, flow: str | None, allow_simulated_clock: bool, d
         config["ALLOW_SIMULATED_CLOCK"] = True
     app = _app_or_exit(config, quiet=False)
     public = app.config.get("PUBLIC_URL")
-    click.echo(f"Serving flow {app.extensions['ivr'].handler.flow.path}")
+    click.echo(f"Serving flow {_shown(app.extensions['ivr'].handler.flow.path)}")
     click.echo(f"Webhook for a local simulator: http://{host}:{port}/voice")
     if public:
         click.echo(f"Webhook to paste into Twilio (A call comes in, HTTP POST): {public.rstrip('/')}/voice")
@@ -489,7 +497,7 @@ def crawl(url: str | None, times: tuple[str, ...], flow: str | None, as_json: bo
                     app=app, flow=model, scenarios=default_scenarios(model, list(times)), progress=progress
                 )
                 report = crawler.run()
-            what = model.path
+            what = _shown(model.path)
         if url:
             report = crawler.run()
     if progress is not None:
