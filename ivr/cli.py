@@ -403,6 +403,7 @@ def requests() -> None:
 def requests_list(kind: str | None, since: str | None, as_csv: bool) -> None:
     """List registered requests, oldest first."""
     import csv
+    import io
 
     from . import clock
     from .requests import list_requests
@@ -419,13 +420,15 @@ def requests_list(kind: str | None, since: str | None, as_csv: bool) -> None:
     zone = ZoneInfo(flow.settings.timezone)
     fields = sorted({k for row in rows for k in row["data"]})
     if as_csv:
-        writer = csv.writer(click.get_text_stream("stdout"))
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
         writer.writerow(["reference", "kind", "created_at", "call_sid", *fields])
         for row in rows:
             created = row["created_at"].astimezone(zone).isoformat()
             writer.writerow(
                 [row["reference"], row["kind"], created, row["call_sid"], *(row["data"].get(f, "") for f in fields)]
             )
+        click.echo(buffer.getvalue(), nl=False)
         return
     if not rows:
         click.echo("no requests" + (f" of kind {kind!r}" if kind else "") + (f" since {since}" if since else ""))
