@@ -80,3 +80,13 @@ def test_http_crawl_finds_dead_ends_and_loops_without_exit(runner: CliRunner) ->
 @pytest.fixture
 def runner() -> CliRunner:
     return CliRunner()
+
+
+def test_the_hotline_crawl_reaches_every_node_with_no_dead_end_or_trap(tmp_path: Path, hotline: Any) -> None:
+    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'crawl.sqlite3'}", "LOG_LEVEL": "ERROR"})
+    report = Crawler(app=app, flow=hotline, scenarios=default_scenarios(hotline)).run()
+    data = report.to_json()
+    assert data["nodes"]["coverage"] == 1.0, data["nodes"]["unreached"]
+    assert data["dead_ends"] == [] and data["loops_without_exit"] == [] and data["empty_prompts"] == []
+    assert set(data["terminals"]["transfers"]) == {"+78002001441", "+78007756610"}
+    assert report.ok
