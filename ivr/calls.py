@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from . import allowance, engine, requests, twiml
+from . import allowance, engine, journal, requests, twiml
 from .engine import CallState, Input, SpendEffect, Turn
 from .model import Flow
 from .store import Store
@@ -64,12 +64,13 @@ class CallHandler:
             if step > self.max_steps:
                 return Answer(twiml.goodbye(self.flow.settings, self.flow.text("too_long")), "", "too-long")
             closures = self.store.closures(conn) if self.flow.schedules else {}
+            before: CallState | None = None
             if saved is None:
                 outcome = "new" if step == 0 else "lost"
                 begin = engine.start if step == 0 else engine.lost
                 turn = begin(self.flow, now, given.caller, closures)
             else:
-                state = CallState.from_json(saved.state)
+                state = before = CallState.from_json(saved.state)
                 if step != saved.step + 1 or node != state.node:
                     stale = engine.repeat(self.flow, state, now, given.caller, closures)
                     xml = twiml.render(stale, self.flow.settings, url_for(saved.step + 1, stale.state.node))
@@ -79,6 +80,7 @@ class CallHandler:
             turn = self._perform(conn, call_sid, turn, now, given.caller, closures)
             xml = twiml.render(turn, self.flow.settings, url_for(step + 1, turn.state.node))
             self.store.save_turn(conn, call_sid, step, turn.state.to_json(), xml, now, new=saved is None)
+            journal.record(conn, self.flow, call_sid, before, given, turn, now)
             return Answer(xml, turn.state.node, outcome, turn.state.anonymous, turn.path)
 
     def _perform(
@@ -92,6 +94,12 @@ class CallHandler:
                 outcome = engine.EffectOutcome(True, requests.register(conn, call_sid, effect, now))
             turn = engine.resume(self.flow, turn, outcome, now, caller, closures)
         return turn
+
+    def finish(self, call_sid: str, status: str, duration: int | None, now: datetime) -> None:
+        """Twilio says the call is over: close its journal row and forget its state."""
+        with self.store.begin() as conn:
+            journal.finish(conn, self.flow, call_sid, status, duration, now)
+            self.store.forget_call(conn, call_sid)
 
     def emergency(self, url: str) -> str:
         """TwiML for a call that cannot be served: apology, then the operator's contact."""

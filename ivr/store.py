@@ -72,6 +72,22 @@ allowance_audit = sa.Table(
     sa.Column("reason", sa.Text, nullable=False),
 )
 
+journal = sa.Table(
+    "ivr_journal",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("call_sid", sa.String(64), unique=True),  # NULL once a call turned anonymous
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("ended_at", sa.DateTime(timezone=True)),
+    sa.Column("duration", sa.Integer),
+    sa.Column("anonymous", sa.Boolean, nullable=False, default=False),
+    sa.Column("branch", sa.String(64)),  # the node the main menu led to first
+    sa.Column("path", sa.Text),  # JSON list of node ids, in order
+    sa.Column("last_node", sa.String(64)),  # where the call waited last
+    sa.Column("end", sa.String(32)),  # goodbye, transferred, abandoned, ...
+    sa.Column("facts", sa.Text),  # JSON list: closed schedules, dial outcomes, requests, allowances
+)
+
 closures = sa.Table(
     "ivr_closures",
     metadata,
@@ -114,6 +130,9 @@ def make_engine(url: str, busy_timeout: float = 5.0) -> Engine:
             if ":memory:" not in url:
                 cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
+            # Deleted rows (a finished call's state, a psychologist call's journal) are overwritten,
+            # not left readable in free pages of the file.
+            cur.execute("PRAGMA secure_delete=ON")
             cur.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
             cur.close()
 
@@ -169,11 +188,10 @@ class Store:
             for turn in conn.execute(sa.select(turns).where(turns.c.call_sid == source)).all():
                 conn.execute(turns.insert().values({**turn._mapping, "call_sid": target}))
 
-    def end_call(self, call_sid: str) -> None:
-        """Forget a finished call's state and cached turns (requests stay)."""
-        with self.begin() as conn:
-            conn.execute(turns.delete().where(turns.c.call_sid == call_sid))
-            conn.execute(calls.delete().where(calls.c.call_sid == call_sid))
+    def forget_call(self, conn: Connection, call_sid: str) -> None:
+        """Forget a finished call's state and cached turns (requests and the journal stay)."""
+        conn.execute(turns.delete().where(turns.c.call_sid == call_sid))
+        conn.execute(calls.delete().where(calls.c.call_sid == call_sid))
 
     def closures(self, conn: Connection) -> dict[str, str]:
         """Emergency closures in force: schedule name -> reason."""

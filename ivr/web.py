@@ -166,11 +166,14 @@ def step(step: str, node: str) -> Response:
 def status() -> Response:
     """Twilio's status callback: a finished call's state is forgotten."""
     sid = request.values.get("CallSid", "")
-    if _SID.fullmatch(sid) and request.values.get("CallStatus") in _FINAL_STATUSES:
+    call_status = request.values.get("CallStatus", "")
+    if _SID.fullmatch(sid) and call_status in _FINAL_STATUSES:
+        text = request.values.get("CallDuration", "")
+        duration = int(text) if text.isdigit() and len(text) < 7 else None
         try:
-            runtime().handler.store.end_call(sid)
+            runtime().handler.finish(sid, call_status, duration, request_now())
         except Exception:
-            log.exception("could not forget a finished call")
+            log.exception("could not close the journal of a finished call")
     return xml(twiml.empty())
 
 
