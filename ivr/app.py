@@ -35,12 +35,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         MAX_CALL_STEPS=500,
         DB_BUSY_TIMEOUT=5.0,  # seconds a webhook waits for a locked database before apologising
         LOG_LEVEL="INFO",
+        JOURNAL_DAYS=90,  # how long the call journal keeps a call
     )
     app.config.from_prefixed_env("IVR", loads=str)
     if config:
         app.config.update(config)
 
     app.config["MAX_CONTENT_LENGTH"] = _number(app, "MAX_CONTENT_LENGTH", int)
+    app.config["JOURNAL_DAYS"] = _number(app, "JOURNAL_DAYS", int)
     flow = flows.load(app.config["FLOW"], env=app.config.get("ENV_OVERRIDES") or os.environ)
     url = app.config["DATABASE_URL"]
     if not url:

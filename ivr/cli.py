@@ -638,3 +638,45 @@ def new(name: str, root: Path) -> None:
         click.echo(f"wrote {schema_path}")
     flow_path = root / "flows" / f"{name}.yaml"
     click.echo(f"next: ivr check {flow_path} && ivr test {root / 'calls' / name} && ivr simulate --flow {flow_path}")
+
+
+@main.command()
+@click.option("--since", metavar="DATE", help="From this date (or ISO date-time) on, in the flow's time zone.")
+@click.option("--until", metavar="DATE", help="Up to (not including) this date.")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "html"]), default="table", show_default=True)
+def report(since: str | None, until: str | None, fmt: str) -> None:
+    """Calls by branch, where callers hang up, after-hours demand, second opinions, transfer outcomes."""
+    from . import clock
+    from . import report as reporting
+
+    flow, store = _admin_store()
+    bounds = []
+    for name, text in (("--since", since), ("--until", until)):
+        try:
+            bounds.append(clock.parse(text, flow.settings.timezone) if text else None)
+        except ValueError:
+            raise click.BadParameter(f"{text!r} is not a date like 2021-03-01", param_hint=name) from None
+    with store.begin() as conn:
+        data = reporting.build(conn, flow, bounds[0], bounds[1])
+    if fmt == "csv":
+        click.echo(reporting.to_csv(data), nl=False)
+    elif fmt == "html":
+        click.echo(reporting.to_html(data, f"{flow.name}: calls"), nl=False)
+    else:
+        click.echo(reporting.table(data), nl=False)
+
+
+@main.command()
+@click.option(
+    "--days", type=click.IntRange(min=1), default=None, help="Keep this many days (default IVR_JOURNAL_DAYS, 90)."
+)
+def purge(days: int | None) -> None:
+    """Delete journal rows past the retention, and the state of calls silent for a day."""
+    from . import clock, journal
+
+    with _quiet():
+        app = _app_or_exit({})
+    keep = days or int(app.config.get("JOURNAL_DAYS", 90))
+    with app.extensions["ivr"].handler.store.begin() as conn:
+        deleted = journal.purge(conn, clock.now(), keep)
+    click.echo(f"deleted {deleted} journal rows older than {keep} days")
