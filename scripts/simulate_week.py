@@ -41,7 +41,9 @@ PATHS: list[tuple[int, list[str | None]]] = [
 
 def moment(rng: random.Random, monday: datetime) -> datetime:
     day = rng.choices(range(7), weights=[18, 16, 15, 15, 14, 12, 10])[0]
-    hour = rng.choices(range(24), weights=[1, 1, 1, 1, 1, 2, 3, 6, 9, 12, 12, 11, 10, 10, 10, 10, 9, 8, 7, 6, 5, 4, 2, 1])[0]
+    hour = rng.choices(
+        range(24), weights=[1, 1, 1, 1, 1, 2, 3, 6, 9, 12, 12, 11, 10, 10, 10, 10, 9, 8, 7, 6, 5, 4, 2, 1]
+    )[0]
     return monday + timedelta(days=day, hours=hour, minutes=rng.randrange(60), seconds=rng.randrange(60))
 
 

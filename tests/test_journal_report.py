@@ -1,0 +1,103 @@
+"""The call journal and `ivr report`: where callers go, where they give up, what the psychologist keeps."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+
+from ivr import create_app
+from ivr.cli import main
+from ivr.simulator import Simulator
+from ivr.store import journal
+
+from .conftest import AUTH_TOKEN, MONDAY_10, SATURDAY_10
+
+
+def rows(app: Any) -> list[dict[str, Any]]:
+    store = app.extensions["ivr"].handler.store
+    with store.begin() as conn:
+        return [dict(r._mapping) for r in conn.execute(sa.select(journal).order_by(journal.c.id))]
+
+
+def test_journal_keeps_path_branch_facts_and_how_the_call_ended(sim: Any, app: Any) -> None:
+    sim.call(at=MONDAY_10).press("3").dial_outcome("busy").press("1").dial_outcome("completed")
+    sim.call(at=MONDAY_10).press("6").hangup()
+    sim.call(at="2021-03-01T19:30:00+03:00").press("2").press("2").press("1").hangup()
+    first, second, third = rows(app)
+    assert first["branch"] == "navigator_info" and first["end"] == "goodbye"
+    assert json.loads(first["path"])[:4] == ["greeting", "main", "navigator_info", "navigator_transfer"]
+    assert [f for f in json.loads(first["facts"]) if f["type"] == "dial"] == [
+        {"type": "dial", "contact": "navigator", "outcome": "busy"},
+        {"type": "dial", "contact": "navigator", "outcome": "completed"},
+    ]
+    assert (second["branch"], second["end"], second["last_node"]) == ("info_menu", "abandoned", "info_menu")
+    facts = json.loads(third["facts"])
+    assert {"type": "closed", "schedule": "representative", "at": "2021-03-01T19:30:00+03:00"} in facts
+    assert {"type": "request", "kind": "callback"} in facts
+    assert first["call_sid"] and first["ended_at"] is not None and first["duration"] >= 60
+
+
+def test_a_psychologist_call_keeps_only_the_hour_it_happened(sim: Any, app: Any) -> None:
+    sim.call(at="2021-03-01T10:42:17+03:00").press("5").press("1").dial_outcome("completed")
+    (row,) = rows(app)
+    assert row["anonymous"] and row["end"] == "anonymous"
+    assert all(row[k] is None for k in ("call_sid", "branch", "path", "last_node", "facts", "ended_at", "duration"))
+    assert row["started_at"].isoformat().startswith("2021-03-01 07:00:00".replace(" ", "T"))
+
+
+@pytest.fixture
+def busy_week(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    url = f"sqlite:///{tmp_path / 'week.sqlite3'}"
+    monkeypatch.setenv("IVR_DATABASE_URL", url)
+    app = create_app({"LOG_LEVEL": "ERROR"})
+    sim = Simulator(app, auth_token=AUTH_TOKEN, status_callback="/voice/status")
+    sim.call(at=MONDAY_10).press("3").dial_outcome("completed")
+    sim.call(at=SATURDAY_10).press("2").hangup()
+    sim.call(at="2021-03-01T19:10:00+03:00").press("2").hangup()
+    sim.call(at=MONDAY_10).press("5").press("2").press("555555#").press("1").press("1").dial_outcome("busy").hangup()
+    sim.call(at="2021-03-02T10:00:00+03:00").press("5").press("2").press("555555#").press("1").press("1").hangup()
+    sim.call(at=MONDAY_10).press("5").press("1").hangup()
+    return app
+
+
+def test_report_table(busy_week: Any) -> None:
+    out = CliRunner().invoke(main, ["report"]).output
+    assert out.startswith("Calls from the beginning until now\n")
+    for line in [
+        "  all                                                   6",
+        "  anonymous (psychologist)                              1",
+        "  5: help_menu                                          2",
+        "  2: rep_hours                                          2",
+        "  rep_closed                                            2",
+        "  Mon 19:00                                             1",
+        "  Sat 10:00                                             1",
+        "  grant                                                 1",
+        "  refuse                                                1",
+        "  coordinator: busy                                     1",
+        "  navigator: completed                                  1",
+    ]:
+        assert line + "\n" in out, line
+
+
+def test_report_period_csv_and_html(busy_week: Any) -> None:
+    runner = CliRunner()
+    csv_out = runner.invoke(main, ["report", "--format", "csv", "--since", "2021-03-02", "--until", "2021-03-07"]).output
+    assert csv_out.splitlines()[:3] == ["section,label,count", "calls,all,2", "calls,anonymous (psychologist),0"]
+    page = runner.invoke(main, ["report", "--format", "html"]).output
+    assert page.startswith("<!doctype html>") and page.count("<svg") >= 6
+    assert "<script" not in page and 'src="' not in page and "<link" not in page  # one file, nothing fetched
+    assert "After-hours demand: representative" in page and "Mon 19:00 — 1" in page
+
+
+def test_report_refuses_a_bad_date(busy_week: Any) -> None:
+    result = CliRunner().invoke(main, ["report", "--since", "last week"])
+    assert result.exit_code == 2 and "'last week' is not a date like 2021-03-01" in result.output
+
+
+def test_purge_keeps_the_retention(busy_week: Any) -> None:
+    result = CliRunner().invoke(main, ["purge", "--days", "30"])
+    assert result.output == "deleted 6 journal rows older than 30 days\n"  # the simulated calls are from 2021
+    assert rows(busy_week) == []

@@ -1,0 +1,107 @@
+"""ivr twilio connect against recorded Twilio API exchanges (the twilio client's HTTP client replaced)."""
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from twilio.http import HttpClient
+from twilio.http.response import Response
+
+from ivr import twilio_setup
+from ivr.cli import main
+
+real_client = twilio_setup.make_client
+
+RECORDED = json.loads((Path(__file__).parent / "fixtures" / "twilio_numbers.json").read_text(encoding="utf-8"))
+ACCOUNT = RECORDED["account_sid"]
+
+
+class Replay(HttpClient):
+    """Answers each request with the next recorded response, after checking it is the recorded request."""
+
+    def __init__(self, exchanges: list[dict[str, Any]]) -> None:
+        super().__init__(logging.getLogger("replay"), is_async=False)
+        self.exchanges = list(exchanges)
+
+    def request(self, method: str, uri: str, params: Any = None, data: Any = None, headers: Any = None,
+                auth: Any = None, timeout: Any = None, allow_redirects: bool = False) -> Response:  # fmt: skip
+        assert self.exchanges, f"unexpected request {method} {uri}"
+        recorded = self.exchanges.pop(0)
+        assert {"method": method, "url": uri, "params": params or None, "data": data or None} == recorded["request"]
+        assert auth == (ACCOUNT, "token")
+        return Response(recorded["response"]["status"], json.dumps(recorded["response"]["body"]))
+
+
+@pytest.fixture
+def replay(monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setenv("TWILIO_ACCOUNT_SID", ACCOUNT)
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", "token")
+    used: list[Replay] = []
+
+    def use(name: str) -> Replay:
+        http = Replay(RECORDED[name])
+        used.append(http)
+        monkeypatch.setattr(twilio_setup, "make_client", lambda sid, token: real_client(sid, token, http))
+        return http
+
+    yield use
+    for http in used:
+        assert http.exchanges == [], "not every recorded request was made"
+
+
+def connect(*args: str) -> Any:
+    return CliRunner().invoke(main, ["twilio", "connect", "--number", "+15005550006",
+                                     "--public-url", "https://abc123.ngrok.example/", *args])  # fmt: skip
+
+
+def test_connect_points_the_number_at_the_tunnel_and_shows_what_was_there(replay: Any) -> None:
+    replay("connect")
+    result = connect()
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        "voice_url: https://demo.twilio.com/welcome/voice/ -> https://abc123.ngrok.example/voice  (changed)",
+        "voice_method: POST  (already set)",
+        "status_callback: (empty) -> https://abc123.ngrok.example/voice/status  (changed)",
+        "status_callback_method: POST  (already set)",
+        "call +15005550006 now; the server must run with TWILIO_AUTH_TOKEN and IVR_PUBLIC_URL=https://abc123.ngrok.example",
+    ]
+
+
+def test_dry_run_only_reads(replay: Any) -> None:
+    replay("dry_run")
+    result = connect("--dry-run")
+    assert result.exit_code == 0 and "(would change)" in result.output
+    assert result.output.rstrip().endswith("dry run: nothing was changed")
+
+
+def test_a_number_not_in_the_account_is_named_with_the_accounts_numbers(replay: Any) -> None:
+    replay("not_in_account")
+    result = CliRunner().invoke(main, ["twilio", "connect", "--number", "+15005550009",
+                                       "--public-url", "https://abc123.ngrok.example"])  # fmt: skip
+    assert result.exit_code == 2
+    assert "+15005550009 is not a number of this Twilio account (its numbers include: +15005550006)" in result.output
+
+
+def test_bad_credentials_are_explained(replay: Any) -> None:
+    replay("bad_credentials")
+    result = connect()
+    assert result.exit_code == 1
+    assert (
+        "Twilio answered 401" in result.output
+        and "are TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN right?" in result.output
+    )
+
+
+def test_missing_credentials_and_plain_http_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TWILIO_ACCOUNT_SID", raising=False)
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", "token")
+    result = connect()
+    assert result.exit_code == 2 and "set TWILIO_ACCOUNT_SID (Twilio console, Account info)" in result.output
+    monkeypatch.setenv("TWILIO_ACCOUNT_SID", ACCOUNT)
+    plain = CliRunner().invoke(
+        main, ["twilio", "connect", "--number", "+15005550006", "--public-url", "http://x.example"]
+    )
+    assert plain.exit_code == 2 and "must be an https:// address" in plain.output
