@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 
 from .engine import CallState, Input, Turn
 from .model import Allowance, Ask, Branch, Flow, Hangup, Menu, Register, Transfer
-from .store import calls, journal, turns, utc
+from .store import aware, calls, journal, turns, utc
 
 MAX_PATH = 200  # nodes kept per call
 
@@ -113,7 +113,7 @@ def finish(conn: Connection, flow: Flow, call_sid: str, status: str, duration: i
     if row is None:
         return
     started = row.started_at
-    computed = int((utc(now) - started).total_seconds()) if started is not None else None
+    computed = int((now - aware(started)).total_seconds()) if started is not None else None
     conn.execute(
         journal.update()
         .where(journal.c.id == row.id)

@@ -143,7 +143,17 @@ def make_engine(url: str, busy_timeout: float = 5.0) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return sa.create_engine(url, pool_pre_ping=True, hide_parameters=True)
+    engine = sa.create_engine(url, pool_pre_ping=True, hide_parameters=True)
+    if engine.dialect.name == "postgresql":
+
+        @sa.event.listens_for(engine, "connect")
+        def _utc_session(dbapi_conn: Any, _record: Any) -> None:
+            # Moments are stored as UTC; the server's own time zone must never matter.
+            with dbapi_conn.cursor() as cur:
+                cur.execute("SET TIME ZONE 'UTC'")
+            dbapi_conn.commit()
+
+    return engine
 
 
 class Store:

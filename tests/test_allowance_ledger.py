@@ -32,8 +32,8 @@ def effect(at: datetime, policy: str = "555555") -> SpendEffect:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store(f"sqlite:///{tmp_path / 'ledger.sqlite3'}")
+def store(ivr_databases: Any) -> Store:
+    return Store(ivr_databases())
 
 
 def spend(store: Store, sid: str, at: datetime, policy: str = "555555") -> Any:
@@ -99,8 +99,8 @@ def test_policy_typed_wrong_is_read_back_then_asked_again_at_most_twice(sim: Any
 
 
 @pytest.fixture
-def admin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("IVR_DATABASE_URL", f"sqlite:///{tmp_path / 'admin.sqlite3'}")
+def admin(ivr_databases: Any, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.setenv("IVR_DATABASE_URL", ivr_databases())
     return CliRunner()
 
 
@@ -151,10 +151,9 @@ def test_admin_misuse_is_explained(admin: CliRunner, args: list[str], message: s
     assert result.exit_code == 2 and message in result.output
 
 
-def test_sixteen_processes_asking_for_one_policy_get_exactly_one_grant() -> None:
+def test_sixteen_processes_asking_for_one_policy_get_exactly_one_grant(ivr_databases: Any) -> None:
     script = ROOT / "scripts" / "concurrent_second_opinion.py"
-    result = subprocess.run(
-        [sys.executable, str(script), "--callers", "16"], capture_output=True, text=True, timeout=300
-    )
+    command = [sys.executable, str(script), "--callers", "16", "--database-url", ivr_databases()]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "16 callers, one policy: 1 granted, 15 refused, 0 other"

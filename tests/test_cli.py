@@ -106,8 +106,8 @@ def test_extra_tokens_after_the_end_are_reported(runner: CliRunner) -> None:
 
 
 @pytest.fixture
-def live_server(tmp_path: Path) -> Iterator[str]:
-    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'live.sqlite3'}", "ALLOW_SIMULATED_CLOCK": True})
+def live_server(ivr_databases: Any) -> Iterator[str]:
+    app = create_app({"DATABASE_URL": ivr_databases(), "ALLOW_SIMULATED_CLOCK": True})
     with serving(app) as url:
         yield url
 
@@ -131,14 +131,14 @@ def test_interactive_lines_become_tokens(line: str, token: Token | None) -> None
 
 
 @pytest.fixture
-def admin_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def admin_env(ivr_databases: Any, monkeypatch: pytest.MonkeyPatch) -> str:
     """Admin commands act on the database IVR_DATABASE_URL names; give them a temporary one."""
-    db = tmp_path / "admin.sqlite3"
-    monkeypatch.setenv("IVR_DATABASE_URL", f"sqlite:///{db}")
-    return db
+    url = ivr_databases()
+    monkeypatch.setenv("IVR_DATABASE_URL", url)
+    return url
 
 
-def test_hours_explains_closed_and_names_the_moved_saturday(runner: CliRunner, admin_env: Path) -> None:
+def test_hours_explains_closed_and_names_the_moved_saturday(runner: CliRunner, admin_env: str) -> None:
     result = runner.invoke(main, ["hours", "--at", "2021-02-19T18:30:00+03:00"])
     assert result.exit_code == 0, result.output
     assert result.output == (
@@ -149,7 +149,7 @@ def test_hours_explains_closed_and_names_the_moved_saturday(runner: CliRunner, a
     )
 
 
-def test_emergency_closure_is_switched_without_a_restart(runner: CliRunner, admin_env: Path) -> None:
+def test_emergency_closure_is_switched_without_a_restart(runner: CliRunner, admin_env: str) -> None:
     client = SignedClient(create_app())  # a running server, sharing the database with the admin commands
     clock = {"ivr.clock": MONDAY_10}
 
@@ -176,7 +176,7 @@ def test_emergency_closure_is_switched_without_a_restart(runner: CliRunner, admi
         (["hours", "--reason", "x"], "--reason goes with `ivr hours close`"),
     ],
 )
-def test_hours_misuse_is_explained(runner: CliRunner, admin_env: Path, args: list[str], message: str) -> None:
+def test_hours_misuse_is_explained(runner: CliRunner, admin_env: str, args: list[str], message: str) -> None:
     result = runner.invoke(main, args)
     assert result.exit_code == 2 and message in result.output
 

@@ -15,8 +15,8 @@ from ivr.crawler import Crawler, Scenario, default_scenarios
 from .conftest import MONDAY_10, serving
 
 
-def test_mini_flow_is_fully_covered(mini_flow: Path, tmp_path: Path) -> None:
-    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'c.sqlite3'}", "FLOW": str(mini_flow)})
+def test_mini_flow_is_fully_covered(mini_flow: Path, ivr_databases: Any) -> None:
+    app = create_app({"DATABASE_URL": ivr_databases(), "FLOW": str(mini_flow)})
     flow = flows.load(mini_flow, env={})
     report = Crawler(app=app, flow=flow, scenarios=[Scenario("now", MONDAY_10)]).run()
     assert report.ok and report.coverage == 1.0
@@ -82,8 +82,8 @@ def runner() -> CliRunner:
     return CliRunner()
 
 
-def test_the_hotline_crawl_reaches_every_node_with_no_dead_end_or_trap(tmp_path: Path, hotline: Any) -> None:
-    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'crawl.sqlite3'}", "LOG_LEVEL": "ERROR"})
+def test_the_hotline_crawl_reaches_every_node_with_no_dead_end_or_trap(ivr_databases: Any, hotline: Any) -> None:
+    app = create_app({"DATABASE_URL": ivr_databases(), "LOG_LEVEL": "ERROR"})
     report = Crawler(app=app, flow=hotline, scenarios=default_scenarios(hotline)).run()
     data = report.to_json()
     assert data["nodes"]["coverage"] == 1.0, data["nodes"]["unreached"]

@@ -1,7 +1,6 @@
 """The call journal and `ivr report`: where callers go, where they give up, what the psychologist keeps."""
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -49,8 +48,8 @@ def test_a_psychologist_call_keeps_only_the_hour_it_happened(sim: Any, app: Any)
 
 
 @pytest.fixture
-def busy_week(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    url = f"sqlite:///{tmp_path / 'week.sqlite3'}"
+def busy_week(ivr_databases: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    url = ivr_databases()
     monkeypatch.setenv("IVR_DATABASE_URL", url)
     app = create_app({"LOG_LEVEL": "ERROR"})
     sim = Simulator(app, auth_token=AUTH_TOKEN, status_callback="/voice/status")
@@ -84,7 +83,9 @@ def test_report_table(busy_week: Any) -> None:
 
 def test_report_period_csv_and_html(busy_week: Any) -> None:
     runner = CliRunner()
-    csv_out = runner.invoke(main, ["report", "--format", "csv", "--since", "2021-03-02", "--until", "2021-03-07"]).output
+    csv_out = runner.invoke(
+        main, ["report", "--format", "csv", "--since", "2021-03-02", "--until", "2021-03-07"]
+    ).output
     assert csv_out.splitlines()[:3] == ["section,label,count", "calls,all,2", "calls,anonymous (psychologist),0"]
     page = runner.invoke(main, ["report", "--format", "html"]).output
     assert page.startswith("<!doctype html>") and page.count("<svg") >= 6

@@ -55,18 +55,18 @@ def continues_or_ends_politely(response: Any) -> ET.Element:
     ],
 )  # fmt: skip
 def test_signature_is_checked_against_the_public_url(
-    tmp_path: Path, config: dict[str, Any], environ: dict[str, str], signed_for: str, status: int
+    ivr_databases: Any, config: dict[str, Any], environ: dict[str, str], signed_for: str, status: int
 ) -> None:
-    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}", **config})
+    app = create_app({"DATABASE_URL": ivr_databases(), **config})
     form = {"CallSid": "CA1", "From": "+79161234567"}
     headers = {"X-Twilio-Signature": sign(signed_for, form)}
     reply = app.test_client().post("/voice", data=form, headers=headers, environ_base={**CLOCK, **environ})
     assert reply.status_code == status
 
 
-def test_rejection_is_logged_with_the_reason_never_the_body(tmp_path: Path, caplog: Any) -> None:
+def test_rejection_is_logged_with_the_reason_never_the_body(ivr_databases: Any, caplog: Any) -> None:
     caplog.set_level(logging.INFO, logger="ivr")
-    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"})
+    app = create_app({"DATABASE_URL": ivr_databases()})
     form = {"CallSid": "CA1", "From": "+79995550123", "SpeechResult": "Секретная жалоба"}
     reply = app.test_client().post("/voice", data=form, headers={"X-Twilio-Signature": "forged"})
     assert reply.status_code == 403
@@ -74,10 +74,10 @@ def test_rejection_is_logged_with_the_reason_never_the_body(tmp_path: Path, capl
     assert "79995550123" not in caplog.text and "Секретная" not in caplog.text
 
 
-def test_no_token_warns_loudly_at_start_up(tmp_path: Path, caplog: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_token_warns_loudly_at_start_up(ivr_databases: Any, caplog: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TWILIO_AUTH_TOKEN")
     caplog.set_level(logging.WARNING, logger="ivr")
-    create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"})
+    create_app({"DATABASE_URL": ivr_databases()})
     assert "signatures are NOT checked and anyone can call this server" in caplog.text
 
 
@@ -85,9 +85,8 @@ def test_no_token_warns_loudly_at_start_up(tmp_path: Path, caplog: Any, monkeypa
 
 
 @pytest.fixture(scope="module")
-def hostile_app(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    db = tmp_path_factory.mktemp("hostile") / "db.sqlite3"
-    app = create_app({"DATABASE_URL": f"sqlite:///{db}"})
+def hostile_app(ivr_databases: Any) -> Any:
+    app = create_app({"DATABASE_URL": ivr_databases()})
     SignedClient(app).post("/voice", data={"CallSid": "CAknown", "From": "+79161234567"}, environ_base=CLOCK)
     return app
 
@@ -140,9 +139,9 @@ def test_any_signed_webhook_gets_valid_twiml(hostile_app: Any, path: str, form: 
 @settings(max_examples=EXAMPLES // 3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(body=st.binary(max_size=4000), path=st.sampled_from(["/voice", "/voice/step/1/main", "/voice/step/x/y"]))
 def test_raw_bytes_and_non_utf8_bodies_get_valid_twiml(
-    tmp_path_factory: pytest.TempPathFactory, body: bytes, path: str, monkeypatch_token: None
+    tmp_path_factory: pytest.TempPathFactory, body: bytes, path: str, app_without_token: Any
 ) -> None:
-    app = monkeypatch_token  # an app without a token: the bytes reach the webhook itself
+    app = app_without_token  # no token: the bytes reach the webhook itself
     reply = app.test_client().post(
         path, data=body, content_type="application/x-www-form-urlencoded", environ_base=CLOCK
     )
@@ -150,9 +149,8 @@ def test_raw_bytes_and_non_utf8_bodies_get_valid_twiml(
 
 
 @pytest.fixture(scope="module")
-def monkeypatch_token(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    db = tmp_path_factory.mktemp("raw") / "db.sqlite3"
-    return create_app({"DATABASE_URL": f"sqlite:///{db}", "TWILIO_AUTH_TOKEN": None})
+def app_without_token(ivr_databases: Any) -> Any:
+    return create_app({"DATABASE_URL": ivr_databases(), "TWILIO_AUTH_TOKEN": None})
 
 
 def test_steps_out_of_order_and_another_calls_sid_keep_the_caller_on_a_sensible_path(sim: Any, client: Any) -> None:
@@ -250,8 +248,8 @@ def test_unknown_webhook_path_and_method_get_twiml(client: Any) -> None:
     continues_or_ends_politely(reply)
 
 
-def test_an_endless_call_is_ended_politely(tmp_path: Path) -> None:
-    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}", "MAX_CALL_STEPS": 4})
+def test_an_endless_call_is_ended_politely(ivr_databases: Any) -> None:
+    app = create_app({"DATABASE_URL": ivr_databases(), "MAX_CALL_STEPS": 4})
     call = Simulator(app, auth_token=AUTH_TOKEN).call(at=MONDAY_10)
     for _ in range(4):
         call.press("*")

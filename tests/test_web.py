@@ -151,18 +151,16 @@ def test_status_callback_forgets_the_finished_call(app: Any, client: Any) -> Non
 
 
 @freeze_time("2021-03-01 07:00:00")  # 10:00 in Moscow; the server clock runs in UTC
-def test_server_clock_is_used_when_no_simulated_time_is_given(tmp_path: Any) -> None:
-    client = SignedClient(create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"}))
+def test_server_clock_is_used_when_no_simulated_time_is_given(ivr_databases: Any) -> None:
+    client = SignedClient(create_app({"DATABASE_URL": ivr_databases()}))
     client.post("/voice", data={"CallSid": "CA1"})
     reply = client.post("/voice/step/1/main", data={"CallSid": "CA1", "Digits": "2"})
     assert b"<Dial" in reply.data and "представителем".encode() in reply.data
 
 
-def test_simulated_clock_header_is_ignored_unless_allowed(tmp_path: Any) -> None:
+def test_simulated_clock_header_is_ignored_unless_allowed(ivr_databases: Any) -> None:
     for allowed, expect_open in ((False, False), (True, True)):
-        app = create_app(
-            {"DATABASE_URL": f"sqlite:///{tmp_path / f'{allowed}.sqlite3'}", "ALLOW_SIMULATED_CLOCK": allowed}
-        )
+        app = create_app({"DATABASE_URL": ivr_databases(), "ALLOW_SIMULATED_CLOCK": allowed})
         client = SignedClient(app)
         headers = {"X-Ivr-Clock": MONDAY_10}
         with freeze_time("2021-03-06 07:00:00"):  # a Saturday: closed by the real clock
@@ -175,8 +173,8 @@ class TestSignatures:
     TOKEN = "12345"
 
     @pytest.fixture
-    def signed_app(self, tmp_path: Any) -> Any:
-        return create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 's.sqlite3'}", "TWILIO_AUTH_TOKEN": self.TOKEN,
+    def signed_app(self, ivr_databases: Any) -> Any:
+        return create_app({"DATABASE_URL": ivr_databases(), "TWILIO_AUTH_TOKEN": self.TOKEN,
                            "PUBLIC_URL": "https://abc.ngrok.example"})  # fmt: skip
 
     def sign(self, url: str, form: dict[str, str]) -> str:

@@ -6,12 +6,15 @@
         assert call.dialed == ["+78007756610"]
 
 Choose the flow with `--ivr-flow PATH` or the ini option `ivr_flow` (default: IVR_FLOW, else the
-bundled DMS hotline). Each test gets its own temporary SQLite database.
+bundled DMS hotline). Each test gets its own temporary database: a SQLite file, or a fresh
+schema on the PostgreSQL server IVR_TEST_DATABASE_URL names.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+import secrets
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +27,42 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("ivr_flow", "flow file the ivr_app fixture serves", default="")
 
 
+@pytest.fixture(scope="session")
+def ivr_databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[], str]]:
+    """Makes fresh, empty databases: SQLite files, or, when IVR_TEST_DATABASE_URL names a PostgreSQL
+    server, a schema of its own each (dropped at the end), so tests can run in parallel."""
+    base = os.environ.get("IVR_TEST_DATABASE_URL", "")
+    schemas: list[str] = []
+
+    def new() -> str:
+        if not base:
+            return f"sqlite:///{tmp_path_factory.mktemp('ivr-db') / 'ivr.sqlite3'}"
+        import sqlalchemy as sa
+
+        name = "ivr_test_" + secrets.token_hex(6)
+        engine = sa.create_engine(base)
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f'CREATE SCHEMA "{name}"')
+        engine.dispose()
+        schemas.append(name)
+        url = sa.make_url(base).update_query_dict({"options": f"-csearch_path={name}"})
+        return url.render_as_string(hide_password=False)
+
+    yield new
+    if schemas:
+        import sqlalchemy as sa
+
+        engine = sa.create_engine(base)
+        with engine.begin() as conn:
+            for name in schemas:
+                conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+        engine.dispose()
+
+
 @pytest.fixture
-def ivr_config(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, Any]:
+def ivr_config(request: pytest.FixtureRequest, ivr_databases: Callable[[], str]) -> dict[str, Any]:
     """The configuration ivr_app is built with; override this fixture to change it."""
-    config: dict[str, Any] = {"TESTING": True, "DATABASE_URL": f"sqlite:///{tmp_path / 'ivr.sqlite3'}"}
+    config: dict[str, Any] = {"TESTING": True, "DATABASE_URL": ivr_databases()}
     flow = request.config.getoption("--ivr-flow") or request.config.getini("ivr_flow")
     if flow:
         config["FLOW"] = str(flow)
