@@ -677,8 +677,9 @@ def purge(days: int | None) -> None:
     with _quiet():
         app = _app_or_exit({})
     keep = days or int(app.config.get("JOURNAL_DAYS", 90))
-    with app.extensions["ivr"].handler.store.begin() as conn:
-        deleted = journal.purge(conn, clock.now(), keep)
+    handler = app.extensions["ivr"].handler
+    with handler.store.begin() as conn:
+        deleted = journal.purge(conn, handler.flow, clock.now(), keep)
     click.echo(f"deleted {deleted} journal rows older than {keep} days")
 
 

@@ -8,6 +8,7 @@ hour, and nothing else.
 
 from __future__ import annotations
 
+import itertools
 import json
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,7 +18,7 @@ from sqlalchemy.engine import Connection
 
 from .engine import CallState, Input, Turn
 from .model import Allowance, Ask, Branch, Flow, Hangup, Menu, Register, Transfer
-from .store import aware, calls, journal, turns, utc
+from .store import SavedCall, aware, calls, journal, turns, utc
 
 MAX_PATH = 200  # nodes kept per call
 
@@ -47,53 +48,46 @@ def facts(flow: Flow, before: CallState | None, given: Input, turn: Turn, now: d
     return found
 
 
-def _branch(flow: Flow, before: CallState | None, turn: Turn) -> str | None:
-    if before is None or before.node != flow.settings.main_menu or len(turn.path) < 2:
-        return None
-    chosen = turn.path[1]
-    return chosen if chosen != flow.settings.main_menu else None
+def _branch(flow: Flow, path: list[str]) -> str | None:
+    """The node the main menu first led to."""
+    main = flow.settings.main_menu
+    for here, after in itertools.pairwise(path):
+        if here == main and after != main:
+            return after
+    return None
 
 
-def record(
-    conn: Connection, flow: Flow, call_sid: str, before: CallState | None, given: Input, turn: Turn, now: datetime
-) -> None:
-    """Fold one answered webhook into the call's journal row."""
-    if before is not None and before.anonymous:
-        return  # the row was reduced to "a call happened" already
-    row = conn.execute(sa.select(journal).where(journal.c.call_sid == call_sid)).first()
+def extend(
+    flow: Flow, saved: SavedCall | None, before: CallState | None, given: Input, turn: Turn, now: datetime
+) -> tuple[str | None, str | None]:
+    """The call's journal so far (path, facts as JSON) after this turn; nothing for an anonymous call."""
     if turn.state.anonymous:
-        hour = now.replace(minute=0, second=0, microsecond=0)
-        forget = ("call_sid", "branch", "path", "last_node", "facts", "ended_at", "duration")
-        anonymous: dict[str, Any] = dict.fromkeys(forget) | {
-            "anonymous": True,
-            "started_at": utc(hour),
-            "end": "anonymous",
-        }
-        if row is None:
-            conn.execute(journal.insert().values(**anonymous))
-        else:
-            conn.execute(journal.update().where(journal.c.id == row.id).values(**anonymous))
-        return
-    path = json.loads(row.path) if row is not None and row.path else []
+        return None, None
+    path = json.loads(saved.path) if saved is not None and saved.path else []
     for node in turn.path:
         if not path or path[-1] != node:
             path.append(node)
-    values = {
-        "path": json.dumps(path[-MAX_PATH:]),
-        "last_node": turn.state.node,
-        "facts": json.dumps(
-            (json.loads(row.facts) if row is not None and row.facts else []) + facts(flow, before, given, turn, now)
-        ),
-    }
-    branch = _branch(flow, before, turn)
-    if row is None:
-        conn.execute(
-            journal.insert().values(call_sid=call_sid, started_at=utc(now), anonymous=False, branch=branch, **values)
-        )
-    else:
-        if branch and not row.branch:
-            values["branch"] = branch
-        conn.execute(journal.update().where(journal.c.id == row.id).values(**values))
+    found = json.loads(saved.facts) if saved is not None and saved.facts else []
+    found += facts(flow, before, given, turn, now)
+    return json.dumps(path[-MAX_PATH:]), json.dumps(found)
+
+
+_START = journal.insert().values(call_sid=sa.bindparam("sid"), started_at=sa.bindparam("at"), anonymous=False)
+
+
+def start(conn: Connection, call_sid: str, now: datetime) -> None:
+    """A journal row for a call the server has just met."""
+    conn.execute(_START, {"sid": call_sid, "at": utc(now)})
+
+
+def anonymize(conn: Connection, call_sid: str, now: datetime) -> None:
+    """Reduce a call's row to "an anonymous call happened in this hour"."""
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    forget = ("call_sid", "branch", "path", "last_node", "facts", "ended_at", "duration")
+    values: dict[str, Any] = dict.fromkeys(forget) | {"anonymous": True, "started_at": utc(hour), "end": "anonymous"}
+    updated = conn.execute(journal.update().where(journal.c.call_sid == call_sid).values(**values))
+    if updated.rowcount == 0:
+        conn.execute(journal.insert().values(**values))
 
 
 def _how_it_ended(flow: Flow, last_node: str | None, status: str) -> str:
@@ -108,29 +102,36 @@ def _how_it_ended(flow: Flow, last_node: str | None, status: str) -> str:
 
 
 def finish(conn: Connection, flow: Flow, call_sid: str, status: str, duration: int | None, now: datetime) -> None:
-    """Close a call's row when Twilio's status callback says it is over."""
+    """Close a call's row with what its state holds, when Twilio's status callback says it is over."""
     row = conn.execute(sa.select(journal).where(journal.c.call_sid == call_sid)).first()
-    if row is None:
+    call = conn.execute(sa.select(calls).where(calls.c.call_sid == call_sid)).first()
+    if row is None or call is None:
         return
-    started = row.started_at
-    computed = int((now - aware(started)).total_seconds()) if started is not None else None
+    path = json.loads(call.path) if call.path else []
+    last_node = json.loads(call.state).get("node")
+    computed = int((now - aware(row.started_at)).total_seconds())
     conn.execute(
         journal.update()
         .where(journal.c.id == row.id)
         .values(
             ended_at=utc(now),
             duration=duration if duration is not None else computed,
-            end=_how_it_ended(flow, row.last_node, status),
+            path=call.path,
+            facts=call.facts,
+            branch=_branch(flow, path),
+            last_node=last_node,
+            end=_how_it_ended(flow, last_node, status),
         )
     )
 
 
-def purge(conn: Connection, now: datetime, keep_days: int) -> int:
-    """Delete journal rows older than `keep_days`, and state of calls silent for a day; rows deleted."""
-    cutoff = utc(now - timedelta(days=keep_days))
-    deleted = conn.execute(journal.delete().where(journal.c.started_at < cutoff)).rowcount
+def purge(conn: Connection, flow: Flow, now: datetime, keep_days: int) -> int:
+    """Close the rows of calls silent for a day (no status callback came), forget those calls, and
+    delete journal rows older than `keep_days`; returns the rows deleted."""
     stale = utc(now - timedelta(days=1))
-    old = sa.select(calls.c.call_sid).where(calls.c.updated_at < stale)
-    conn.execute(turns.delete().where(turns.c.call_sid.in_(old)))
-    conn.execute(calls.delete().where(calls.c.updated_at < stale))
-    return int(deleted)
+    for (call_sid,) in conn.execute(sa.select(calls.c.call_sid).where(calls.c.updated_at < stale)).all():
+        finish(conn, flow, call_sid, "no status callback", None, now)
+        conn.execute(turns.delete().where(turns.c.call_sid == call_sid))
+        conn.execute(calls.delete().where(calls.c.call_sid == call_sid))
+    cutoff = utc(now - timedelta(days=keep_days))
+    return int(conn.execute(journal.delete().where(journal.c.started_at < cutoff)).rowcount)

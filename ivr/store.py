@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -11,6 +14,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from .errors import StoreUnavailable
+
+try:  # not on Windows: there SQLite's own busy timeout does the waiting
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None  # type: ignore[assignment]
+
 metadata = sa.MetaData()
 
 calls = sa.Table(
@@ -19,7 +29,10 @@ calls = sa.Table(
     sa.Column("call_sid", sa.String(64), primary_key=True),
     sa.Column("step", sa.Integer, nullable=False),
     sa.Column("state", sa.Text, nullable=False),
-    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, index=True),
+    # The call's journal so far (JSON), written with the state and copied to ivr_journal at the end.
+    sa.Column("path", sa.Text),
+    sa.Column("facts", sa.Text),
 )
 
 turns = sa.Table(
@@ -108,10 +121,12 @@ def aware(moment: datetime) -> datetime:
 
 @dataclass(frozen=True)
 class SavedCall:
-    """A call's stored step number and state."""
+    """A call's stored step number, state and journal so far."""
 
     step: int
     state: str
+    path: str | None = None
+    facts: str | None = None
 
 
 def make_engine(url: str, busy_timeout: float = 5.0) -> Engine:
@@ -138,9 +153,10 @@ def make_engine(url: str, busy_timeout: float = 5.0) -> Engine:
 
         @sa.event.listens_for(engine, "begin")
         def _immediate(conn: Connection) -> None:
-            # Take the write lock at the start: two processes that read and then write the same
-            # allowance are serialised by busy_timeout instead of failing with "database is locked".
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Writers take the write lock at the start: two processes that read and then write the
+            # same allowance are serialised instead of failing with "database is locked". Readers
+            # (Store.read) begin a plain deferred transaction that never waits for writers (WAL).
+            conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("ivr_read") else "BEGIN IMMEDIATE")
 
         return engine
     engine = sa.create_engine(url, pool_pre_ping=True, hide_parameters=True)
@@ -156,37 +172,131 @@ def make_engine(url: str, busy_timeout: float = 5.0) -> Engine:
     return engine
 
 
+# The statements of every webhook, built once: building a statement costs more than running it.
+_LOAD_CALL = sa.select(calls.c.step, calls.c.state, calls.c.path, calls.c.facts).where(
+    calls.c.call_sid == sa.bindparam("sid")
+)
+_CACHED_TURN = sa.select(turns.c.twiml).where(
+    turns.c.call_sid == sa.bindparam("sid"), turns.c.step == sa.bindparam("step")
+)
+_CALL_VALUES: dict[str, Any] = {
+    "step": sa.bindparam("new_step"),
+    "state": sa.bindparam("state"),
+    "updated_at": sa.bindparam("updated_at"),
+    "path": sa.bindparam("path"),
+    "facts": sa.bindparam("facts"),
+}
+_INSERT_CALL = calls.insert().values(call_sid=sa.bindparam("sid"), **_CALL_VALUES)
+_UPDATE_CALL = (
+    calls.update()
+    .where(calls.c.call_sid == sa.bindparam("sid"), calls.c.step == sa.bindparam("expected"))
+    .values(**_CALL_VALUES)
+)
+_INSERT_TURN = turns.insert().values(
+    call_sid=sa.bindparam("sid"), step=sa.bindparam("new_step"), twiml=sa.bindparam("twiml")
+)
+
+
+class _WriterQueue:
+    """Serialises SQLite transactions of all threads and processes on one database file.
+
+    SQLite lets one writer in at a time; the others poll with growing sleeps (up to 100 ms each),
+    which is what a caller hears as dead air under load. Threads of a process queue on a lock, and
+    processes on a lock file polled every half millisecond, so a transaction starts within a
+    millisecond of the previous one ending. Other databases (PostgreSQL) need none of this.
+    """
+
+    def __init__(self, engine: Engine, timeout: float) -> None:
+        self.timeout = timeout
+        self.path: str | None = None
+        database = engine.url.database
+        if engine.dialect.name == "sqlite" and database and database != ":memory:" and fcntl is not None:
+            self.path = database + ".lock"
+        self.local = threading.Lock()
+        self.fd: int | None = None
+
+    def _lock(self, fd: int) -> None:
+        # Fine-grained polling, bounded by the timeout: a stuck holder must not hold a caller forever.
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise StoreUnavailable(f"the database stayed busy for {self.timeout} s") from None
+                time.sleep(0.0005)
+
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        if self.path is None or fcntl is None:
+            yield
+            return
+        if not self.local.acquire(timeout=self.timeout):
+            raise StoreUnavailable(f"the database stayed busy for {self.timeout} s")
+        try:
+            if self.fd is None:
+                self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            self._lock(self.fd)
+            try:
+                yield
+            finally:
+                fcntl.flock(self.fd, fcntl.LOCK_UN)
+        finally:
+            self.local.release()
+
+
 class Store:
     """All reads and writes of the application; one short transaction per webhook."""
 
     def __init__(self, url: str, busy_timeout: float = 5.0) -> None:
         self.url = url
         self.engine = make_engine(url, busy_timeout)
+        self.writers = _WriterQueue(self.engine, busy_timeout)
         metadata.create_all(self.engine)
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
-        with self.engine.begin() as conn:
+        """One transaction; on a SQLite file, writers queue for it instead of polling a busy database."""
+        with self.writers.turn(), self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only transaction that waits for no writer."""
+        with self.engine.connect().execution_options(ivr_read=True) as conn, conn.begin():
             yield conn
 
     def load_call(self, conn: Connection, call_sid: str) -> SavedCall | None:
-        row = conn.execute(sa.select(calls.c.step, calls.c.state).where(calls.c.call_sid == call_sid)).first()
-        return SavedCall(row.step, row.state) if row else None
+        row = conn.execute(_LOAD_CALL, {"sid": call_sid}).first()
+        return SavedCall(row.step, row.state, row.path, row.facts) if row else None
 
     def cached_turn(self, conn: Connection, call_sid: str, step: int) -> str | None:
-        query = sa.select(turns.c.twiml).where(turns.c.call_sid == call_sid, turns.c.step == step)
-        return conn.execute(query).scalar()
+        return conn.execute(_CACHED_TURN, {"sid": call_sid, "step": step}).scalar()
 
     def save_turn(
-        self, conn: Connection, call_sid: str, step: int, state: str, twiml: str, now: datetime, new: bool
-    ) -> None:
-        """Store the call's new state and the TwiML of this step (the unique key rejects a racing twin)."""
-        values = {"step": step, "state": state, "updated_at": utc(now)}
-        if new:
-            conn.execute(calls.insert().values(call_sid=call_sid, **values))
-        else:
-            conn.execute(calls.update().where(calls.c.call_sid == call_sid).values(**values))
-        conn.execute(turns.insert().values(call_sid=call_sid, step=step, twiml=twiml))
+        self,
+        conn: Connection,
+        call_sid: str,
+        step: int,
+        saved: SavedCall | None,
+        new_state: SavedCall,
+        twiml: str,
+        now: datetime,
+    ) -> bool:
+        """Store the call's new state and this step's TwiML, if the call is still as it was read.
+
+        False when another webhook of the call changed it in between (the caller starts over);
+        a racing twin of this very webhook is rejected by the unique key of the turn (IntegrityError).
+        """
+        values = {"sid": call_sid, "new_step": step, "state": new_state.state, "updated_at": utc(now),
+                  "path": new_state.path, "facts": new_state.facts}  # fmt: skip
+        if saved is None:
+            conn.execute(_INSERT_CALL, values)
+        elif conn.execute(_UPDATE_CALL, values | {"expected": saved.step}).rowcount != 1:
+            return False
+        conn.execute(_INSERT_TURN, {"sid": call_sid, "new_step": step, "twiml": twiml})
+        return True
 
     def fork_call(self, source: str, target: str) -> None:
         """Copy a call's state and turns under another CallSid (the crawler explores branches so)."""

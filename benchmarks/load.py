@@ -1,0 +1,170 @@
+"""Load generation: realistic calls recorded in-process, replayed over HTTP by many connections."""
+
+from __future__ import annotations
+
+import http.client
+import multiprocessing
+import random
+import statistics
+import threading
+import time
+import urllib.parse
+from dataclasses import dataclass
+
+from ivr import create_app
+from ivr.simulator import Simulator, SimulatorError
+
+# A realistic mix of calls: (weight, tokens). Same paths as scripts/simulate_week.py, shorter.
+MIX: list[tuple[int, list[str]]] = [
+    (20, ["1", "7700123456#", "1", "say:Иванов Иван Иванович", "1", "say:болит горло", "1", "dial:completed"]),
+    (18, ["2", "dial:completed"]),
+    (12, ["3", "dial:busy", "1", "dial:completed"]),
+    (5, ["4", "dial:completed"]),
+    (6, ["5", "1", "dial:completed"]),
+    (6, ["5", "2", "POLICY#", "1", "1", "dial:completed"]),
+    (8, ["6", "1", "2", "9", "hangup"]),
+    (4, ["0", "dial:completed"]),
+    (4, ["-", "-", "-", "dial:completed"]),
+]
+AT = "2021-03-01T10:00:00+03:00"
+
+
+@dataclass(frozen=True)
+class Request:
+    """One webhook of a recorded call; CALLSID in the form is replaced at replay."""
+
+    path: str
+    form: tuple[tuple[str, str], ...]
+
+
+def record_mix(calls: int, database_url: str, seed: int = 1) -> list[list[Request]]:
+    """Play `calls` calls of the mix in-process and keep the webhook requests of each."""
+    rng = random.Random(seed)
+    app = create_app({"DATABASE_URL": database_url, "LOG_LEVEL": "ERROR", "TWILIO_AUTH_TOKEN": None})
+    sim = Simulator(app, auth_token="", status_callback="/voice/status")
+    weights = [w for w, _ in MIX]
+    recorded = []
+    for index in range(calls):
+        _, tokens = rng.choices(MIX, weights=weights)[0]
+        call = sim.call(at=AT, call_sid=f"CA{index:032x}")
+        for token in tokens:
+            if call.ended:
+                break
+            try:
+                if token == "hangup":
+                    call.hangup()
+                elif token == "-":
+                    call.silence()
+                elif token.startswith("say:"):
+                    call.say(token[4:])
+                elif token.startswith("dial:"):
+                    call.dial_outcome(token[5:])
+                else:
+                    call.press(token.replace("POLICY", str(1_000_000 + index)))
+            except SimulatorError:
+                break
+        if not call.ended:
+            call.hangup()
+        recorded.append(
+            [
+                Request(urllib.parse.urlsplit(x.url).path, tuple((k, "CALLSID" if k == "CallSid" else v) for k, v in x.params.items()))
+                for x in call.exchanges
+            ]
+        )
+    return recorded
+
+
+def entry_only(calls: int) -> list[list[Request]]:
+    """Calls that are nothing but the entry webhook (the greeting and main menu)."""
+    form = (("CallSid", "CALLSID"), ("From", "+79161234567"), ("To", "+78002001441"), ("CallStatus", "ringing"))
+    return [[Request("/voice", form)] for _ in range(calls)]
+
+
+@dataclass
+class Result:
+    requests: int
+    errors: int
+    seconds: float
+    latencies_ms: list[float]
+
+    @property
+    def throughput(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    def percentile(self, p: float) -> float:
+        if not self.latencies_ms:
+            return 0.0
+        ordered = sorted(self.latencies_ms)
+        return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def _worker(args: tuple[str, list[list[Request]], int, str, float]) -> tuple[int, int, list[float], float, float]:
+    """One client process: `threads` connections, each playing whole calls one after another."""
+    base, calls, threads, tag, start_at = args
+    host, port = urllib.parse.urlsplit(base).hostname, urllib.parse.urlsplit(base).port
+    queue = list(enumerate(calls))
+    lock = threading.Lock()
+    latencies: list[float] = []
+    counts = [0, 0]
+    while time.time() < start_at:
+        time.sleep(0.001)
+    began = time.time()
+
+    def run() -> None:
+        connection = http.client.HTTPConnection(host, port, timeout=15)
+        mine: list[float] = []
+        done = errors = 0
+        while True:
+            with lock:
+                if not queue:
+                    break
+                index, call = queue.pop()
+            sid = f"CA{tag}{index:024x}"[:34]
+            for request in call:
+                body = urllib.parse.urlencode([(k, sid if v == "CALLSID" else v) for k, v in request.form])
+                headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Ivr-Clock": AT}
+                started = time.perf_counter()
+                try:
+                    connection.request("POST", request.path, body, headers)
+                    response = connection.getresponse()
+                    payload = response.read()
+                    ok = response.status == 200 and "технический сбой".encode() not in payload
+                except (OSError, http.client.HTTPException):
+                    ok = False
+                    connection.close()
+                    connection = http.client.HTTPConnection(host, port, timeout=15)
+                mine.append((time.perf_counter() - started) * 1000)
+                done += 1
+                errors += not ok
+        with lock:
+            latencies.extend(mine)
+            counts[0] += done
+            counts[1] += errors
+
+    pool = [threading.Thread(target=run) for _ in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    return counts[0], counts[1], latencies, began, time.time()
+
+
+def replay(base: str, calls: list[list[Request]], connections: int, processes: int, tag: str) -> Result:
+    """Replay calls against `base` with `connections` connections spread over client processes."""
+    chunks = [calls[i::processes] for i in range(processes)]
+    start_at = time.time() + 1.0  # every client process starts at the same moment
+    jobs = [(base, chunk, connections // processes, f"{tag}{i}", start_at) for i, chunk in enumerate(chunks)]
+    with multiprocessing.get_context("fork").Pool(processes) as pool:
+        parts = pool.map(_worker, jobs)
+    seconds = max(p[4] for p in parts) - min(p[3] for p in parts)
+    latencies = [x for p in parts for x in p[2]]
+    return Result(sum(p[0] for p in parts), sum(p[1] for p in parts), seconds, latencies)
+
+
+def summary(result: Result) -> str:
+    return (f"{result.throughput:8.0f} req/s  p50 {result.percentile(50):6.2f} ms  p95 {result.percentile(95):6.2f} ms  "
+            f"p99 {result.percentile(99):6.2f} ms  errors {result.errors}/{result.requests}")  # fmt: skip
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
