@@ -8,7 +8,9 @@ from flask import Flask, Response
 from twilio.twiml.voice_response import VoiceResponse
 
 _response = VoiceResponse()
-_response.say("Здравствуйте! Вы позвонили на круглосуточный медицинский пульт.", voice="Polly.Tatyana", language="ru-RU")
+_response.say(
+    "Здравствуйте! Вы позвонили на круглосуточный медицинский пульт.", voice="Polly.Tatyana", language="ru-RU"
+)
 _gather = _response.gather(action="/voice/step/1/main", method="POST", input="dtmf speech", num_digits=1, timeout=6)
 _gather.say("Чтобы организовать медицинскую помощь, нажмите 1. " * 6, voice="Polly.Tatyana", language="ru-RU")
 _response.redirect("/voice/step/1/main", method="POST")

@@ -67,7 +67,10 @@ def record_mix(calls: int, database_url: str, seed: int = 1) -> list[list[Reques
             call.hangup()
         recorded.append(
             [
-                Request(urllib.parse.urlsplit(x.url).path, tuple((k, "CALLSID" if k == "CallSid" else v) for k, v in x.params.items()))
+                Request(
+                    urllib.parse.urlsplit(x.url).path,
+                    tuple((k, "CALLSID" if k == "CallSid" else v) for k, v in x.params.items()),
+                )
                 for x in call.exchanges
             ]
         )

@@ -128,7 +128,9 @@ def fill_history(url: str, rows: int) -> None:
                                                     "call_sid": f"CAold{i:029d}", "reason": "granted"} for i in ids])  # fmt: skip
             conn.execute(calls.insert(), [{"call_sid": f"CAold{i:029d}", "step": 3, "state": "{}",
                                           "updated_at": datetime.now(UTC).replace(tzinfo=None)} for i in ids])  # fmt: skip
-            conn.execute(turns.insert(), [{"call_sid": f"CAold{i:029d}", "step": 3, "twiml": "<Response/>"} for i in ids])
+            conn.execute(
+                turns.insert(), [{"call_sid": f"CAold{i:029d}", "step": 3, "twiml": "<Response/>"} for i in ids]
+            )
     del sa
     engine.dispose()
 
@@ -141,7 +143,9 @@ def history_p50(url: str, requests: list[list[load.Request]]) -> float:
         sid = f"CAnew{index:029d}"
         for request in call:
             started = time.perf_counter()
-            client.post(request.path, data={k: sid if v == "CALLSID" else v for k, v in request.form}, environ_base=CLOCK)
+            client.post(
+                request.path, data={k: sid if v == "CALLSID" else v for k, v in request.form}, environ_base=CLOCK
+            )
             latencies.append((time.perf_counter() - started) * 1000)
     return load.median(latencies)
 
@@ -197,7 +201,7 @@ def main() -> None:
         fill_history(large, big)
         p50_small = history_p50(small, mix[:150])
         p50_large = history_p50(large, mix[:150])
-        rows.append((f"p50 webhook, 1,000 stored rows per table", f"{p50_small:.3f} ms"))
+        rows.append(("p50 webhook, 1,000 stored rows per table", f"{p50_small:.3f} ms"))
         rows.append((f"p50 webhook, {big:,} stored rows per table", f"{p50_large:.3f} ms"))
         rows.append(("  ratio large / small", f"{p50_large / p50_small:.2f}"))
     print(f"ivr benchmarks, {datetime.now(UTC):%Y-%m-%d}, {platform.machine()}, {os.cpu_count()} cores, "

@@ -36,6 +36,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         DB_BUSY_TIMEOUT=5.0,  # seconds a webhook waits for a locked database before apologising
         LOG_LEVEL="INFO",
         JOURNAL_DAYS=90,  # how long the call journal keeps a call
+        SIMULATOR=False,  # the web phone at /simulator (on under `ivr serve`)
     )
     app.config.from_prefixed_env("IVR", loads=str)
     if config:
@@ -57,6 +58,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.url_map.strict_slashes = False
     app.register_blueprint(bp)
     install_error_pages(app)
+    if str(app.config["SIMULATOR"]).lower() in ("1", "true", "yes", "on"):
+        from . import webphone
+
+        webphone.install(app)
     proxies = _number(app, "TRUST_PROXY", int)
     if proxies:
         # Honour X-Forwarded-Proto/Host/Port from exactly this many proxies, so the URL checked

@@ -103,17 +103,21 @@ def check(flow: str | None) -> None:
     help="Honour X-Ivr-Clock from the simulator. Never in production.",
 )
 @click.option("--debug", is_flag=True, help="Flask debug mode with the reloader.")
-def serve(host: str, port: int, flow: str | None, allow_simulated_clock: bool, debug: bool) -> None:
+@click.option("--simulator/--no-simulator", default=True, show_default=True, help="The web phone at /simulator.")
+def serve(host: str, port: int, flow: str | None, allow_simulated_clock: bool, debug: bool, simulator: bool) -> None:
     """Run the development server (production: gunicorn "ivr:create_app()")."""
     config: dict[str, Any] = {}
     if flow:
         config["FLOW"] = flow
     if allow_simulated_clock:
         config["ALLOW_SIMULATED_CLOCK"] = True
+    config["SIMULATOR"] = simulator
     app = _app_or_exit(config, quiet=False)
     public = app.config.get("PUBLIC_URL")
     click.echo(f"Serving flow {_shown(app.extensions['ivr'].handler.flow.path)}")
     click.echo(f"Webhook for a local simulator: http://{host}:{port}/voice")
+    if simulator:
+        click.echo(f"Phone in the browser: http://{host}:{port}/simulator")
     if public:
         click.echo(f"Webhook to paste into Twilio (A call comes in, HTTP POST): {public.rstrip('/')}/voice")
     else:
