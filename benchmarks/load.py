@@ -98,7 +98,7 @@ class Result:
         if not self.latencies_ms:
             return 0.0
         ordered = sorted(self.latencies_ms)
-        return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+        return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def _worker(args: tuple[str, list[list[Request]], int, str, float]) -> tuple[int, int, list[float], float, float]:
@@ -165,8 +165,10 @@ def replay(base: str, calls: list[list[Request]], connections: int, processes: i
 
 
 def summary(result: Result) -> str:
-    return (f"{result.throughput:8.0f} req/s  p50 {result.percentile(50):6.2f} ms  p95 {result.percentile(95):6.2f} ms  "
-            f"p99 {result.percentile(99):6.2f} ms  errors {result.errors}/{result.requests}")  # fmt: skip
+    return (
+        f"{result.throughput:8.0f} req/s  p50 {result.percentile(50):6.2f} ms  p95 {result.percentile(95):6.2f} ms  "
+        f"p99 {result.percentile(99):6.2f} ms  errors {result.errors}/{result.requests}"
+    )
 
 
 def median(values: list[float]) -> float:

@@ -47,8 +47,22 @@ class Gunicorn:
 
     def __init__(self, target: str, env: dict[str, str], cwd: Path) -> None:
         self.port = free_port()
-        command = [sys.executable, "-m", "gunicorn", "-k", "gthread", "-w", "2", "--threads", "8",
-                   "-b", f"127.0.0.1:{self.port}", "--log-level", "warning", target]  # fmt: skip
+        command = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-k",
+            "gthread",
+            "-w",
+            "2",
+            "--threads",
+            "8",
+            "-b",
+            f"127.0.0.1:{self.port}",
+            "--log-level",
+            "warning",
+            target,
+        ]
         self.process = subprocess.Popen(command, env={**os.environ, **env}, cwd=cwd)
         self.url = f"http://127.0.0.1:{self.port}"
         deadline = time.time() + 30
@@ -75,8 +89,9 @@ def in_process(app: object, requests: list[list[load.Request]], repeat: int) -> 
         for index, call in enumerate(requests):
             sid = f"CA{round_:04d}{index:028x}"
             for request in call:
-                client.post(request.path, data={k: sid if v == "CALLSID" else v for k, v in request.form},
-                            environ_base=CLOCK)  # fmt: skip
+                client.post(
+                    request.path, data={k: sid if v == "CALLSID" else v for k, v in request.form}, environ_base=CLOCK
+                )
                 count += 1
         times.append((time.perf_counter() - started) / count * 1e6)
     return load.median(times)
@@ -87,8 +102,9 @@ def cold_start() -> float:
     runs = []
     for _ in range(5):
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "ivr", "simulate", "--json", "--at", load.AT, "3"], check=True,
-                       capture_output=True)  # fmt: skip
+        subprocess.run(
+            [sys.executable, "-m", "ivr", "simulate", "--json", "--at", load.AT, "3"], check=True, capture_output=True
+        )
         runs.append(time.perf_counter() - started)
     return load.median(runs)
 
@@ -115,19 +131,76 @@ def fill_history(url: str, rows: int) -> None:
     with engine.begin() as conn:
         for start in range(0, rows, batch):
             ids = range(start, min(rows, start + batch))
-            conn.execute(journal.insert(), [{"call_sid": f"CAold{i:029d}", "started_at": old, "anonymous": False,
-                                            "branch": "main", "path": "[]", "facts": "[]"} for i in ids])  # fmt: skip
-            conn.execute(requests.insert(), [{"reference": f"9{i:09d}", "kind": "desk", "call_sid": f"CAold{i:029d}",
-                                             "policy": f"{i:010d}", "data": "{}", "created_at": old} for i in ids])  # fmt: skip
-            conn.execute(allowance_uses.insert(), [{"allowance": "second_opinion", "key": f"{i:010d}",
-                                                   "period_start": datetime(2020, 11, 30, 21, 0), "seq": 1,
-                                                   "reference": f"9{i:09d}", "call_sid": f"CAold{i:029d}",
-                                                   "created_at": old} for i in ids])  # fmt: skip
-            conn.execute(allowance_audit.insert(), [{"at": old, "action": "grant", "allowance": "second_opinion",
-                                                    "key": f"{i:010d}", "period_start": datetime(2020, 11, 30, 21, 0),
-                                                    "call_sid": f"CAold{i:029d}", "reason": "granted"} for i in ids])  # fmt: skip
-            conn.execute(calls.insert(), [{"call_sid": f"CAold{i:029d}", "step": 3, "state": "{}",
-                                          "updated_at": datetime.now(UTC).replace(tzinfo=None)} for i in ids])  # fmt: skip
+            conn.execute(
+                journal.insert(),
+                [
+                    {
+                        "call_sid": f"CAold{i:029d}",
+                        "started_at": old,
+                        "anonymous": False,
+                        "branch": "main",
+                        "path": "[]",
+                        "facts": "[]",
+                    }
+                    for i in ids
+                ],
+            )
+            conn.execute(
+                requests.insert(),
+                [
+                    {
+                        "reference": f"9{i:09d}",
+                        "kind": "desk",
+                        "call_sid": f"CAold{i:029d}",
+                        "policy": f"{i:010d}",
+                        "data": "{}",
+                        "created_at": old,
+                    }
+                    for i in ids
+                ],
+            )
+            conn.execute(
+                allowance_uses.insert(),
+                [
+                    {
+                        "allowance": "second_opinion",
+                        "key": f"{i:010d}",
+                        "period_start": datetime(2020, 11, 30, 21, 0),
+                        "seq": 1,
+                        "reference": f"9{i:09d}",
+                        "call_sid": f"CAold{i:029d}",
+                        "created_at": old,
+                    }
+                    for i in ids
+                ],
+            )
+            conn.execute(
+                allowance_audit.insert(),
+                [
+                    {
+                        "at": old,
+                        "action": "grant",
+                        "allowance": "second_opinion",
+                        "key": f"{i:010d}",
+                        "period_start": datetime(2020, 11, 30, 21, 0),
+                        "call_sid": f"CAold{i:029d}",
+                        "reason": "granted",
+                    }
+                    for i in ids
+                ],
+            )
+            conn.execute(
+                calls.insert(),
+                [
+                    {
+                        "call_sid": f"CAold{i:029d}",
+                        "step": 3,
+                        "state": "{}",
+                        "updated_at": datetime.now(UTC).replace(tzinfo=None),
+                    }
+                    for i in ids
+                ],
+            )
             conn.execute(
                 turns.insert(), [{"call_sid": f"CAold{i:029d}", "step": 3, "twiml": "<Response/>"} for i in ids]
             )
@@ -164,8 +237,12 @@ def main() -> None:
         root = Path(scratch)
         mix = load.record_mix(calls, f"sqlite:///{root / 'record.sqlite3'}")
         webhooks = sum(len(c) for c in mix)
-        env = {"IVR_DATABASE_URL": f"sqlite:///{root / 'served.sqlite3'}", "IVR_ALLOW_SIMULATED_CLOCK": "1",
-               "IVR_LOG_LEVEL": "WARNING", "TWILIO_AUTH_TOKEN": ""}  # fmt: skip
+        env = {
+            "IVR_DATABASE_URL": f"sqlite:///{root / 'served.sqlite3'}",
+            "IVR_ALLOW_SIMULATED_CLOCK": "1",
+            "IVR_LOG_LEVEL": "WARNING",
+            "TWILIO_AUTH_TOKEN": "",
+        }
         hotline = Gunicorn("ivr:create_app()", env, HERE.parent)
         constant = Gunicorn("constant_app:app", {}, HERE)
         try:
@@ -185,13 +262,18 @@ def main() -> None:
         rows.append(("hotline, realistic call mix", load.summary(ours_mix)))
         rows.append(("  ratio to the ceiling", f"{ours_mix.throughput / ceiling_mix.throughput:.2f}"))
 
-        ours_app = create_app({"DATABASE_URL": f"sqlite:///{root / 'inproc.sqlite3'}", "LOG_LEVEL": "WARNING",
-                               "TWILIO_AUTH_TOKEN": None})  # fmt: skip
+        ours_app = create_app(
+            {"DATABASE_URL": f"sqlite:///{root / 'inproc.sqlite3'}", "LOG_LEVEL": "WARNING", "TWILIO_AUTH_TOKEN": None}
+        )
         sample = mix[:100]
         ours_us = in_process(ours_app, sample, 3)
         constant_us = in_process(constant_app, sample, 3)
-        rows.append(("in-process webhook (Flask test client)", f"hotline {ours_us:.0f} µs, constant {constant_us:.0f} µs, "
-                     f"ratio {constant_us / ours_us:.2f}"))  # fmt: skip
+        rows.append(
+            (
+                "in-process webhook (Flask test client)",
+                f"hotline {ours_us:.0f} µs, constant {constant_us:.0f} µs, ratio {constant_us / ours_us:.2f}",
+            )
+        )
         rows.append(("`ivr simulate --json 3` cold start", f"{cold_start():.2f} s"))
         crawl_db = f"sqlite:///{root / 'crawl.sqlite3'}"
         rows.append(("crawl of the whole tree (4 scenarios)", f"{crawl_seconds(crawl_db):.1f} s"))
@@ -204,8 +286,10 @@ def main() -> None:
         rows.append(("p50 webhook, 1,000 stored rows per table", f"{p50_small:.3f} ms"))
         rows.append((f"p50 webhook, {big:,} stored rows per table", f"{p50_large:.3f} ms"))
         rows.append(("  ratio large / small", f"{p50_large / p50_small:.2f}"))
-    print(f"ivr benchmarks, {datetime.now(UTC):%Y-%m-%d}, {platform.machine()}, {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}")  # fmt: skip
+    print(
+        f"ivr benchmarks, {datetime.now(UTC):%Y-%m-%d}, {platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}"
+    )
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
         print(f"{name:<{width}}  {value}")

@@ -130,8 +130,13 @@ def serve(host: str, port: int, flow: str | None, allow_simulated_clock: bool, d
 @main.command()
 @click.argument("inputs", nargs=-1)
 @click.option("--url", help="Call a TwiML app over HTTP at this URL instead of the hotline in-process.")
-@click.option("--method", type=click.Choice(["POST", "GET"], case_sensitive=False), default="POST",
-              show_default=True, help="HTTP method of the entry webhook.")  # fmt: skip
+@click.option(
+    "--method",
+    type=click.Choice(["POST", "GET"], case_sensitive=False),
+    default="POST",
+    show_default=True,
+    help="HTTP method of the entry webhook.",
+)
 @click.option("--at", "at_text", metavar="ISO-8601", help="Simulated date and time, e.g. 2021-03-01T10:00:00+03:00.")
 @click.option("--from", "from_", default="+79161234567", show_default=True, help="The caller's number.")
 @click.option("--to", default="+78002001441", show_default=True, help="The number called.")
@@ -219,8 +224,12 @@ def _simulate(
                 config["FLOW"] = flow
             if auth_token:
                 config["TWILIO_AUTH_TOKEN"] = auth_token
-            sim = Simulator(_app_or_exit(config), method=method, auth_token=auth_token,
-                            status_callback=status_callback or "/voice/status")  # fmt: skip
+            sim = Simulator(
+                _app_or_exit(config),
+                method=method,
+                auth_token=auth_token,
+                status_callback=status_callback or "/voice/status",
+            )
         call = sim.call(from_=from_, to=to, at=at)
         first = call.exchanges[0] if call.exchanges else None
         if url and first is not None and first.status == 0:
@@ -533,8 +542,12 @@ def _print_crawl(what: str, report: Any) -> None:
         click.echo(f"transfer to {target}: outcomes tried {', '.join(outcomes) or 'none'}")
     for hangup in data["terminals"]["hangups"]:
         click.echo(f"hang-up ({hangup['how']}) after «{hangup['last_words']}»")
-    for label, key in (("dead ends", "dead_ends"), ("loops without exit", "loops_without_exit"),
-                       ("empty prompts", "empty_prompts"), ("overlong prompts", "overlong_prompts")):  # fmt: skip
+    for label, key in (
+        ("dead ends", "dead_ends"),
+        ("loops without exit", "loops_without_exit"),
+        ("empty prompts", "empty_prompts"),
+        ("overlong prompts", "overlong_prompts"),
+    ):
         items = data[key]
         click.echo(f"{label}: {len(items) or 'none'}")
         for item in items[:10]:

@@ -166,8 +166,12 @@ def to_html(report: Report, title: str) -> str:
     """One self-contained page with inline SVG charts: no scripts, no fonts, nothing fetched."""
     granted = report.second_opinions.get("grant", 0)
     refused = report.second_opinions.get("refuse", 0)
-    figures = [("calls", report.calls), ("anonymous", report.anonymous),
-               ("second opinions granted", granted), ("refused", refused)]  # fmt: skip
+    figures = [
+        ("calls", report.calls),
+        ("anonymous", report.anonymous),
+        ("second opinions granted", granted),
+        ("refused", refused),
+    ]
     sections = [
         _bars("Calls by branch (first choice in the main menu)", report.by_branch.most_common()),
         _bars("Where callers hung up while waiting", report.abandoned_at.most_common(), "#c0392b"),

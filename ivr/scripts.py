@@ -90,8 +90,11 @@ def _steps(path: Path, raw: Any, line: int) -> tuple[Step, ...]:
                 raise _problem(path, where, f"`expect` takes a mapping of {', '.join(_EXPECTATIONS)}")
             unknown = [k for k in value if k not in _EXPECTATIONS]
             if unknown:
-                raise _problem(path, value.line_of(unknown[0]), f"unknown expectation {unknown[0]!r}; "
-                               f"use {', '.join(_EXPECTATIONS)}")  # fmt: skip
+                raise _problem(
+                    path,
+                    value.line_of(unknown[0]),
+                    f"unknown expectation {unknown[0]!r}; use {', '.join(_EXPECTATIONS)}",
+                )
             value = dict(value)
         elif kind not in _ACTIONS:
             raise _problem(path, where, f"unknown step {kind!r}; use {', '.join((*_ACTIONS, 'expect'))}")
@@ -191,8 +194,11 @@ def _simulator(script: CallScript, url: str | None, flow: Path | None) -> Iterat
     from .app import create_app
 
     with tempfile.TemporaryDirectory(prefix="ivr-script-") as scratch:
-        config = {"DATABASE_URL": f"sqlite:///{Path(scratch) / 'script.sqlite3'}", "PUBLIC_URL": None,
-                  "LOG_LEVEL": "ERROR"}  # fmt: skip
+        config = {
+            "DATABASE_URL": f"sqlite:///{Path(scratch) / 'script.sqlite3'}",
+            "PUBLIC_URL": None,
+            "LOG_LEVEL": "ERROR",
+        }
         chosen = script.flow or flow
         if chosen:
             config["FLOW"] = str(chosen)

@@ -289,8 +289,14 @@ class Store:
         False when another webhook of the call changed it in between (the caller starts over);
         a racing twin of this very webhook is rejected by the unique key of the turn (IntegrityError).
         """
-        values = {"sid": call_sid, "new_step": step, "state": new_state.state, "updated_at": utc(now),
-                  "path": new_state.path, "facts": new_state.facts}  # fmt: skip
+        values = {
+            "sid": call_sid,
+            "new_step": step,
+            "state": new_state.state,
+            "updated_at": utc(now),
+            "path": new_state.path,
+            "facts": new_state.facts,
+        }
         if saved is None:
             conn.execute(_INSERT_CALL, values)
         elif conn.execute(_UPDATE_CALL, values | {"expected": saved.step}).rowcount != 1:

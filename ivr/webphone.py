@@ -143,8 +143,10 @@ def caller_input(key: str) -> Response:
         elif kind == "hangup":
             call.hangup()
         else:
-            return _error(f"{kind!r} with {text!r} is not something a caller can do; use keys 0-9 * #, say, "
-                          f"silence, dial ({', '.join(DIAL_OUTCOMES)}), record or hangup")  # fmt: skip
+            return _error(
+                f"{kind!r} with {text!r} is not something a caller can do; use keys 0-9 * #, say, "
+                f"silence, dial ({', '.join(DIAL_OUTCOMES)}), record or hangup"
+            )
     except SimulatorError as exc:
         return _error(str(exc), 409)
     return _state(key, call, since, exchanges_since)

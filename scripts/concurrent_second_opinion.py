@@ -28,8 +28,18 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         url = args.database_url or f"sqlite:///{Path(scratch) / 'shared.sqlite3'}"
-        command = [sys.executable, "-m", "ivr", "simulate", "--json", "--database-url", url,
-                   "--at", "2021-03-01T10:00:00+03:00", *CALL]  # fmt: skip
+        command = [
+            sys.executable,
+            "-m",
+            "ivr",
+            "simulate",
+            "--json",
+            "--database-url",
+            url,
+            "--at",
+            "2021-03-01T10:00:00+03:00",
+            *CALL,
+        ]
         # Create the schema once, so the racing processes race on the allowance, not on CREATE TABLE.
         subprocess.run([*command[: -len(CALL)], "hangup"], check=True, capture_output=True)
         processes = [
@@ -44,8 +54,10 @@ def main() -> int:
             outcomes[kind] += 1
             if kind == "other":
                 print(f"unexpected call: end={call['end']!r} heard={heard[-300:]!r}", file=sys.stderr)
-    print(f"{args.callers} callers, one policy: {outcomes['granted']} granted, {outcomes['refused']} refused, "
-          f"{outcomes['other']} other")  # fmt: skip
+    print(
+        f"{args.callers} callers, one policy: {outcomes['granted']} granted, {outcomes['refused']} refused, "
+        f"{outcomes['other']} other"
+    )
     return 0 if outcomes == {"granted": 1, "refused": args.callers - 1, "other": 0} else 1
 
 

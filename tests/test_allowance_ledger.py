@@ -105,8 +105,7 @@ def admin(ivr_databases: Any, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
 
 
 def second_opinion(policy: str, at: str = MONDAY_10) -> list[str]:
-    return ["simulate", "--database-url", os.environ["IVR_DATABASE_URL"], "--at", at,
-            "5", "2", f"{policy}#", "1", "1"]  # fmt: skip
+    return ["simulate", "--database-url", os.environ["IVR_DATABASE_URL"], "--at", at, "5", "2", f"{policy}#", "1", "1"]
 
 
 def test_admin_show_release_and_list(admin: CliRunner) -> None:

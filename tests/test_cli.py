@@ -123,9 +123,15 @@ def test_simulate_over_http_prints_the_same_events_as_in_process(runner: CliRunn
 
 @pytest.mark.parametrize(
     ("line", "token"),
-    [("", Token("silence")), ("5", Token("keys", "5")), ("say психолог", Token("say", "психолог")),
-     ("dial busy", Token("dial", "busy")), ("q", Token("hangup")), ("?", None)],
-)  # fmt: skip
+    [
+        ("", Token("silence")),
+        ("5", Token("keys", "5")),
+        ("say психолог", Token("say", "психолог")),
+        ("dial busy", Token("dial", "busy")),
+        ("q", Token("hangup")),
+        ("?", None),
+    ],
+)
 def test_interactive_lines_become_tokens(line: str, token: Token | None) -> None:
     assert interactive_token(line) == token
 

@@ -38,9 +38,15 @@ def test_start_says_the_greeting_with_the_emergency_numbers_then_waits_in_the_ma
 
 @pytest.mark.parametrize(
     ("key", "node"),
-    [("1", "desk_policy"), ("3", "navigator_transfer"), ("5", "help_menu"), ("6", "info_menu"),
-     ("0", "desk_operator"), ("4", "desk_operator")],
-)  # fmt: skip
+    [
+        ("1", "desk_policy"),
+        ("3", "navigator_transfer"),
+        ("5", "help_menu"),
+        ("6", "info_menu"),
+        ("0", "desk_operator"),
+        ("4", "desk_operator"),
+    ],
+)
 def test_main_menu_keys_lead_to_their_branches(hotline: Flow, key: str, node: str) -> None:
     assert engine.step(hotline, at(hotline, "main"), keys(key), NOW).state.node == node
 
@@ -77,9 +83,14 @@ def test_silence_says_it_heard_nothing(hotline: Flow) -> None:
 
 @pytest.mark.parametrize(
     ("spoken", "node"),
-    [("мне нужен психолог", "help_menu"), ("соедините с представителем", "rep_transfer"),
-     ("Справочная информация", "info_menu"), ("три", "navigator_transfer"), ("позовите оператора", "desk_operator")],
-)  # fmt: skip
+    [
+        ("мне нужен психолог", "help_menu"),
+        ("соедините с представителем", "rep_transfer"),
+        ("Справочная информация", "info_menu"),
+        ("три", "navigator_transfer"),
+        ("позовите оператора", "desk_operator"),
+    ],
+)
 def test_menus_answer_to_speech(hotline: Flow, spoken: str, node: str) -> None:
     turn = engine.step(hotline, at(hotline, "main"), Input("speech", spoken, CALLER), NOW)
     assert turn.state.node == node
@@ -173,9 +184,16 @@ def test_outside_the_programme_nothing_is_registered(hotline: Flow) -> None:
 
 @pytest.mark.parametrize(
     ("status", "node"),
-    [("completed", "goodbye"), ("answered", "goodbye"), ("busy", "transfer_failed"), ("no-answer", "transfer_failed"),
-     ("failed", "transfer_failed"), ("canceled", "transfer_failed"), ("", "transfer_failed")],
-)  # fmt: skip
+    [
+        ("completed", "goodbye"),
+        ("answered", "goodbye"),
+        ("busy", "transfer_failed"),
+        ("no-answer", "transfer_failed"),
+        ("failed", "transfer_failed"),
+        ("canceled", "transfer_failed"),
+        ("", "transfer_failed"),
+    ],
+)
 def test_every_dial_outcome_leads_somewhere(hotline: Flow, status: str, node: str) -> None:
     turn = engine.step(hotline, at(hotline, "desk_operator"), Input("dial", status, CALLER), NOW)
     assert turn.state.node == node

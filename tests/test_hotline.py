@@ -170,8 +170,11 @@ def test_psychologist_is_anonymous_nothing_is_stored(sim: Any, app: Any, request
     assert call.ended and requests_of() == []
     store = app.extensions["ivr"].handler.store
     with store.engine.connect() as conn:
-        dump = "\n".join(str(row) for table in ("ivr_calls", "ivr_turns", "ivr_requests")
-                         for row in conn.exec_driver_sql(f"SELECT * FROM {table}"))  # fmt: skip
+        dump = "\n".join(
+            str(row)
+            for table in ("ivr_calls", "ivr_turns", "ivr_requests")
+            for row in conn.exec_driver_sql(f"SELECT * FROM {table}")
+        )
     assert "9991112233" not in dump and dump == ""
 
 

@@ -32,8 +32,9 @@ class Alternating(HttpSession):
         self.netlocs = [urllib.parse.urlsplit(u).netloc for u in urls]
         self.sent: list[str] = []
 
-    def send(self, method: str, url: str, params: Mapping[str, str], headers: Mapping[str, str],
-             clock: str | None) -> Reply:  # fmt: skip
+    def send(
+        self, method: str, url: str, params: Mapping[str, str], headers: Mapping[str, str], clock: str | None
+    ) -> Reply:
         parts = urllib.parse.urlsplit(url)
         target = self.netlocs[len(self.sent) % 2]
         self.sent.append(target)

@@ -23,8 +23,11 @@ def test_ci_runs_the_readme_test_command() -> None:
     script = ROOT / ".ci" / "run"
     extracted = subprocess.run(
         ["bash", "-c", re.search(r"test_command=\$\((.*)\)\n", script.read_text()).group(1)],  # type: ignore[union-attr]
-        cwd=ROOT, capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert extracted.stdout.strip() == quickstart_commands()[1]
 
 

@@ -51,8 +51,15 @@ def test_next_opening_inside_hours_is_the_next_day() -> None:
 
 def test_explicit_closed_and_working_days_win_over_the_calendar() -> None:
     weekly = MappingProxyType({d: NINE_TO_SIX for d in range(5)})
-    schedule = Schedule("x", "Europe/Moscow", weekly, country="RU", closed_on=frozenset({date(2021, 3, 2)}),
-                        working_on=frozenset({date(2021, 3, 7)}), moved_workday=NINE_TO_SIX)  # fmt: skip
+    schedule = Schedule(
+        "x",
+        "Europe/Moscow",
+        weekly,
+        country="RU",
+        closed_on=frozenset({date(2021, 3, 2)}),
+        working_on=frozenset({date(2021, 3, 7)}),
+        moved_workday=NINE_TO_SIX,
+    )
     assert not schedule.is_open(utc(2021, 3, 2, 8, 0, 0))
     assert schedule.is_open(utc(2021, 3, 7, 8, 0, 0))
 
@@ -79,10 +86,21 @@ def test_several_intervals_a_day_are_allowed() -> None:
 # The Russian production calendar over the programme period 01.12.2020-30.11.2021, written out by hand
 # from the government's resolution on moved days (independent of the holidays package).
 DAYS_OFF_ON_WEEKDAYS = [
-    date(2021, 1, 1), date(2021, 1, 4), date(2021, 1, 5), date(2021, 1, 6), date(2021, 1, 7), date(2021, 1, 8),
-    date(2021, 2, 22), date(2021, 2, 23), date(2021, 3, 8), date(2021, 5, 3), date(2021, 5, 10),
-    date(2021, 6, 14), date(2021, 11, 4), date(2021, 11, 5),
-]  # fmt: skip
+    date(2021, 1, 1),
+    date(2021, 1, 4),
+    date(2021, 1, 5),
+    date(2021, 1, 6),
+    date(2021, 1, 7),
+    date(2021, 1, 8),
+    date(2021, 2, 22),
+    date(2021, 2, 23),
+    date(2021, 3, 8),
+    date(2021, 5, 3),
+    date(2021, 5, 10),
+    date(2021, 6, 14),
+    date(2021, 11, 4),
+    date(2021, 11, 5),
+]
 WORKED_WEEKEND_DAYS = [date(2021, 2, 20)]
 
 

@@ -46,14 +46,26 @@ def continues_or_ends_politely(response: Any) -> ET.Element:
         ({"PUBLIC_URL": PUBLIC}, {}, f"{PUBLIC}/voice", 200),
         ({"PUBLIC_URL": PUBLIC}, {}, "http://localhost/voice", 403),
         # ngrok in front: it forwards https://abc123.ngrok.example as X-Forwarded-Proto and -Host.
-        ({"TRUST_PROXY": 1}, {"HTTP_X_FORWARDED_PROTO": "https", "HTTP_X_FORWARDED_HOST": "abc123.ngrok.example"},
-         f"{PUBLIC}/voice", 200),
-        ({}, {"HTTP_X_FORWARDED_PROTO": "https", "HTTP_X_FORWARDED_HOST": "abc123.ngrok.example"},
-         f"{PUBLIC}/voice", 403),  # forwarded headers are not trusted unless told
-        ({"TRUST_PROXY": "1"}, {"HTTP_X_FORWARDED_PROTO": "https", "HTTP_X_FORWARDED_HOST": "evil.example"},
-         f"{PUBLIC}/voice", 403),
+        (
+            {"TRUST_PROXY": 1},
+            {"HTTP_X_FORWARDED_PROTO": "https", "HTTP_X_FORWARDED_HOST": "abc123.ngrok.example"},
+            f"{PUBLIC}/voice",
+            200,
+        ),
+        (
+            {},
+            {"HTTP_X_FORWARDED_PROTO": "https", "HTTP_X_FORWARDED_HOST": "abc123.ngrok.example"},
+            f"{PUBLIC}/voice",
+            403,
+        ),  # forwarded headers are not trusted unless told
+        (
+            {"TRUST_PROXY": "1"},
+            {"HTTP_X_FORWARDED_PROTO": "https", "HTTP_X_FORWARDED_HOST": "evil.example"},
+            f"{PUBLIC}/voice",
+            403,
+        ),
     ],
-)  # fmt: skip
+)
 def test_signature_is_checked_against_the_public_url(
     ivr_databases: Any, config: dict[str, Any], environ: dict[str, str], signed_for: str, status: int
 ) -> None:
@@ -91,8 +103,19 @@ def hostile_app(ivr_databases: Any) -> Any:
     return app
 
 
-TWILIO_KEYS = ["CallSid", "From", "To", "Digits", "SpeechResult", "Confidence", "DialCallStatus", "CallStatus",
-               "AccountSid", "Caller", "RecordingUrl"]  # fmt: skip
+TWILIO_KEYS = [
+    "CallSid",
+    "From",
+    "To",
+    "Digits",
+    "SpeechResult",
+    "Confidence",
+    "DialCallStatus",
+    "CallStatus",
+    "AccountSid",
+    "Caller",
+    "RecordingUrl",
+]
 anything = (
     st.text(max_size=300)
     | st.text(alphabet=st.characters(codec="utf-8"), max_size=20_000)

@@ -16,8 +16,15 @@ def twiml_app(routes: dict[str, str | Any], log: list[dict[str, Any]] | None = N
     seen = log if log is not None else []
 
     def handler(path: str = "") -> Response:
-        seen.append({"path": "/" + path, "method": request.method, "values": request.values.to_dict(),
-                     "headers": dict(request.headers), "cookies": dict(request.cookies)})  # fmt: skip
+        seen.append(
+            {
+                "path": "/" + path,
+                "method": request.method,
+                "values": request.values.to_dict(),
+                "headers": dict(request.headers),
+                "cookies": dict(request.cookies),
+            }
+        )
         body = routes.get("/" + path)
         if body is None:
             return Response("not found", status=404)
@@ -52,8 +59,10 @@ def test_get_entry_puts_parameters_in_the_query() -> None:
 
 def test_relative_actions_resolve_against_the_current_document() -> None:
     log: list[dict[str, Any]] = []
-    app = twiml_app({"/ivr/voice": '<Gather action="next" numDigits="1"><Say>press</Say></Gather>',
-                     "/ivr/next": "<Say>next</Say>"}, log)  # fmt: skip
+    app = twiml_app(
+        {"/ivr/voice": '<Gather action="next" numDigits="1"><Say>press</Say></Gather>', "/ivr/next": "<Say>next</Say>"},
+        log,
+    )
     call = Simulator(app, path="/ivr/voice").call()
     call.press("5")
     assert log[1]["path"] == "/ivr/next" and log[1]["values"]["Digits"] == "5"
@@ -62,8 +71,14 @@ def test_relative_actions_resolve_against_the_current_document() -> None:
 
 def test_gather_without_action_posts_to_the_current_document() -> None:
     log: list[dict[str, Any]] = []
-    app = twiml_app({"/voice": lambda: "<Say>got</Say>" if request.values.get("Digits") else
-                     '<Gather numDigits="1"><Say>press</Say></Gather>'}, log)  # fmt: skip
+    app = twiml_app(
+        {
+            "/voice": lambda: (
+                "<Say>got</Say>" if request.values.get("Digits") else '<Gather numDigits="1"><Say>press</Say></Gather>'
+            )
+        },
+        log,
+    )
     call = Simulator(app).call()
     call.press("7")
     assert call.heard == "got" and log[1]["path"] == "/voice"
@@ -78,8 +93,13 @@ def test_gather_timeout_falls_through_to_the_next_verb() -> None:
 
 def test_action_on_empty_result_posts_without_digits() -> None:
     log: list[dict[str, Any]] = []
-    app = twiml_app({"/voice": '<Gather action="/a" actionOnEmptyResult="true"><Say>p</Say></Gather><Say>x</Say>',
-                     "/a": "<Say>empty</Say>"}, log)  # fmt: skip
+    app = twiml_app(
+        {
+            "/voice": '<Gather action="/a" actionOnEmptyResult="true"><Say>p</Say></Gather><Say>x</Say>',
+            "/a": "<Say>empty</Say>",
+        },
+        log,
+    )
     call = Simulator(app).call()
     call.silence()
     assert call.heard == "empty" and "Digits" not in log[1]["values"]
@@ -94,8 +114,9 @@ def test_finish_on_key_ends_input_and_is_not_sent() -> None:
 
 def test_num_digits_stops_collecting() -> None:
     log: list[dict[str, Any]] = []
-    app = twiml_app({"/voice": '<Gather action="/a" numDigits="2" finishOnKey=""><Say>p</Say></Gather>',
-                     "/a": "<Hangup/>"}, log)  # fmt: skip
+    app = twiml_app(
+        {"/voice": '<Gather action="/a" numDigits="2" finishOnKey=""><Say>p</Say></Gather>', "/a": "<Hangup/>"}, log
+    )
     Simulator(app).call().press("#987")
     assert log[1]["values"]["Digits"] == "#9"
 
@@ -122,8 +143,13 @@ def test_keys_are_ignored_by_a_speech_only_gather() -> None:
 @pytest.mark.parametrize("status", ["completed", "busy", "no-answer", "failed", "canceled"])
 def test_dial_with_action_reports_the_outcome(status: str) -> None:
     log: list[dict[str, Any]] = []
-    app = twiml_app({"/voice": '<Dial action="/after" timeout="20"><Number>+78007756610</Number></Dial><Say>no</Say>',
-                     "/after": "<Hangup/>"}, log)  # fmt: skip
+    app = twiml_app(
+        {
+            "/voice": '<Dial action="/after" timeout="20"><Number>+78007756610</Number></Dial><Say>no</Say>',
+            "/after": "<Hangup/>",
+        },
+        log,
+    )
     call = Simulator(app).call()
     assert call.dialed == ["+78007756610"] and not call.ended
     call.dial_outcome(status)
@@ -150,8 +176,14 @@ def test_dial_targets_of_every_noun() -> None:
 
 def test_record_with_action_and_transcription() -> None:
     log: list[dict[str, Any]] = []
-    app = twiml_app({"/voice": '<Record action="/saved" transcribeCallback="/text" maxLength="30"/>',
-                     "/saved": "<Say>saved</Say>", "/text": ""}, log)  # fmt: skip
+    app = twiml_app(
+        {
+            "/voice": '<Record action="/saved" transcribeCallback="/text" maxLength="30"/>',
+            "/saved": "<Say>saved</Say>",
+            "/text": "",
+        },
+        log,
+    )
     call = Simulator(app).call()
     call.record("болит голова", duration=7)
     paths = [entry["path"] for entry in log]
@@ -230,13 +262,23 @@ def test_unknown_verbs_are_reported_and_skipped() -> None:
 
 
 def test_say_loop_pause_and_play_are_recorded() -> None:
-    app = twiml_app({"/voice": '<Say loop="2" voice="Polly.Tatyana" language="ru-RU">Алло</Say><Pause length="3"/>'
-                     "<Play>https://example.test/a.mp3</Play><Sms to=\"+7900\">text</Sms>"})  # fmt: skip
+    app = twiml_app(
+        {
+            "/voice": '<Say loop="2" voice="Polly.Tatyana" language="ru-RU">Алло</Say><Pause length="3"/>'
+            '<Play>https://example.test/a.mp3</Play><Sms to="+7900">text</Sms>'
+        }
+    )
     call = Simulator(app).call(at="2021-03-01T10:00:00+03:00")
     kinds = [e["type"] for e in call.transcript]
     assert kinds == ["request", "say", "pause", "play", "sms", "hangup"]
-    assert call.transcript[1] == {"type": "say", "text": "Алло", "voice": "Polly.Tatyana", "language": "ru-RU",
-                                  "loop": 2, "at": "2021-03-01T10:00:00+03:00"}  # fmt: skip
+    assert call.transcript[1] == {
+        "type": "say",
+        "text": "Алло",
+        "voice": "Polly.Tatyana",
+        "language": "ru-RU",
+        "loop": 2,
+        "at": "2021-03-01T10:00:00+03:00",
+    }
     assert call.transcript[-1]["at"] == "2021-03-01T10:00:03+03:00"  # the pause took three simulated seconds
     assert call.heard == "Алло Алло"
 
@@ -249,8 +291,13 @@ def test_status_callback_is_posted_when_the_call_ends() -> None:
 
 
 def test_signature_follows_the_twilio_published_vector() -> None:
-    params = {"CallSid": "CA1234567890ABCDE", "Caller": "+14158675309", "Digits": "1234", "From": "+14158675309",
-              "To": "+18005551212"}  # fmt: skip
+    params = {
+        "CallSid": "CA1234567890ABCDE",
+        "Caller": "+14158675309",
+        "Digits": "1234",
+        "From": "+14158675309",
+        "To": "+18005551212",
+    }
     url = "https://mycompany.com/myapp.php?foo=1&bar=2"
     assert sign("12345", url, params) == "RSOYDt4T1cUTdK1PDd93/VVr8B8="
     assert sign("12345", url, {**params, "Digits": "9999"}) != "RSOYDt4T1cUTdK1PDd93/VVr8B8="

@@ -10,9 +10,17 @@ MSK = ZoneInfo("Europe/Moscow")
 
 @pytest.mark.parametrize(
     ("n", "words"),
-    [(0, "ноль"), (7, "семь"), (14, "четырнадцать"), (41, "сорок один"), (200, "двести"),
-     (775, "семьсот семьдесят пять"), (610, "шестьсот десять"), (999, "девятьсот девяносто девять")],
-)  # fmt: skip
+    [
+        (0, "ноль"),
+        (7, "семь"),
+        (14, "четырнадцать"),
+        (41, "сорок один"),
+        (200, "двести"),
+        (775, "семьсот семьдесят пять"),
+        (610, "шестьсот десять"),
+        (999, "девятьсот девяносто девять"),
+    ],
+)
 def test_cardinal_says_numbers_in_russian(n: int, words: str) -> None:
     assert speech.cardinal(n) == words
 
@@ -47,11 +55,17 @@ def test_plural_follows_russian_rules(n: int, form: str) -> None:
     [
         (datetime(2021, 3, 1, 9, tzinfo=MSK), datetime(2021, 3, 1, 7, tzinfo=MSK), "сегодня в 9 часов"),
         (datetime(2021, 3, 2, 9, tzinfo=MSK), datetime(2021, 3, 1, 19, tzinfo=MSK), "завтра в 9 часов"),
-        (datetime(2021, 3, 1, 9, tzinfo=MSK), datetime(2021, 2, 27, 10, tzinfo=MSK),
-         "в понедельник, 1 марта, в 9 часов"),
-        (datetime(2021, 3, 3, 9, 30, tzinfo=MSK), datetime(2021, 3, 1, 19, tzinfo=MSK),
-         "в среду, 3 марта, в 9 часов 30 минут"),
+        (
+            datetime(2021, 3, 1, 9, tzinfo=MSK),
+            datetime(2021, 2, 27, 10, tzinfo=MSK),
+            "в понедельник, 1 марта, в 9 часов",
+        ),
+        (
+            datetime(2021, 3, 3, 9, 30, tzinfo=MSK),
+            datetime(2021, 3, 1, 19, tzinfo=MSK),
+            "в среду, 3 марта, в 9 часов 30 минут",
+        ),
     ],
-)  # fmt: skip
+)
 def test_moment_is_said_relative_to_now(when: datetime, now: datetime, said: str) -> None:
     assert speech.moment(when, now) == said

@@ -26,8 +26,17 @@ class Replay(HttpClient):
         super().__init__(logging.getLogger("replay"), is_async=False)
         self.exchanges = list(exchanges)
 
-    def request(self, method: str, uri: str, params: Any = None, data: Any = None, headers: Any = None,
-                auth: Any = None, timeout: Any = None, allow_redirects: bool = False) -> Response:  # fmt: skip
+    def request(
+        self,
+        method: str,
+        uri: str,
+        params: Any = None,
+        data: Any = None,
+        headers: Any = None,
+        auth: Any = None,
+        timeout: Any = None,
+        allow_redirects: bool = False,
+    ) -> Response:
         assert self.exchanges, f"unexpected request {method} {uri}"
         recorded = self.exchanges.pop(0)
         assert {"method": method, "url": uri, "params": params or None, "data": data or None} == recorded["request"]
@@ -53,8 +62,9 @@ def replay(monkeypatch: pytest.MonkeyPatch) -> Any:
 
 
 def connect(*args: str) -> Any:
-    return CliRunner().invoke(main, ["twilio", "connect", "--number", "+15005550006",
-                                     "--public-url", "https://abc123.ngrok.example/", *args])  # fmt: skip
+    return CliRunner().invoke(
+        main, ["twilio", "connect", "--number", "+15005550006", "--public-url", "https://abc123.ngrok.example/", *args]
+    )
 
 
 def test_connect_points_the_number_at_the_tunnel_and_shows_what_was_there(replay: Any) -> None:
@@ -79,8 +89,9 @@ def test_dry_run_only_reads(replay: Any) -> None:
 
 def test_a_number_not_in_the_account_is_named_with_the_accounts_numbers(replay: Any) -> None:
     replay("not_in_account")
-    result = CliRunner().invoke(main, ["twilio", "connect", "--number", "+15005550009",
-                                       "--public-url", "https://abc123.ngrok.example"])  # fmt: skip
+    result = CliRunner().invoke(
+        main, ["twilio", "connect", "--number", "+15005550009", "--public-url", "https://abc123.ngrok.example"]
+    )
     assert result.exit_code == 2
     assert "+15005550009 is not a number of this Twilio account (its numbers include: +15005550006)" in result.output
 

@@ -174,8 +174,13 @@ class TestSignatures:
 
     @pytest.fixture
     def signed_app(self, ivr_databases: Any) -> Any:
-        return create_app({"DATABASE_URL": ivr_databases(), "TWILIO_AUTH_TOKEN": self.TOKEN,
-                           "PUBLIC_URL": "https://abc.ngrok.example"})  # fmt: skip
+        return create_app(
+            {
+                "DATABASE_URL": ivr_databases(),
+                "TWILIO_AUTH_TOKEN": self.TOKEN,
+                "PUBLIC_URL": "https://abc.ngrok.example",
+            }
+        )
 
     def sign(self, url: str, form: dict[str, str]) -> str:
         return RequestValidator(self.TOKEN).compute_signature(url, form)

@@ -70,7 +70,7 @@ def page(phone_app: Any) -> Iterator[Any]:
                 "--disable-background-networking",
                 "--disable-component-update",
                 "--disable-sync",
-            ],  # fmt: skip
+            ],
         )
         tab = browser.new_page(viewport={"width": 1100, "height": 900})
         tab.goto(voice_url.removesuffix("/voice") + "/simulator")

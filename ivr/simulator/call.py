@@ -450,8 +450,12 @@ class Call:
             waiting.event.update(got=text or None, recording_url=url)
         callback = _attr(el, "transcribeCallback")
         if callback and text:
-            extra = {"TranscriptionText": text, "TranscriptionStatus": "completed", "RecordingUrl": url,
-                     "RecordingSid": sid}  # fmt: skip
+            extra = {
+                "TranscriptionText": text,
+                "TranscriptionStatus": "completed",
+                "RecordingUrl": url,
+                "RecordingSid": sid,
+            }
             reply = self._request(urllib.parse.urljoin(waiting.document_url, callback), "POST", extra)
             self._event("request", method="POST", url=callback, status=reply.status)
         params = {

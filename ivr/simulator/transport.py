@@ -28,8 +28,9 @@ class Session(Protocol):
 
     base_url: str
 
-    def send(self, method: str, url: str, params: Mapping[str, str], headers: Mapping[str, str],
-             clock: str | None) -> Reply: ...  # fmt: skip
+    def send(
+        self, method: str, url: str, params: Mapping[str, str], headers: Mapping[str, str], clock: str | None
+    ) -> Reply: ...
 
 
 class InProcessSession:
