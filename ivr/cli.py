@@ -191,86 +191,69 @@ def simulate(
         raise click.UsageError("--flow and --database-url run the app in-process; they cannot go with --url")
 
     with _quiet():  # a simulated call needs no server warnings
-        _simulate(tokens, url, method, at, from_, to, auth_token, flow, status_callback, database_url, as_json, verbose)
+        from .simulator import Simulator, SimulatorError
+        from .simulator.console import perform, run_interactive, show_new, waiting_for
 
+        with tempfile.TemporaryDirectory(prefix="ivr-simulate-") as scratch:
+            if url:
+                sim = Simulator(url=url, method=method, auth_token=auth_token, status_callback=status_callback)
+            else:
+                # A throw-away database, and no public URL: in-process requests are signed for localhost.
+                config: dict[str, Any] = {
+                    "DATABASE_URL": database_url or f"sqlite:///{Path(scratch) / 'simulated.sqlite3'}",
+                    "PUBLIC_URL": None,
+                }
+                if flow:
+                    config["FLOW"] = flow
+                if auth_token:
+                    config["TWILIO_AUTH_TOKEN"] = auth_token
+                sim = Simulator(
+                    _app_or_exit(config),
+                    method=method,
+                    auth_token=auth_token,
+                    status_callback=status_callback or "/voice/status",
+                )
+            call = sim.call(from_=from_, to=to, at=at)
+            first = call.exchanges[0] if call.exchanges else None
+            if url and first is not None and first.status == 0:
+                click.echo(
+                    f"error: cannot reach {url}: is the server running? ({call.events[0].get('status')})",
+                    err=True,
+                )
+                message = next((e["message"] for e in call.events if e["type"] == "error"), "")
+                click.echo(f"       {message}", err=True)
+                sys.exit(2)
 
-def _simulate(
-    tokens: list[Any],
-    url: str | None,
-    method: str,
-    at: Any,
-    from_: str,
-    to: str,
-    auth_token: str | None,
-    flow: str | None,
-    status_callback: str | None,
-    database_url: str | None,
-    as_json: bool,
-    verbose: bool,
-) -> None:
-    from .simulator import Simulator, SimulatorError
-    from .simulator.console import perform, run_interactive, show_new, waiting_for
-
-    with tempfile.TemporaryDirectory(prefix="ivr-simulate-") as scratch:
-        if url:
-            sim = Simulator(url=url, method=method, auth_token=auth_token, status_callback=status_callback)
-        else:
-            # A throw-away database, and no public URL: in-process requests are signed for localhost.
-            config: dict[str, Any] = {
-                "DATABASE_URL": database_url or f"sqlite:///{Path(scratch) / 'simulated.sqlite3'}",
-                "PUBLIC_URL": None,
-            }
-            if flow:
-                config["FLOW"] = flow
-            if auth_token:
-                config["TWILIO_AUTH_TOKEN"] = auth_token
-            sim = Simulator(
-                _app_or_exit(config),
-                method=method,
-                auth_token=auth_token,
-                status_callback=status_callback or "/voice/status",
-            )
-        call = sim.call(from_=from_, to=to, at=at)
-        first = call.exchanges[0] if call.exchanges else None
-        if url and first is not None and first.status == 0:
-            click.echo(
-                f"error: cannot reach {url}: is the server running? ({call.events[0].get('status')})",
-                err=True,
-            )
-            message = next((e["message"] for e in call.events if e["type"] == "error"), "")
-            click.echo(f"       {message}", err=True)
-            sys.exit(2)
-
-        colour = sys.stdout.isatty() and not as_json and "NO_COLOR" not in os.environ
-        interactive = not tokens and sys.stdin.isatty() and not as_json
-        if interactive:
-            click.echo(f"Calling {sim.url} from {from_}" + (f" at {at.isoformat()}" if at else ""))
-            run_interactive(call, colour, verbose)
-        else:
-            shown = 0 if as_json else show_new(call, 0, colour, verbose)
-            for index, token in enumerate(tokens, start=1):
-                if call.ended:
-                    click.echo(f"note: the call ended before input {index} ({token}); the rest is unused", err=True)
-                    break
-                try:
-                    perform(call, token, show=not as_json)
-                except SimulatorError:
-                    click.echo(
-                        f"error: input {index} ({token}) does not fit: the call waits for {waiting_for(call)}",
-                        err=True,
-                    )
-                    sys.exit(2)
-                if not as_json:
-                    shown = show_new(call, shown, colour, verbose)
-            if not call.ended:
-                call.hangup()
-                if not as_json:
-                    show_new(call, shown, colour, verbose)
-        if as_json:
-            click.echo(json.dumps(call.to_json(), ensure_ascii=False, indent=2))
-        elif call.end:
-            click.echo(click.style(f"call ended: {call.end}", dim=True) if colour else f"call ended: {call.end}")
-    sys.exit(1 if call.end == "app-error" else 0)
+            colour = sys.stdout.isatty() and not as_json and "NO_COLOR" not in os.environ
+            interactive = not tokens and sys.stdin.isatty() and not as_json
+            if interactive:
+                click.echo(f"Calling {sim.url} from {from_}" + (f" at {at.isoformat()}" if at else ""))
+                run_interactive(call, colour, verbose)
+            else:
+                shown = 0 if as_json else show_new(call, 0, colour, verbose)
+                for index, token in enumerate(tokens, start=1):
+                    if call.ended:
+                        click.echo(f"note: the call ended before input {index} ({token}); the rest is unused", err=True)
+                        break
+                    try:
+                        perform(call, token, show=not as_json)
+                    except SimulatorError:
+                        click.echo(
+                            f"error: input {index} ({token}) does not fit: the call waits for {waiting_for(call)}",
+                            err=True,
+                        )
+                        sys.exit(2)
+                    if not as_json:
+                        shown = show_new(call, shown, colour, verbose)
+                if not call.ended:
+                    call.hangup()
+                    if not as_json:
+                        show_new(call, shown, colour, verbose)
+            if as_json:
+                click.echo(json.dumps(call.to_json(), ensure_ascii=False, indent=2))
+            elif call.end:
+                click.echo(click.style(f"call ended: {call.end}", dim=True) if colour else f"call ended: {call.end}")
+        sys.exit(1 if call.end == "app-error" else 0)
 
 
 @main.command()

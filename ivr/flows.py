@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType
@@ -207,13 +207,19 @@ def _contacts(r: _Reader, doc: Located, env: Mapping[str, str]) -> dict[str, Con
     return result
 
 
+def _named(r: _Reader, doc: Located, key: str, what: str) -> Iterator[tuple[str, Located]]:
+    """(name, mapping) of an optional section of named mappings; anything else is reported."""
+    section = r.section(doc, key, required=False)
+    for name, raw in section.items():
+        if isinstance(raw, Located):
+            yield name, raw
+        else:
+            r.problem(section.line_of(name), None, f"{what} {name!r} must be a mapping")
+
+
 def _schedules(r: _Reader, doc: Located, default_tz: str) -> dict[str, schedule.Schedule]:
     result = {}
-    section = r.section(doc, "schedules", required=False)
-    for name, raw in section.items():
-        if not isinstance(raw, Located):
-            r.problem(section.line_of(name), None, f"schedule {name!r} must be a mapping")
-            continue
+    for name, raw in _named(r, doc, "schedules", "schedule"):
         tz = r.check(raw, "timezone", None, schedule.check_timezone) if "timezone" in raw else default_tz
         hours = r.section(raw, "hours")
         weekly = {}
@@ -262,11 +268,7 @@ def _schedules(r: _Reader, doc: Located, default_tz: str) -> dict[str, schedule.
 
 def _allowances(r: _Reader, doc: Located, default_tz: str) -> dict[str, AllowanceRule]:
     result = {}
-    section = r.section(doc, "allowances", required=False)
-    for name, raw in section.items():
-        if not isinstance(raw, Located):
-            r.problem(section.line_of(name), None, f"allowance {name!r} must be a mapping")
-            continue
+    for name, raw in _named(r, doc, "allowances", "allowance"):
         limit = r.get(raw, "limit", int, None, 1)
         if limit is not None and limit < 1:
             r.problem(raw.line_of("limit"), None, f"allowance {name!r}: limit must be at least 1")

@@ -284,3 +284,12 @@ def test_an_endless_call_is_ended_politely(ivr_databases: Any) -> None:
 @pytest.mark.parametrize("path", ["/voice/step/0//main", "/voice/", "/voice//", "/voice/step/1/main/"])
 def test_odd_slashes_get_twiml_not_a_redirect(client: Any, path: str) -> None:
     continues_or_ends_politely(client.post(path, data={"CallSid": "CA1"}, environ_base=CLOCK))
+
+
+def test_a_desk_call_logs_no_policy_name_or_phone(sim: Any, caplog: Any) -> None:
+    caplog.set_level(logging.DEBUG)
+    call = sim.call(from_="+79995554433", at=MONDAY_10)
+    call.press("1").press("88776655#").press("1").say("Кузнецова Мария").press("1").say("боль в груди").press("1")
+    assert call.dialed == ["+78002001441"]
+    for secret in ("88776655", "9995554433", "Кузнецова", "боль в груди", call.call_sid):
+        assert secret not in caplog.text, secret
