@@ -159,7 +159,7 @@ def test_any_signed_webhook_gets_valid_twiml(hostile_app: Any, path: str, form: 
         continues_or_ends_politely(reply)
 
 
-@settings(max_examples=EXAMPLES // 3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(body=st.binary(max_size=4000), path=st.sampled_from(["/voice", "/voice/step/1/main", "/voice/step/x/y"]))
 def test_raw_bytes_and_non_utf8_bodies_get_valid_twiml(
     tmp_path_factory: pytest.TempPathFactory, body: bytes, path: str, app_without_token: Any
