@@ -19,7 +19,6 @@ from . import prompts, speech
 from .model import (
     EMPTY,
     Allowance,
-    AnyNode,
     Ask,
     Branch,
     Flow,
@@ -455,8 +454,3 @@ def _on_ask(flow: Flow, node: Ask, state: CallState, given: Input, world: World)
         return _ask_turn(flow, node, confirming, (), (node.id,))
     stored = state.remember(node.store, value, _spoken(node, value))
     return _goto(flow, stored, node.next, (), (node.id,), world, given.caller)
-
-
-def node_of(flow: Flow, state: CallState) -> AnyNode | None:
-    """The node a state points at, or None when the flow no longer has it."""
-    return flow.nodes.get(state.node)
