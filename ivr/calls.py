@@ -33,6 +33,10 @@ class Answer:
     path: tuple[str, ...] = ()  # the nodes this webhook went through, the waiting one last
 
 
+class _Conflict(Exception):
+    """Another webhook of the call changed it after it was read: roll back and answer again."""
+
+
 class _Closures(Mapping[str, str]):
     """Emergency closures, read from the store only if a schedule branch asks (most webhooks do not)."""
 
@@ -76,8 +80,9 @@ class CallHandler:
         for locked in (False, True, True):
             try:
                 answer = self._attempt(call_sid, step, node, given, now, url_for, locked)
-            except IntegrityError:
-                # A twin of this webhook (a retry racing the original) committed first: answer as it did.
+            except (IntegrityError, _Conflict):
+                # A twin of this webhook (a retry racing the original), or another webhook of the call,
+                # committed first; this transaction was rolled back whole: answer again from what it wrote.
                 continue
             if answer is not None:
                 return answer
@@ -133,12 +138,12 @@ class CallHandler:
         outcome: str,
         now: datetime,
         url_for: UrlFor,
-    ) -> Answer | None:
+    ) -> Answer:
         xml = twiml.render(turn, self.flow.settings, url_for(step + 1, turn.state.node))
         path, facts = journal.extend(self.flow, saved, before, given, turn, now)
         new_state = SavedCall(step, turn.state.to_json(), path, facts)
         if not self.store.save_turn(conn, call_sid, step, saved, new_state, xml, now):
-            return None
+            raise _Conflict(call_sid)  # rolls back whatever this transaction did, effects included
         if saved is None:
             journal.start(conn, call_sid, now)
         if turn.state.anonymous and not (before is not None and before.anonymous):

@@ -203,3 +203,22 @@ class TestSignatures:
         reply = signed_app.test_client().post("/voice", data=form, headers=headers)
         assert reply.status_code == 403
         assert "rejected POST /voice" in caplog.text
+
+
+def test_a_write_conflict_rolls_back_the_effects_and_answers_again(sim: Any, app: Any, requests_of: Any) -> None:
+    store = app.extensions["ivr"].handler.store
+    real_save = store.save_turn
+    conflicts = []
+
+    def save_once_late(*args: Any, **kwargs: Any) -> bool:
+        if not conflicts:  # the first write finds the call changed by another webhook
+            conflicts.append(1)
+            return False
+        return bool(real_save(*args, **kwargs))
+
+    call = sim.call(at=MONDAY_10)
+    call.press("1").press("123456#").press("1").say("Иванов").press("1").say("кашель")
+    store.save_turn = save_once_late
+    call.press("1")  # confirms the phone: registers the desk request
+    assert conflicts and len(requests_of("desk")) == 1  # the conflicting attempt left nothing behind
+    assert "Заявка зарегистрирована" in call.heard and call.dialed == ["+78002001441"]
