@@ -1,5 +1,7 @@
 """A phone in the browser: /simulator serves a page that drives the simulator through a small JSON API.
 
+It answers only requests made on this machine, never through a tunnel or proxy.
+
 The page holds no telephony logic: every key, word, silence and transfer outcome goes to the same
 Simulator the terminal and the tests use, in-process against this app, with the simulated clock.
 On by default under `ivr serve`, off under gunicorn unless IVR_SIMULATOR=1.
@@ -43,6 +45,22 @@ class _Calls:
         if call is None:
             abort(404, description="no such call (it may have been dropped); place a new one")
         return call
+
+
+_LOOPBACK = ("127.", "::1", "localhost")
+_PROXY_HEADERS = ("X-Forwarded-For", "X-Forwarded-Host", "Forwarded", "X-Real-Ip")
+
+
+@bp.before_request
+def only_this_machine() -> None:
+    """The web phone places calls into this app's own database: it answers only on this machine.
+
+    Behind ngrok or a load balancer a request arrives from 127.0.0.1 too, but carries forwarding
+    headers; such a request is refused, so a public tunnel never exposes the simulator.
+    """
+    remote = request.remote_addr or ""
+    if not remote.startswith(_LOOPBACK) or any(h in request.headers for h in _PROXY_HEADERS):
+        abort(403, description="the phone simulator answers only on the machine that runs the server")
 
 
 def _waiting(call: Call) -> dict[str, Any] | None:

@@ -138,3 +138,19 @@ def test_phone_sized_layout_and_typed_policy_number(page: Any) -> None:
     keypad_box = page.locator("#keypad").bounding_box()
     assert keypad_box is not None and keypad_box["width"] <= 390
     assert page.get_attribute("#transcript", "aria-live") == "polite"
+
+
+@pytest.mark.parametrize(
+    ("environ", "headers"),
+    [
+        ({"REMOTE_ADDR": "203.0.113.7"}, {}),
+        ({"REMOTE_ADDR": "127.0.0.1"}, {"X-Forwarded-For": "203.0.113.7"}),  # through ngrok
+        ({"REMOTE_ADDR": "127.0.0.1"}, {"Forwarded": "for=203.0.113.7"}),
+    ],
+)
+def test_the_web_phone_is_refused_from_other_machines_and_through_tunnels(
+    phone_app: Any, environ: dict[str, str], headers: dict[str, str]
+) -> None:
+    client = phone_app.test_client()
+    assert client.get("/simulator", environ_base=environ, headers=headers).status_code == 403
+    assert client.post("/simulator/api/calls", json={}, environ_base=environ, headers=headers).status_code == 403
