@@ -42,3 +42,14 @@ def signature_problem(request: Request, token: str, public_url: str | None) -> s
     if any(validator.validate(url, params, signature) for url in urls):
         return None
     return f"signature does not match {urls[0]!r} (is IVR_PUBLIC_URL the address Twilio calls?)"
+
+
+_LOOPBACK = ("127.", "::1", "localhost")
+_PROXY_HEADERS = ("X-Forwarded-For", "X-Forwarded-Host", "Forwarded", "X-Real-Ip")
+
+
+def is_local(request: Request) -> bool:
+    """True for a request made on this machine, not relayed by a tunnel or proxy (ngrok connects
+    from 127.0.0.1 too, but adds forwarding headers)."""
+    remote = request.remote_addr or ""
+    return remote.startswith(_LOOPBACK) and not any(h in request.headers for h in _PROXY_HEADERS)

@@ -24,7 +24,7 @@ from werkzeug.exceptions import HTTPException
 from . import clock, twiml
 from .calls import Answer, CallHandler
 from .engine import Input
-from .security import signature_problem
+from .security import is_local, signature_problem
 
 log = logging.getLogger("ivr.web")
 journal = logging.getLogger("ivr.webhook")  # one JSON line per webhook
@@ -71,7 +71,7 @@ def check_signature() -> None:
 def request_now() -> datetime:
     """The request's moment: the real clock, unless a simulator is allowed to move it."""
     text = request.environ.get("ivr.clock")  # set only by the in-process simulator
-    if text is None and runtime().allow_simulated_clock:
+    if text is None and runtime().allow_simulated_clock and is_local(request):
         text = request.headers.get("X-Ivr-Clock")
     if text:
         try:

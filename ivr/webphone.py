@@ -17,6 +17,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, abort, current_app, jsonify, request
 
+from .security import is_local
 from .simulator import DIAL_OUTCOMES, Call, Simulator, SimulatorError, parse_at
 
 bp = Blueprint("webphone", __name__, url_prefix="/simulator")
@@ -47,10 +48,6 @@ class _Calls:
         return call
 
 
-_LOOPBACK = ("127.", "::1", "localhost")
-_PROXY_HEADERS = ("X-Forwarded-For", "X-Forwarded-Host", "Forwarded", "X-Real-Ip")
-
-
 @bp.before_request
 def only_this_machine() -> None:
     """The web phone places calls into this app's own database: it answers only on this machine.
@@ -58,8 +55,7 @@ def only_this_machine() -> None:
     Behind ngrok or a load balancer a request arrives from 127.0.0.1 too, but carries forwarding
     headers; such a request is refused, so a public tunnel never exposes the simulator.
     """
-    remote = request.remote_addr or ""
-    if not remote.startswith(_LOOPBACK) or any(h in request.headers for h in _PROXY_HEADERS):
+    if not is_local(request):
         abort(403, description="the phone simulator answers only on the machine that runs the server")
 
 

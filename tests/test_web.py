@@ -222,3 +222,13 @@ def test_a_write_conflict_rolls_back_the_effects_and_answers_again(sim: Any, app
     call.press("1")  # confirms the phone: registers the desk request
     assert conflicts and len(requests_of("desk")) == 1  # the conflicting attempt left nothing behind
     assert "Заявка зарегистрирована" in call.heard and call.dialed == ["+78002001441"]
+
+
+def test_the_simulated_clock_is_never_taken_through_a_tunnel(ivr_databases: Any) -> None:
+    app = create_app({"DATABASE_URL": ivr_databases(), "ALLOW_SIMULATED_CLOCK": True})
+    client = SignedClient(app)
+    with freeze_time("2021-03-06 07:00:00"):  # Saturday: closed by the real clock
+        headers = {"X-Ivr-Clock": MONDAY_10, "X-Forwarded-For": "203.0.113.7"}
+        client.post("/voice", data={"CallSid": "CA1"}, headers=headers)
+        reply = client.post("/voice/step/1/main", data={"CallSid": "CA1", "Digits": "2"}, headers=headers)
+    assert b"<Dial" not in reply.data
