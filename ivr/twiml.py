@@ -37,7 +37,9 @@ def render(turn: Turn, settings: Settings, action_url: str) -> str:
             action_on_empty_result=True,
             language=settings.language if speech else None,
             hints=", ".join(action.hints) if speech and action.hints else None,
-            speech_timeout="auto" if speech else None,
+            # A number, not "auto": Twilio refuses "auto" with some speech models (warning 13335).
+            # Longer for free speech (a name, complaints) than for a menu keyword.
+            speech_timeout=(3 if action.input == "speech" else 2) if speech else None,
         )
         for text in action.prompt:
             gather.say(text, **voice)

@@ -35,7 +35,7 @@ GOLDEN_ENTRY = (
     '<Gather action="/voice/step/1/main" actionOnEmptyResult="true" finishOnKey="" hints="помощь, врач, пульт, '
     "заболел, лечение, записаться, представитель, навигатор, лекарство, препарат, расширение, психолог, "
     'второе мнение, мнение, информация, справка, оператор" input="dtmf speech" language="ru-RU" method="POST" '
-    'numDigits="1" speechTimeout="auto" timeout="6"><Say language="ru-RU" voice="Polly.Tatyana">Чтобы '
+    'numDigits="1" speechTimeout="2" timeout="6"><Say language="ru-RU" voice="Polly.Tatyana">Чтобы '
     "организовать медицинскую помощь, нажмите 1. Региональный представитель — 2. Медицинский навигатор — 3. "
     "Расширение программы — 4. Психологическая помощь и второе медицинское мнение — 5. Справочная информация — 6. "
     "Оператор медицинского пульта — 0. Повторить меню — звёздочка.</Say></Gather>"
