@@ -44,7 +44,12 @@ def continues_or_ends_politely(response: Any) -> ET.Element:
         ({}, {}, "http://localhost/voice", 200),
         ({}, {}, f"{PUBLIC}/voice", 403),
         ({"PUBLIC_URL": PUBLIC}, {}, f"{PUBLIC}/voice", 200),
-        ({"PUBLIC_URL": PUBLIC}, {}, "http://localhost/voice", 403),
+        (
+            {"PUBLIC_URL": PUBLIC},
+            {"HTTP_X_FORWARDED_FOR": "203.0.113.7"},
+            "http://localhost/voice",
+            403,
+        ),  # via a tunnel
         # ngrok in front: it forwards https://abc123.ngrok.example as X-Forwarded-Proto and -Host.
         (
             {"TRUST_PROXY": 1},
@@ -293,3 +298,12 @@ def test_a_desk_call_logs_no_policy_name_or_phone(sim: Any, caplog: Any) -> None
     assert call.dialed == ["+78002001441"]
     for secret in ("88776655", "9995554433", "Кузнецова", "боль в груди", call.call_sid):
         assert secret not in caplog.text, secret
+
+
+def test_a_local_simulator_is_accepted_beside_the_public_url(ivr_databases: Any) -> None:
+    app = create_app({"DATABASE_URL": ivr_databases(), "PUBLIC_URL": PUBLIC})
+    form = {"CallSid": "CA1"}
+    local = {"X-Twilio-Signature": sign("http://localhost/voice", form)}
+    assert app.test_client().post("/voice", data=form, headers=local, environ_base=CLOCK).status_code == 200
+    relayed = {**local, "X-Forwarded-For": "203.0.113.7"}  # the same signature through the tunnel: refused
+    assert app.test_client().post("/voice", data=form, headers=relayed, environ_base=CLOCK).status_code == 403

@@ -197,7 +197,7 @@ class TestSignatures:
         form = {"CallSid": "CA1"}
         headers = {}
         if signature == "wrong-url":
-            headers["X-Twilio-Signature"] = self.sign("http://localhost/voice", form)
+            headers["X-Twilio-Signature"] = self.sign("https://elsewhere.example/voice", form)
         elif signature is not None:
             headers["X-Twilio-Signature"] = signature
         reply = signed_app.test_client().post("/voice", data=form, headers=headers)
