@@ -336,7 +336,10 @@ class Call:
             self._app_error(reply.error)
             return
         if not 200 <= reply.status < 300:
-            self._app_error(f"HTTP {reply.status} from {url}")
+            hint = ""
+            if reply.status == 403:
+                hint = " (a refused signature? sign with the server's token: --auth-token or TWILIO_AUTH_TOKEN)"
+            self._app_error(f"HTTP {reply.status} from {url}{hint}")
             return
         try:
             root = ET.fromstring(reply.body)
