@@ -197,6 +197,28 @@ _INSERT_TURN = turns.insert().values(
 )
 
 
+def migrate(engine: Engine) -> list[str]:
+    """Bring the database up to this version's schema, the same way on SQLite and PostgreSQL: create
+    missing tables and indexes, add missing (nullable) columns. Returns what it changed."""
+    changes: list[str] = []
+    with engine.begin() as conn:
+        inspector = sa.inspect(conn)
+        existing = set(inspector.get_table_names())
+        for table in metadata.sorted_tables:
+            if table.name not in existing:
+                continue
+            have = {c["name"] for c in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name not in have:
+                    if not column.nullable:
+                        raise StoreUnavailable(f"{table.name}.{column.name} is missing and cannot be added")
+                    kind = column.type.compile(dialect=conn.dialect)
+                    conn.exec_driver_sql(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}')
+                    changes.append(f"added {table.name}.{column.name}")
+        metadata.create_all(conn)  # missing tables and indexes (checkfirst)
+    return changes
+
+
 class _WriterQueue:
     """Serialises SQLite transactions of all threads and processes on one database file.
 
@@ -253,7 +275,7 @@ class Store:
         self.url = url
         self.engine = make_engine(url, busy_timeout)
         self.writers = _WriterQueue(self.engine, busy_timeout)
-        metadata.create_all(self.engine)
+        migrate(self.engine)
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:

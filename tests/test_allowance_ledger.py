@@ -156,3 +156,24 @@ def test_sixteen_processes_asking_for_one_policy_get_exactly_one_grant(ivr_datab
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "16 callers, one policy: 1 granted, 15 refused, 0 other"
+
+
+def test_an_older_database_is_brought_up_to_date(tmp_path: Path) -> None:
+    import sqlalchemy as sa
+
+    from ivr.store import migrate
+
+    url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
+    old = sa.create_engine(url)
+    with old.begin() as conn:  # the call table as the first release had it
+        conn.exec_driver_sql(
+            "CREATE TABLE ivr_calls (call_sid VARCHAR(64) PRIMARY KEY, step INTEGER NOT NULL, "
+            "state TEXT NOT NULL, updated_at DATETIME NOT NULL)"
+        )
+        conn.exec_driver_sql("INSERT INTO ivr_calls VALUES ('CAold', 3, '{}', '2021-03-01 07:00:00')")
+    old.dispose()
+    store = Store(url)  # migrates on start
+    with store.begin() as conn:
+        saved = store.load_call(conn, "CAold")
+    assert saved is not None and saved.step == 3 and saved.path is None
+    assert migrate(store.engine) == []  # nothing left to do
