@@ -75,9 +75,13 @@ def extend(
 _START = journal.insert().values(call_sid=sa.bindparam("sid"), started_at=sa.bindparam("at"), anonymous=False)
 
 
+_EXISTS = sa.select(journal.c.id).where(journal.c.call_sid == sa.bindparam("sid"))
+
+
 def start(conn: Connection, call_sid: str, now: datetime) -> None:
-    """A journal row for a call the server has just met."""
-    conn.execute(_START, {"sid": call_sid, "at": utc(now)})
+    """A journal row for a call the server has just met (a late webhook of a finished call keeps its row)."""
+    if conn.execute(_EXISTS, {"sid": call_sid}).first() is None:
+        conn.execute(_START, {"sid": call_sid, "at": utc(now)})
 
 
 def anonymize(conn: Connection, call_sid: str, now: datetime) -> None:

@@ -307,3 +307,14 @@ def test_a_local_simulator_is_accepted_beside_the_public_url(ivr_databases: Any)
     assert app.test_client().post("/voice", data=form, headers=local, environ_base=CLOCK).status_code == 200
     relayed = {**local, "X-Forwarded-For": "203.0.113.7"}  # the same signature through the tunnel: refused
     assert app.test_client().post("/voice", data=form, headers=relayed, environ_base=CLOCK).status_code == 403
+
+
+def test_a_webhook_after_the_call_ended_is_answered_without_an_incident(client: Any, caplog: Any) -> None:
+    caplog.set_level(logging.WARNING, logger="ivr")
+    client.post("/voice", data={"CallSid": "CA1"}, environ_base=CLOCK)
+    client.post("/voice/status", data={"CallSid": "CA1", "CallStatus": "completed"}, environ_base=CLOCK)
+    root = continues_or_ends_politely(
+        client.post("/voice/step/1/main", data={"CallSid": "CA1", "Digits": "3"}, environ_base=CLOCK)
+    )
+    assert root.find("Say").text.startswith("Извините, связь с меню прервалась")  # type: ignore[union-attr]
+    assert "incident" not in caplog.text
