@@ -5,12 +5,14 @@ import logging
 import os
 import sqlite3
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 from twilio.request_validator import RequestValidator
 
 from ivr import create_app
@@ -318,3 +320,77 @@ def test_a_webhook_after_the_call_ended_is_answered_without_an_incident(client: 
     )
     assert root.find("Say").text.startswith("Извините, связь с меню прервалась")  # type: ignore[union-attr]
     assert "incident" not in caplog.text
+
+
+class WebhookSequences(RuleBasedStateMachine):
+    """Calls that start, step with any input, get retried, end, and come back, in any order:
+    every answer is valid TwiML that goes on or ends politely, and no store incident is ever raised."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.client = SignedClient(_STATEFUL_APP)
+        self.next_step: dict[str, tuple[int, str]] = {}
+        self.incidents_before = _STATEFUL_APP.extensions["ivr"].failures
+
+    sids = Bundle("sids")
+
+    @rule(target=sids, sid=st.sampled_from([f"CAseq{i}" for i in range(4)]))
+    def place_a_call(self, sid: str) -> str:
+        root = continues_or_ends_politely(self.client.post("/voice", data={"CallSid": sid}, environ_base=CLOCK))
+        self._remember(sid, root)
+        return sid
+
+    @rule(sid=sids, digits=st.sampled_from(["1", "2", "3", "5", "6", "9", "0", "*", "#", "123456#", "89031234567#"]))
+    def press(self, sid: str, digits: str) -> None:
+        step, node = self.next_step.get(sid, (1, "main"))
+        data = {"CallSid": sid, "Digits": digits, "From": "+79161234567"}
+        root = continues_or_ends_politely(self.client.post(f"/voice/step/{step}/{node}", data=data, environ_base=CLOCK))
+        self._remember(sid, root)
+
+    @rule(sid=sids, outcome=st.sampled_from(["completed", "busy", "no-answer", "failed", "canceled", ""]))
+    def transfer_ends(self, sid: str, outcome: str) -> None:
+        step, node = self.next_step.get(sid, (1, "main"))
+        data = {"CallSid": sid, "DialCallStatus": outcome}
+        root = continues_or_ends_politely(self.client.post(f"/voice/step/{step}/{node}", data=data, environ_base=CLOCK))
+        self._remember(sid, root)
+
+    @rule(sid=sids)
+    def silence_or_retry(self, sid: str) -> None:
+        step, node = self.next_step.get(sid, (1, "main"))
+        for _ in range(2):  # the same webhook twice: a Twilio retry
+            root = continues_or_ends_politely(
+                self.client.post(f"/voice/step/{step}/{node}", data={"CallSid": sid}, environ_base=CLOCK)
+            )
+        self._remember(sid, root)
+
+    @rule(sid=sids)
+    def call_ends(self, sid: str) -> None:
+        reply = self.client.post("/voice/status", data={"CallSid": sid, "CallStatus": "completed"}, environ_base=CLOCK)
+        assert reply.status_code == 200
+
+    def _remember(self, sid: str, root: ET.Element) -> None:
+        for element in (root.find("Gather"), root.find("Dial")):
+            if element is not None and element.get("action", "").startswith("/voice/step/"):
+                _, _, _, step, node = element.get("action", "").split("/", 4)
+                self.next_step[sid] = (int(step), node)
+
+    @invariant()
+    def no_incident(self) -> None:
+        assert _STATEFUL_APP.extensions["ivr"].failures == 0
+
+
+_STATEFUL_APP: Any = None
+
+
+@pytest.fixture
+def stateful_app(ivr_databases: Any) -> Iterator[Any]:
+    global _STATEFUL_APP
+    _STATEFUL_APP = create_app({"DATABASE_URL": ivr_databases(), "LOG_LEVEL": "ERROR"})
+    yield _STATEFUL_APP
+    _STATEFUL_APP = None
+
+
+def test_webhook_sequences_in_any_order(stateful_app: Any) -> None:
+    run_state_machine_as_test(
+        WebhookSequences, settings=settings(max_examples=EXAMPLES // 10, stateful_step_count=25, deadline=None)
+    )
