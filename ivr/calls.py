@@ -97,7 +97,21 @@ class CallHandler:
     def _attempt(
         self, call_sid: str, step: int, node: str | None, given: Input, now: datetime, url_for: UrlFor, locked: bool
     ) -> Answer | None:
-        with self.store.begin() if locked else self.store.read() as conn:
+        with self.store.connection() as conn:
+            return self._attempt_on(conn, call_sid, step, node, given, now, url_for, locked)
+
+    def _attempt_on(
+        self,
+        conn: Connection,
+        call_sid: str,
+        step: int,
+        node: str | None,
+        given: Input,
+        now: datetime,
+        url_for: UrlFor,
+        locked: bool,
+    ) -> Answer | None:
+        with self.store.writing(conn) if locked else self.store.reading(conn):
             saved = self.store.load_call(conn, call_sid)
             before = CallState.from_json(saved.state) if saved is not None else None
             if saved is not None and step <= saved.step:
@@ -123,7 +137,7 @@ class CallHandler:
             if locked:
                 turn = self._perform(conn, call_sid, turn, now, given.caller, closures)
                 return self._commit(conn, call_sid, step, saved, before, given, turn, outcome, now, url_for)
-        with self.store.begin() as conn:
+        with self.store.writing(conn):
             return self._commit(conn, call_sid, step, saved, before, given, turn, outcome, now, url_for)
 
     def _commit(

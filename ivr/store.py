@@ -279,14 +279,28 @@ class Store:
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
-        """One transaction; on a SQLite file, writers queue for it instead of polling a busy database."""
-        with self.writers.turn(), self.engine.begin() as conn:
+        """One write transaction on a connection of its own."""
+        with self.connection() as conn, self.writing(conn):
             yield conn
 
     @contextmanager
-    def read(self) -> Iterator[Connection]:
-        """A read-only transaction that waits for no writer."""
-        with self.engine.connect().execution_options(ivr_read=True) as conn, conn.begin():
+    def connection(self) -> Iterator[Connection]:
+        """One connection for a webhook's read and then its write (one pool checkout, not two)."""
+        with self.engine.connect() as conn:
+            yield conn
+
+    @contextmanager
+    def reading(self, conn: Connection) -> Iterator[Connection]:
+        """A read-only transaction on `conn` that waits for no writer."""
+        conn.execution_options(ivr_read=True)
+        with conn.begin():
+            yield conn
+
+    @contextmanager
+    def writing(self, conn: Connection) -> Iterator[Connection]:
+        """A write transaction on `conn`, queued behind other writers on a SQLite file."""
+        conn.execution_options(ivr_read=False)
+        with self.writers.turn(), conn.begin():
             yield conn
 
     def load_call(self, conn: Connection, call_sid: str) -> SavedCall | None:
