@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from . import allowance, clock, engine, journal, requests, twiml
 from .engine import CallState, Input, SpendEffect, Turn
 from .model import Flow
-from .store import SavedCall, Store
+from .store import SavedCall, Store, forget_call
 
 UrlFor = Callable[[int, str], str]
 MAX_STEPS = 500  # webhooks in one call; beyond that the call is ended politely
@@ -180,7 +180,7 @@ class CallHandler:
         """Twilio says the call is over: close its journal row and forget its state."""
         with self.store.begin() as conn:
             journal.finish(conn, self.flow, call_sid, status, duration, now)
-            self.store.forget_call(conn, call_sid)
+            forget_call(conn, call_sid)
 
     def emergency(self, url: str) -> str:
         """TwiML for a call that cannot be served: apology, then the operator's contact."""

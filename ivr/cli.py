@@ -275,9 +275,7 @@ def hours(words: tuple[str, ...], at_text: str | None, reason: str | None, flow:
     rest = list(words[1:] if action != "show" else words)
     if len(rest) > 1:
         raise click.UsageError(f"one schedule at a time; got {' '.join(rest)!r}")
-    with _quiet():
-        app = _app_or_exit({"FLOW": flow} if flow else {})
-    handler = app.extensions["ivr"].handler
+    handler = _admin_app(flow).extensions["ivr"].handler
     model: Flow = handler.flow
     if not model.schedules:
         raise click.UsageError(f"the flow {model.path} declares no schedules")
@@ -326,10 +324,14 @@ def hours(words: tuple[str, ...], at_text: str | None, reason: str | None, flow:
         click.echo(f"  next opening: {opening:%Y-%m-%d %H:%M %A} ({why}); callers hear «{spoken}»")
 
 
-def _admin_store() -> tuple[Flow, Any]:
+def _admin_app(flow: str | None = None) -> Flask:
+    """The app on IVR_DATABASE_URL for a command that serves no calls, without start-up warnings."""
     with _quiet():
-        app = _app_or_exit({})
-    handler = app.extensions["ivr"].handler
+        return _app_or_exit({"FLOW": flow} if flow else {})
+
+
+def _admin_store() -> tuple[Flow, Any]:
+    handler = _admin_app().extensions["ivr"].handler
     return handler.flow, handler.store
 
 
@@ -674,8 +676,7 @@ def purge(days: int | None) -> None:
     """Delete journal rows past the retention, and the state of calls silent for a day."""
     from . import clock, journal
 
-    with _quiet():
-        app = _app_or_exit({})
+    app = _admin_app()
     keep = days or int(app.config.get("JOURNAL_DAYS", 90))
     handler = app.extensions["ivr"].handler
     with handler.store.begin() as conn:

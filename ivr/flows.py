@@ -170,9 +170,8 @@ def _settings(r: _Reader, doc: Located) -> Settings:
             r.problem(t.line_of(key), None, f"unknown text {key!r}; known: {', '.join(DEFAULT_TEXTS)}")
         else:
             texts[key] = r.text(t, key, None, DEFAULT_TEXTS[key])
-    tz = r.get(s, "timezone", str, None, "UTC")
-    if tz:
-        r.check(s, "timezone", None, schedule.check_timezone) if "timezone" in s else None
+    # A bad zone is reported; UTC stands in so the rest of the file can still be checked.
+    tz = r.check(s, "timezone", None, schedule.check_timezone) if "timezone" in s else "UTC"
     return Settings(
         voice=r.get(s, "voice", str, None, "Polly.Tatyana"),
         language=r.get(s, "language", str, None, "ru-RU"),

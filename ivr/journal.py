@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection
 
 from .engine import CallState, Input, Turn
 from .model import Allowance, Ask, Branch, Flow, Hangup, Menu, Register, Transfer
-from .store import SavedCall, aware, calls, journal, turns, utc
+from .store import SavedCall, aware, calls, forget_call, journal, utc
 
 MAX_PATH = 200  # nodes kept per call
 
@@ -135,7 +135,6 @@ def purge(conn: Connection, flow: Flow, now: datetime, keep_days: int) -> int:
     stale = utc(now - timedelta(days=1))
     for (call_sid,) in conn.execute(sa.select(calls.c.call_sid).where(calls.c.updated_at < stale)).all():
         finish(conn, flow, call_sid, "no status callback", None, now)
-        conn.execute(turns.delete().where(turns.c.call_sid == call_sid))
-        conn.execute(calls.delete().where(calls.c.call_sid == call_sid))
+        forget_call(conn, call_sid)
     cutoff = utc(now - timedelta(days=keep_days))
     return int(conn.execute(journal.delete().where(journal.c.started_at < cutoff)).rowcount)

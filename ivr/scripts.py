@@ -24,6 +24,7 @@ from typing import Any
 
 from .errors import FlowError, FlowProblem
 from .simulator import DIAL_OUTCOMES, Call, Simulator, SimulatorError
+from .simulator.console import Token, perform
 from .yamlsrc import Located, load_yaml
 
 SUFFIX = ".call.yaml"
@@ -235,7 +236,10 @@ def run(script: CallScript, url: str | None = None, flow: Path | None = None) ->
                     outcome.failures += [f"{where}: {p}" for p in _check(step.value, call, registered)]
                     continue
                 try:
-                    _act(call, step)
+                    # The same actions as `ivr simulate` tokens; a script says "press" for keys.
+                    kind = "keys" if step.kind == "press" else step.kind
+                    text = step.value if isinstance(step.value, str) else ""
+                    perform(call, Token(kind, text))
                 except SimulatorError as exc:
                     outcome.failures.append(f"{where}: {step.kind}: {exc}")
                     break
@@ -245,19 +249,3 @@ def run(script: CallScript, url: str | None = None, flow: Path | None = None) ->
             if not call.ended:
                 call.hangup()
     return outcome
-
-
-def _act(call: Call, step: Step) -> None:
-    match step.kind:
-        case "press":
-            call.press(step.value)
-        case "say":
-            call.say(step.value)
-        case "silence":
-            call.silence()
-        case "dial":
-            call.dial_outcome(step.value)
-        case "record":
-            call.record(step.value)
-        case "hangup":
-            call.hangup()

@@ -197,6 +197,12 @@ _INSERT_TURN = turns.insert().values(
 )
 
 
+def forget_call(conn: Connection, call_sid: str) -> None:
+    """Forget a finished call's state and cached turns (requests and the journal stay)."""
+    conn.execute(turns.delete().where(turns.c.call_sid == call_sid))
+    conn.execute(calls.delete().where(calls.c.call_sid == call_sid))
+
+
 def migrate(engine: Engine) -> list[str]:
     """Bring the database up to this version's schema, the same way on SQLite and PostgreSQL: create
     missing tables and indexes, add missing (nullable) columns. Returns what it changed."""
@@ -272,7 +278,6 @@ class Store:
     """All reads and writes of the application; one short transaction per webhook."""
 
     def __init__(self, url: str, busy_timeout: float = 5.0) -> None:
-        self.url = url
         self.engine = make_engine(url, busy_timeout)
         self.writers = _WriterQueue(self.engine, busy_timeout)
         migrate(self.engine)
@@ -349,11 +354,6 @@ class Store:
             conn.execute(calls.insert().values({**row._mapping, "call_sid": target}))
             for turn in conn.execute(sa.select(turns).where(turns.c.call_sid == source)).all():
                 conn.execute(turns.insert().values({**turn._mapping, "call_sid": target}))
-
-    def forget_call(self, conn: Connection, call_sid: str) -> None:
-        """Forget a finished call's state and cached turns (requests and the journal stay)."""
-        conn.execute(turns.delete().where(turns.c.call_sid == call_sid))
-        conn.execute(calls.delete().where(calls.c.call_sid == call_sid))
 
     def closures(self, conn: Connection) -> dict[str, str]:
         """Emergency closures in force: schedule name -> reason."""
