@@ -14,6 +14,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from . import flows
 from .calls import CallHandler
 from .errors import ConfigError
+from .seal import KeyRing
 from .store import Store
 from .web import Runtime, bp, install_error_pages
 
@@ -37,6 +38,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         LOG_LEVEL="INFO",
         JOURNAL_DAYS=90,  # how long the call journal keeps a call
         SIMULATOR=False,  # the web phone at /simulator (on under `ivr serve`)
+        STATE_KEYS=None,  # the key ring sealing call state in action URLs, newest first
+        DEVELOPMENT=False,  # `ivr serve` and the local tools: a missing key ring is made, not refused
     )
     app.config.from_prefixed_env("IVR", loads=str)
     if config:
@@ -50,15 +53,15 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
         url = f"sqlite:///{Path(app.instance_path) / 'ivr.sqlite3'}"
     store = Store(url, busy_timeout=_number(app, "DB_BUSY_TIMEOUT", float))
-    allow_clock = str(app.config["ALLOW_SIMULATED_CLOCK"]).lower() in ("1", "true", "yes", "on")
-    handler = CallHandler(flow, store, max_steps=_number(app, "MAX_CALL_STEPS", int))
+    allow_clock = _flag(app.config["ALLOW_SIMULATED_CLOCK"])
+    handler = CallHandler(flow, store, _state_keys(app), max_steps=_number(app, "MAX_CALL_STEPS", int))
     app.extensions["ivr"] = Runtime(handler, allow_simulated_clock=allow_clock)
     # Twilio does not follow redirects on webhooks: never answer "/voice//x" or "/voice/" with a 308.
     app.url_map.merge_slashes = False
     app.url_map.strict_slashes = False
     app.register_blueprint(bp)
     install_error_pages(app)
-    if str(app.config["SIMULATOR"]).lower() in ("1", "true", "yes", "on"):
+    if _flag(app.config["SIMULATOR"]):
         from . import webphone
 
         webphone.install(app)
@@ -79,6 +82,27 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if allow_clock:
         log.warning("the simulated clock is allowed (X-Ivr-Clock): never run like this in production")
     return app
+
+
+def _state_keys(app: Flask) -> KeyRing:
+    """The key ring from IVR_STATE_KEYS; without one, a key kept in the instance folder (shared by
+    every process of this machine) unless this app answers a real number in production."""
+    text = app.config["STATE_KEYS"]
+    if text:
+        return KeyRing.parse(str(text))
+    production = app.config["TWILIO_AUTH_TOKEN"] and not (app.testing or _flag(app.config["DEVELOPMENT"]))
+    if production:
+        raise ConfigError(
+            "IVR_STATE_KEYS",
+            "",
+            "is not set: every instance needs the same key ring to read calls in progress; "
+            "make one with `ivr keys new` and set it in the environment of every instance",
+        )
+    return KeyRing.for_development(Path(app.instance_path))
+
+
+def _flag(value: object) -> bool:
+    return str(value).lower() in ("1", "true", "yes", "on")
 
 
 def _number(app: Flask, key: str, kind: type[int] | type[float]) -> Any:

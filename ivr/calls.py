@@ -1,25 +1,45 @@
-"""One webhook of one call: load state, run the engine, perform effects, save, answer TwiML.
+"""One webhook of one call: open the sealed state, run the engine, perform effects, append, answer.
 
-A webhook Twilio retries (same CallSid, same step) gets the TwiML stored the first time and
-changes nothing; a webhook for an old or unexpected step hears the current question again.
+The call's state travels in the action URL, sealed (`seal.py`) and bound to the CallSid, the step
+and the node, so a webhook reads nothing from the database. It appends one event to the journal;
+a webhook with an effect (a request to register, an allowance to spend) performs it in one
+transaction with its answer, keyed by (CallSid, step): a retry of it, or Twilio's fallback URL,
+repeats the same answer and spends nothing twice. A broken or foreign seal is a lost call: an
+apology and the main menu.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import parse_qs, quote, urlsplit
 
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from . import allowance, clock, engine, journal, requests, twiml
+from . import allowance, engine, journal, requests, twiml
 from .engine import CallState, Input, SpendEffect, Turn
 from .model import Flow
-from .store import SavedCall, Store, forget_call
+from .seal import KeyRing
+from .store import Event, Store, forget_call
 
-UrlFor = Callable[[int, str], str]
 MAX_STEPS = 500  # webhooks in one call; beyond that the call is ended politely
+STEP_PATH = "/voice/step"  # action URLs: {root}/voice/step/{step}/{node}?s={sealed state}
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """One request of Twilio's about a call: which call, which step, the sealed state it carries,
+    what the caller did and when; `root` is where the app is mounted (action URLs start there)."""
+
+    call_sid: str
+    step: int
+    node: str | None  # None for the entry webhook
+    seal: str
+    given: Input
+    now: datetime
+    root: str = ""
 
 
 @dataclass(frozen=True)
@@ -28,25 +48,22 @@ class Answer:
 
     twiml: str
     node: str
-    outcome: str  # new, step, replay, stale, lost, too-long
+    outcome: str  # new, step, replay, lost, too-long
     anonymous: bool = False
     path: tuple[str, ...] = ()  # the nodes this webhook went through, the waiting one last
-
-
-class _Conflict(Exception):
-    """Another webhook of the call changed it after it was read: roll back and answer again."""
 
 
 class _Closures(Mapping[str, str]):
     """Emergency closures, read from the store only if a schedule branch asks (most webhooks do not)."""
 
-    def __init__(self, store: Store, conn: Connection) -> None:
-        self.store, self.conn = store, conn
+    def __init__(self, store: Store) -> None:
+        self.store = store
         self.loaded: dict[str, str] | None = None
 
     def _all(self) -> dict[str, str]:
         if self.loaded is None:
-            self.loaded = self.store.closures(self.conn)
+            with self.store.connection() as conn, self.store.reading(conn):
+                self.loaded = self.store.closures(conn)
         return self.loaded
 
     def __getitem__(self, key: str) -> str:
@@ -59,125 +76,130 @@ class _Closures(Mapping[str, str]):
         return len(self._all())
 
 
-class CallHandler:
-    """Serves the webhooks of every call of one flow against one store."""
+def _bound_to(call_sid: str, step: int, node: str) -> bytes:
+    return f"{call_sid}\x00{step}\x00{node}".encode()
 
-    def __init__(self, flow: Flow, store: Store, max_steps: int = MAX_STEPS) -> None:
+
+class CallHandler:
+    """Serves the webhooks of every call of one flow against one store, with one key ring."""
+
+    def __init__(self, flow: Flow, store: Store, keys: KeyRing, max_steps: int = MAX_STEPS) -> None:
         self.flow = flow
         self.store = store
+        self.keys = keys
         self.max_steps = max_steps
+        self.renderer = twiml.Renderer(flow.settings)
 
-    def handle(
-        self, call_sid: str, step: int, node: str | None, given: Input, now: datetime, url_for: UrlFor
-    ) -> Answer:
-        """The answer to webhook `step` of a call; raises only when the store fails.
+    # ------------------------------------------------------------ sealed state in action URLs
 
-        Most webhooks read the call without waiting for any writer, think, and then write in one
-        short transaction that checks nobody changed the call meanwhile. A webhook with an effect
-        (a request to register, an allowance to spend), or one that lost such a race, does it all
-        inside one write transaction instead.
-        """
-        for locked in (False, True, True):
-            try:
-                answer = self._attempt(call_sid, step, node, given, now, url_for, locked)
-            except (IntegrityError, _Conflict):
-                # A twin of this webhook (a retry racing the original), or another webhook of the call,
-                # committed first; this transaction was rolled back whole: answer again from what it wrote.
-                continue
-            if answer is not None:
-                return answer
-        return self._attempt(call_sid, step, node, given, now, url_for, True) or self._lost(url_for, step)
+    def action_url(self, root: str, call_sid: str, step: int, state: CallState) -> str:
+        """Where the call's next webhook goes, carrying its state sealed for that very step."""
+        seal = self.keys.seal(state.pack(), _bound_to(call_sid, step, state.node))
+        return f"{root}{STEP_PATH}/{step}/{quote(state.node, safe='')}?s={seal}"
 
-    def _lost(self, url_for: UrlFor, step: int) -> Answer:
-        turn = engine.lost(self.flow, clock.now())
-        return Answer(
-            twiml.render(turn, self.flow.settings, url_for(step + 1, turn.state.node)), turn.state.node, "lost"
-        )
+    def state_of(self, call_sid: str, step: int, node: str, seal: str) -> CallState | None:
+        """The state a seal carries, or None when it is broken, forged or not this call's step."""
+        plain = self.keys.open(seal, _bound_to(call_sid, step, node))
+        if plain is None:
+            return None
+        try:
+            state = CallState.unpack(plain)
+        except (ValueError, KeyError, TypeError):
+            return None
+        return state if state.node == node else None
 
-    def _attempt(
-        self, call_sid: str, step: int, node: str | None, given: Input, now: datetime, url_for: UrlFor, locked: bool
-    ) -> Answer | None:
-        with self.store.connection() as conn:
-            return self._attempt_on(conn, call_sid, step, node, given, now, url_for, locked)
+    def state_at(self, url: str, call_sid: str) -> tuple[int, CallState] | None:
+        """The step and state an action URL of ours carries for `call_sid` (the crawler looks so)."""
+        parts = urlsplit(url)
+        rest = parts.path.partition(STEP_PATH + "/")[2]
+        step, _, node = rest.partition("/")
+        seal = parse_qs(parts.query).get("s", [""])[0]
+        if not step.isdecimal():
+            return None
+        state = self.state_of(call_sid, int(step), node, seal)
+        return (int(step), state) if state is not None else None
 
-    def _attempt_on(
-        self,
-        conn: Connection,
-        call_sid: str,
-        step: int,
-        node: str | None,
-        given: Input,
-        now: datetime,
-        url_for: UrlFor,
-        locked: bool,
-    ) -> Answer | None:
-        with self.store.writing(conn) if locked else self.store.reading(conn):
-            saved = self.store.load_call(conn, call_sid)
-            before = CallState.from_json(saved.state) if saved is not None else None
-            if saved is not None and step <= saved.step:
-                cached = self.store.cached_turn(conn, call_sid, step)
-                if cached is not None:
-                    return Answer(cached, node or "", "replay", before.anonymous if before else False)
-            if step > self.max_steps:
-                return Answer(twiml.goodbye(self.flow.settings, self.flow.text("too_long")), "", "too-long")
-            closures = _Closures(self.store, conn) if self.flow.schedules else {}
+    def reseal(self, url: str, call_sid: str, twin_sid: str) -> str:
+        """The same action URL for a twin of the call under another CallSid (the crawler forks so)."""
+        found = self.state_at(url, call_sid)
+        if found is None:
+            return url
+        root = urlsplit(url).path.partition(STEP_PATH + "/")[0]
+        return self.action_url(root, twin_sid, found[0], found[1])
+
+    # ------------------------------------------------------------ answering
+
+    def handle(self, hook: Webhook) -> Answer:
+        """The answer to one webhook; raises only when the store fails."""
+        if hook.step > self.max_steps:
+            return Answer(twiml.goodbye(self.flow.settings, self.flow.text("too_long")), "", "too-long")
+        closures = _Closures(self.store) if self.flow.schedules else {}
+        caller = hook.given.caller
+        before: CallState | None = None
+        if hook.node is None:
+            outcome, turn = "new", engine.start(self.flow, hook.now, caller, closures)
+        else:
+            before = self.state_of(hook.call_sid, hook.step, hook.node, hook.seal)
             if before is None:
-                outcome = "new" if step == 0 else "lost"
-                begin = engine.start if step == 0 else engine.lost
-                turn = begin(self.flow, now, given.caller, closures)
-            elif step != saved.step + 1 or node != before.node:  # type: ignore[union-attr]
-                stale = engine.repeat(self.flow, before, now, given.caller, closures)
-                xml = twiml.render(stale, self.flow.settings, url_for(saved.step + 1, stale.state.node))  # type: ignore[union-attr]
-                return Answer(xml, stale.state.node, "stale", before.anonymous, (stale.state.node,))
+                outcome, turn = "lost", engine.lost(self.flow, hook.now, caller, closures)
             else:
-                outcome = "step"
-                turn = engine.step(self.flow, before, given, now, closures)
-            if turn.effect is not None and not locked:
-                return None  # effects are performed inside a write transaction
-            if locked:
-                turn = self._perform(conn, call_sid, turn, now, given.caller, closures)
-                return self._commit(conn, call_sid, step, saved, before, given, turn, outcome, now, url_for)
-        with self.store.writing(conn):
-            return self._commit(conn, call_sid, step, saved, before, given, turn, outcome, now, url_for)
-
-    def _commit(
-        self,
-        conn: Connection,
-        call_sid: str,
-        step: int,
-        saved: SavedCall | None,
-        before: CallState | None,
-        given: Input,
-        turn: Turn,
-        outcome: str,
-        now: datetime,
-        url_for: UrlFor,
-    ) -> Answer:
-        xml = twiml.render(turn, self.flow.settings, url_for(step + 1, turn.state.node))
-        path, facts = journal.extend(self.flow, saved, before, given, turn, now)
-        new_state = SavedCall(step, turn.state.to_json(), path, facts)
-        if not self.store.save_turn(conn, call_sid, step, saved, new_state, xml, now):
-            raise _Conflict(call_sid)  # rolls back whatever this transaction did, effects included
-        if saved is None:
-            journal.start(conn, call_sid, now)
-        if turn.state.anonymous and not (before is not None and before.anonymous):
-            journal.anonymize(conn, call_sid, now)
+                outcome, turn = "step", engine.step(self.flow, before, hook.given, hook.now, closures)
+        if turn.effect is not None:
+            return self._with_effect(hook, before, turn, outcome, closures)
+        xml = self._render(hook, turn)
+        event = journal.event(self.flow, hook.call_sid, hook.step, before, hook.given, turn, hook.now)
+        if not event.anonymous:
+            self.store.append(event)
+        elif before is None or not before.anonymous:
+            with self.store.begin() as conn:
+                self._anonymize(conn, event)
         return Answer(xml, turn.state.node, outcome, turn.state.anonymous, turn.path)
 
-    def _perform(
-        self, conn: Connection, call_sid: str, turn: Turn, now: datetime, caller: str, closures: engine.Closures
-    ) -> Turn:
+    def _render(self, hook: Webhook, turn: Turn) -> str:
+        return self.renderer.render(turn, self.action_url(hook.root, hook.call_sid, hook.step + 1, turn.state))
+
+    def _anonymize(self, conn: Connection, event: Event) -> None:
+        # What the call appended before it turned anonymous goes; one row keeps its step and hour.
+        forget_call(conn, event.call_sid)
+        self.store.append_in(conn, event)
+
+    def _with_effect(
+        self, hook: Webhook, before: CallState | None, turn: Turn, outcome: str, closures: engine.Closures
+    ) -> Answer:
+        """Perform the turn's effects, keep the answer and append the event, all in one transaction."""
+        for _ in range(3):
+            try:
+                with self.store.begin() as conn:
+                    stored = self.store.turn(conn, hook.call_sid, hook.step)
+                    if stored is not None:
+                        return Answer(stored, hook.node or "", "replay", turn.state.anonymous)
+                    done = self._perform(conn, hook, turn, closures)
+                    xml = self._render(hook, done)
+                    self.store.save_turn(conn, hook.call_sid, hook.step, xml, hook.now)
+                    event = journal.event(self.flow, hook.call_sid, hook.step, before, hook.given, done, hook.now)
+                    if event.anonymous:
+                        self._anonymize(conn, event)
+                    else:
+                        self.store.append_in(conn, event)
+                    return Answer(xml, done.state.node, outcome, done.state.anonymous, done.path)
+            except IntegrityError:
+                # A twin of this webhook (a retry racing the original), or another call spending the
+                # same allowance, committed first; this transaction was rolled back whole: try again.
+                continue
+        raise RuntimeError(f"step {hook.step} of a call kept conflicting with its twins")
+
+    def _perform(self, conn: Connection, hook: Webhook, turn: Turn, closures: engine.Closures) -> Turn:
         while turn.effect is not None:
             effect = turn.effect
             if isinstance(effect, SpendEffect):
-                outcome = allowance.spend(conn, call_sid, effect, now)
+                outcome = allowance.spend(conn, hook.call_sid, effect, hook.now)
             else:
-                outcome = engine.EffectOutcome(True, requests.register(conn, call_sid, effect, now))
-            turn = engine.resume(self.flow, turn, outcome, now, caller, closures)
+                outcome = engine.EffectOutcome(True, requests.register(conn, hook.call_sid, effect, hook.now))
+            turn = engine.resume(self.flow, turn, outcome, hook.now, hook.given.caller, closures)
         return turn
 
     def finish(self, call_sid: str, status: str, duration: int | None, now: datetime) -> None:
-        """Twilio says the call is over: close its journal row and forget its state."""
+        """Twilio says the call is over: fold its events into the journal and forget them."""
         with self.store.begin() as conn:
             journal.finish(conn, self.flow, call_sid, status, duration, now)
             forget_call(conn, call_sid)

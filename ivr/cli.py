@@ -18,7 +18,7 @@ import click
 from flask import Flask
 
 from . import flows
-from .errors import FlowError
+from .errors import ConfigError, FlowError
 from .model import Flow
 
 
@@ -60,10 +60,14 @@ def _app_or_exit(config: dict[str, Any], quiet: bool = True) -> Flask:
     """The app, or the flow's problems and exit 1; commands that serve no calls keep it quiet."""
     from .app import create_app
 
+    config = {"DEVELOPMENT": True, **config}  # tools on this machine: a missing key ring is made for them
     try:
         return create_app({"LOG_LEVEL": "ERROR", **config} if quiet else config)
     except FlowError as exc:
         _exit_with(exc)
+    except ConfigError as exc:
+        click.echo(f"ivr: {exc}", err=True)
+        sys.exit(2)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -91,6 +95,20 @@ def check(flow: str | None) -> None:
         click.echo(f"  allowance {rule.name}: {rule.limit} per {rule.period.replace('_', ' ')}")
     if model.programme:
         click.echo(f"  programme: {model.programme.start.isoformat()} .. {model.programme.end.isoformat()}")
+
+
+@main.group()
+def keys() -> None:
+    """The key ring that seals call state in action URLs (IVR_STATE_KEYS)."""
+
+
+@keys.command("new")
+def keys_new() -> None:
+    """Print a new key. Put it first in IVR_STATE_KEYS on every instance; keep the old key after it
+    (comma-separated) until the calls it sealed are over, then drop it."""
+    from .seal import new_key
+
+    click.echo(new_key())
 
 
 @main.command()

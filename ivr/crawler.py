@@ -10,6 +10,7 @@ outcome, replays each path from a fresh call, and dedupes by the TwiML the calle
 
 from __future__ import annotations
 
+import copy
 import re
 import secrets
 import time
@@ -183,6 +184,7 @@ class _InProcessBackend:
         self.app = app
         self.flow = flow
         runtime: Runtime = app.extensions["ivr"]
+        self.handler = runtime.handler
         self.store = runtime.handler.store
         self.simulator = Simulator(app, auth_token=app.config.get("TWILIO_AUTH_TOKEN") or "")
         self.webhooks = 0
@@ -206,19 +208,24 @@ class _InProcessBackend:
 
     def apply(self, state: _State, token: Token) -> Call:
         sid = "CA" + secrets.token_hex(16)
-        self.store.fork_call(state.call.call_sid, sid)
         twin = state.call.clone(sid, InProcessSession(self.app))
+        waiting = twin.waiting
+        if waiting is not None:
+            # The call's state rides sealed in the action URL, bound to the CallSid: seal it anew.
+            element = copy.deepcopy(waiting.element)  # a shallow copy shares its attributes
+            action = element.get("action")
+            if action:
+                element.set("action", self.handler.reseal(action, state.call.call_sid, sid))
+            waiting.element = element
         perform(twin, token)
         return twin
 
     def _server_state(self, call: Call) -> tuple[str, str, int, int]:
-        from .engine import CallState
-
-        with self.store.begin() as conn:
-            saved = self.store.load_call(conn, call.call_sid)
-        if saved is None:
+        action = call.waiting.element.get("action") if call.waiting is not None else None
+        found = self.handler.state_at(action, call.call_sid) if action else None
+        if found is None:
             return ("", "", 0, 0)
-        state = CallState.from_json(saved.state)
+        state = found[1]
         return (state.node, state.phase, state.invalid, state.silence)
 
     def signature(self, call: Call) -> Hashable:

@@ -46,22 +46,38 @@ class CallState:
     pending: str = ""
     anonymous: bool = False
 
-    def to_json(self) -> str:
-        data: dict[str, Any] = {k: getattr(self, k) for k in self.__dataclass_fields__}
-        data["values"], data["spoken"] = dict(self.values), dict(self.spoken)
-        return json.dumps(data, ensure_ascii=False, sort_keys=True)
+    def pack(self) -> bytes:
+        """Compact bytes for a sealed action URL: fields at their defaults and spoken forms equal to
+        the value are left out (URLs stay short even with a name and complaints collected)."""
+        data: dict[str, Any] = {"n": self.node}
+        for short, name in _PACKED:
+            value = getattr(self, name)
+            if value != _DEFAULTS[name]:
+                data[short] = value
+        if self.values:
+            data["v"] = dict(self.values)
+        spoken = {k: v for k, v in self.spoken.items() if self.values.get(k) != v}
+        if spoken:
+            data["s"] = spoken
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
 
     @classmethod
-    def from_json(cls, text: str) -> CallState:
-        data = json.loads(text)
-        data["values"] = MappingProxyType(dict(data.get("values", {})))
-        data["spoken"] = MappingProxyType(dict(data.get("spoken", {})))
-        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+    def unpack(cls, raw: bytes) -> CallState:
+        """The state `pack` wrote (raises ValueError, KeyError or TypeError on anything else)."""
+        data = json.loads(raw)
+        values = {str(k): str(v) for k, v in data.get("v", {}).items()}
+        spoken = values | {str(k): str(v) for k, v in data.get("s", {}).items()}
+        fields = {name: data[short] for short, name in _PACKED if short in data}
+        return cls(node=str(data["n"]), values=MappingProxyType(values), spoken=MappingProxyType(spoken), **fields)
 
     def remember(self, name: str, value: str, spoken: str | None = None) -> CallState:
         values = MappingProxyType({**self.values, name: value})
         said = MappingProxyType({**self.spoken, name: value if spoken is None else spoken})
         return replace(self, values=values, spoken=said)
+
+
+_PACKED = (("p", "phase"), ("i", "invalid"), ("q", "silence"), ("w", "pending"), ("a", "anonymous"))
+_DEFAULTS: dict[str, Any] = {"phase": "entry", "invalid": 0, "silence": 0, "pending": "", "anonymous": False}
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
-"""The call journal: one row per call, fed by every webhook and by Twilio's status callback.
+"""The call journal: every webhook appends an event; Twilio's status callback folds them into one row.
 
-It keeps when a call started and ended, the path of nodes, where it last waited, how it ended,
-and facts for reports: schedules found closed, transfer outcomes, requests, allowances. A call
-that reaches an anonymous node (the psychologist) keeps only that such a call happened, in which
-hour, and nothing else.
+A call's row keeps when it started and ended, the path of nodes, where it last waited, how it
+ended, and facts for reports: schedules found closed, transfer outcomes, requests, allowances. A
+call that reaches an anonymous node (the psychologist) keeps only that such a call happened, in
+which hour, and nothing else: its earlier events are dropped when it turns anonymous.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection
 
 from .engine import CallState, Input, Turn
 from .model import Allowance, Ask, Branch, Flow, Hangup, Menu, Register, Transfer
-from .store import SavedCall, aware, calls, forget_call, journal, utc
+from .store import Event, aware, events, forget_call, journal, turns, utc
 
 MAX_PATH = 200  # nodes kept per call
 
@@ -57,41 +57,15 @@ def _branch(flow: Flow, path: list[str]) -> str | None:
     return None
 
 
-def extend(
-    flow: Flow, saved: SavedCall | None, before: CallState | None, given: Input, turn: Turn, now: datetime
-) -> tuple[str | None, str | None]:
-    """The call's journal so far (path, facts as JSON) after this turn; nothing for an anonymous call."""
+def event(
+    flow: Flow, call_sid: str, step: int, before: CallState | None, given: Input, turn: Turn, now: datetime
+) -> Event:
+    """The journal's event for one answered webhook: the nodes passed and the kind of input, never values."""
     if turn.state.anonymous:
-        return None, None
-    path = json.loads(saved.path) if saved is not None and saved.path else []
-    for node in turn.path:
-        if not path or path[-1] != node:
-            path.append(node)
-    found = json.loads(saved.facts) if saved is not None and saved.facts else []
-    found += facts(flow, before, given, turn, now)
-    return json.dumps(path[-MAX_PATH:]), json.dumps(found)
-
-
-_START = journal.insert().values(call_sid=sa.bindparam("sid"), started_at=sa.bindparam("at"), anonymous=False)
-
-
-_EXISTS = sa.select(journal.c.id).where(journal.c.call_sid == sa.bindparam("sid"))
-
-
-def start(conn: Connection, call_sid: str, now: datetime) -> None:
-    """A journal row for a call the server has just met (a late webhook of a finished call keeps its row)."""
-    if conn.execute(_EXISTS, {"sid": call_sid}).first() is None:
-        conn.execute(_START, {"sid": call_sid, "at": utc(now)})
-
-
-def anonymize(conn: Connection, call_sid: str, now: datetime) -> None:
-    """Reduce a call's row to "an anonymous call happened in this hour"."""
-    hour = now.replace(minute=0, second=0, microsecond=0)
-    forget = ("call_sid", "branch", "path", "last_node", "facts", "ended_at", "duration")
-    values: dict[str, Any] = dict.fromkeys(forget) | {"anonymous": True, "started_at": utc(hour), "end": "anonymous"}
-    updated = conn.execute(journal.update().where(journal.c.call_sid == call_sid).values(**values))
-    if updated.rowcount == 0:
-        conn.execute(journal.insert().values(**values))
+        hour = now.replace(minute=0, second=0, microsecond=0)
+        return Event(call_sid, step, hour, "", "[]", None, anonymous=True)
+    found = facts(flow, before, given, turn, now)
+    return Event(call_sid, step, now, given.kind, json.dumps(list(turn.path)), json.dumps(found) if found else None)
 
 
 def _how_it_ended(flow: Flow, last_node: str | None, status: str) -> str:
@@ -105,23 +79,39 @@ def _how_it_ended(flow: Flow, last_node: str | None, status: str) -> str:
     return status or "ended"
 
 
+_EVENTS = sa.select(events).where(events.c.call_sid == sa.bindparam("sid")).order_by(events.c.step)
+_ROW_OF = sa.select(journal.c.id).where(journal.c.call_sid == sa.bindparam("sid"))
+
+
 def finish(conn: Connection, flow: Flow, call_sid: str, status: str, duration: int | None, now: datetime) -> None:
-    """Close a call's row with what its state holds, when Twilio's status callback says it is over."""
-    row = conn.execute(sa.select(journal).where(journal.c.call_sid == call_sid)).first()
-    call = conn.execute(sa.select(calls).where(calls.c.call_sid == call_sid)).first()
-    if row is None or call is None:
+    """Fold a finished call's events into its journal row (Twilio's status callback says it is over)."""
+    rows = conn.execute(_EVENTS, {"sid": call_sid}).all()
+    if not rows or conn.execute(_ROW_OF, {"sid": call_sid}).first() is not None:
+        return  # nothing of it was kept, or a late webhook of a call already closed
+    anonymous = next((row for row in rows if row.anonymous), None)
+    if anonymous is not None:
+        values: dict[str, Any] = {"anonymous": True, "started_at": anonymous.at, "end": "anonymous"}
+        conn.execute(journal.insert().values(**values))
         return
-    path = json.loads(call.path) if call.path else []
-    last_node = json.loads(call.state).get("node")
-    computed = int((now - aware(row.started_at)).total_seconds())
+    path: list[str] = []
+    found: list[Any] = []
+    for row in rows:
+        for node in json.loads(row.path):
+            if not path or path[-1] != node:
+                path.append(node)
+        if row.facts:
+            found += json.loads(row.facts)
+    last_node = json.loads(rows[-1].path)[-1] if json.loads(rows[-1].path) else None
+    started = aware(rows[0].at)
     conn.execute(
-        journal.update()
-        .where(journal.c.id == row.id)
-        .values(
+        journal.insert().values(
+            call_sid=call_sid,
+            started_at=utc(started),
             ended_at=utc(now),
-            duration=duration if duration is not None else computed,
-            path=call.path,
-            facts=call.facts,
+            duration=duration if duration is not None else int((now - started).total_seconds()),
+            anonymous=False,
+            path=json.dumps(path[-MAX_PATH:]),
+            facts=json.dumps(found),
             branch=_branch(flow, path),
             last_node=last_node,
             end=_how_it_ended(flow, last_node, status),
@@ -129,12 +119,15 @@ def finish(conn: Connection, flow: Flow, call_sid: str, status: str, duration: i
     )
 
 
-def purge(conn: Connection, flow: Flow, now: datetime, keep_days: int) -> int:
-    """Close the rows of calls silent for a day (no status callback came), forget those calls, and
-    delete journal rows older than `keep_days`; returns the rows deleted."""
+def purge(conn: Connection, flow: Flow, now: datetime, keep_days: int, turns_hours: float = 24) -> int:
+    """Close the rows of calls silent for a day (no status callback came), forget those calls, drop
+    stored turns older than `turns_hours`, and delete journal rows older than `keep_days`; returns
+    the journal rows deleted."""
     stale = utc(now - timedelta(days=1))
-    for (call_sid,) in conn.execute(sa.select(calls.c.call_sid).where(calls.c.updated_at < stale)).all():
+    silent = sa.select(events.c.call_sid).group_by(events.c.call_sid).having(sa.func.max(events.c.at) < stale)
+    for (call_sid,) in conn.execute(silent).all():
         finish(conn, flow, call_sid, "no status callback", None, now)
         forget_call(conn, call_sid)
+    conn.execute(turns.delete().where(turns.c.created_at < utc(now - timedelta(hours=turns_hours))))
     cutoff = utc(now - timedelta(days=keep_days))
     return int(conn.execute(journal.delete().where(journal.c.started_at < cutoff)).rowcount)

@@ -199,6 +199,7 @@ def _simulator(script: CallScript, url: str | None, flow: Path | None) -> Iterat
             "DATABASE_URL": f"sqlite:///{Path(scratch) / 'script.sqlite3'}",
             "PUBLIC_URL": None,
             "LOG_LEVEL": "ERROR",
+            "DEVELOPMENT": True,
         }
         chosen = script.flow or flow
         if chosen:

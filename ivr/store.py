@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,24 +23,31 @@ except ImportError:  # pragma: no cover
 
 metadata = sa.MetaData()
 
-calls = sa.Table(
-    "ivr_calls",
+# The call journal as it happens: one row per answered webhook, appended, never updated. It holds
+# the nodes the webhook passed and the kind of input (keys, speech, silence, a transfer's outcome),
+# never what the caller said or typed. Twilio's status callback folds a call's rows into ivr_journal.
+events = sa.Table(
+    "ivr_events",
     metadata,
     sa.Column("call_sid", sa.String(64), primary_key=True),
-    sa.Column("step", sa.Integer, nullable=False),
-    sa.Column("state", sa.Text, nullable=False),
-    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, index=True),
-    # The call's journal so far (JSON), written with the state and copied to ivr_journal at the end.
-    sa.Column("path", sa.Text),
-    sa.Column("facts", sa.Text),
+    sa.Column("step", sa.Integer, primary_key=True),  # a retried webhook appends nothing new
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("input", sa.String(16), nullable=False),
+    sa.Column("path", sa.Text, nullable=False),  # JSON list of the node ids passed, the waiting one last
+    sa.Column("facts", sa.Text),  # JSON list: closed schedules, dial outcomes, requests, allowances
+    # A call that turned anonymous (the psychologist) keeps one row: its step and hour, nothing else.
+    sa.Column("anonymous", sa.Boolean, nullable=False, default=False),
 )
 
+# The answers of webhooks that had an effect (a registered request, a spent allowance), so that a
+# retry or the fallback URL repeats them exactly: the same reference, nothing spent twice.
 turns = sa.Table(
     "ivr_turns",
     metadata,
     sa.Column("call_sid", sa.String(64), primary_key=True),
     sa.Column("step", sa.Integer, primary_key=True),
     sa.Column("twiml", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), index=True),
 )
 
 requests = sa.Table(
@@ -120,13 +127,16 @@ def aware(moment: datetime) -> datetime:
 
 
 @dataclass(frozen=True)
-class SavedCall:
-    """A call's stored step number, state and journal so far."""
+class Event:
+    """One answered webhook of a call, as the journal keeps it."""
 
+    call_sid: str
     step: int
-    state: str
-    path: str | None = None
+    at: datetime
+    input: str
+    path: str  # JSON list of node ids
     facts: str | None = None
+    anonymous: bool = False
 
 
 def make_engine(url: str, busy_timeout: float = 5.0) -> Engine:
@@ -172,35 +182,15 @@ def make_engine(url: str, busy_timeout: float = 5.0) -> Engine:
     return engine
 
 
-# The statements of every webhook, built once: building a statement costs more than running it.
-_LOAD_CALL = sa.select(calls.c.step, calls.c.state, calls.c.path, calls.c.facts).where(
-    calls.c.call_sid == sa.bindparam("sid")
-)
-_CACHED_TURN = sa.select(turns.c.twiml).where(
-    turns.c.call_sid == sa.bindparam("sid"), turns.c.step == sa.bindparam("step")
-)
-_CALL_VALUES: dict[str, Any] = {
-    "step": sa.bindparam("new_step"),
-    "state": sa.bindparam("state"),
-    "updated_at": sa.bindparam("updated_at"),
-    "path": sa.bindparam("path"),
-    "facts": sa.bindparam("facts"),
-}
-_INSERT_CALL = calls.insert().values(call_sid=sa.bindparam("sid"), **_CALL_VALUES)
-_UPDATE_CALL = (
-    calls.update()
-    .where(calls.c.call_sid == sa.bindparam("sid"), calls.c.step == sa.bindparam("expected"))
-    .values(**_CALL_VALUES)
-)
+_TURN = sa.select(turns.c.twiml).where(turns.c.call_sid == sa.bindparam("sid"), turns.c.step == sa.bindparam("step"))
 _INSERT_TURN = turns.insert().values(
-    call_sid=sa.bindparam("sid"), step=sa.bindparam("new_step"), twiml=sa.bindparam("twiml")
+    call_sid=sa.bindparam("sid"), step=sa.bindparam("step"), twiml=sa.bindparam("twiml"), created_at=sa.bindparam("at")
 )
 
 
 def forget_call(conn: Connection, call_sid: str) -> None:
-    """Forget a finished call's state and cached turns (requests and the journal stay)."""
-    conn.execute(turns.delete().where(turns.c.call_sid == call_sid))
-    conn.execute(calls.delete().where(calls.c.call_sid == call_sid))
+    """Forget a finished call's appended events (its journal row, requests and turns stay)."""
+    conn.execute(events.delete().where(events.c.call_sid == call_sid))
 
 
 def migrate(engine: Engine) -> list[str]:
@@ -223,6 +213,10 @@ def migrate(engine: Engine) -> list[str]:
                     changes.append(f"added {table.name}.{column.name}")
         metadata.create_all(conn)  # missing tables and indexes (checkfirst)
     return changes
+
+
+def _same(value: Any) -> Any:
+    return value
 
 
 class _WriterQueue:
@@ -281,6 +275,20 @@ class Store:
         self.engine = make_engine(url, busy_timeout)
         self.writers = _WriterQueue(self.engine, busy_timeout)
         migrate(self.engine)
+        dialect = self.engine.dialect
+        marks = ", ".join(["?"] * 7 if dialect.paramstyle == "qmark" else ["%s"] * 7)
+        insert = "INSERT OR IGNORE INTO" if dialect.name == "sqlite" else "INSERT INTO"
+        tail = "" if dialect.name == "sqlite" else " ON CONFLICT DO NOTHING"
+        self._append_sql = (
+            f"{insert} ivr_events (call_sid, step, at, input, path, facts, anonymous) VALUES ({marks}){tail}"
+        )
+        # Values as SQLAlchemy would bind them (SQLite keeps moments as text in its own format).
+        self._datetime: Callable[[Any], Any] = events.c.at.type.bind_processor(dialect) or _same
+        self._boolean: Callable[[Any], Any] = events.c.anonymous.type.bind_processor(dialect) or _same
+
+    def _event_values(self, event: Event) -> tuple[Any, ...]:
+        at, anonymous = self._datetime(utc(event.at)), self._boolean(event.anonymous)
+        return (event.call_sid, event.step, at, event.input, event.path, event.facts, anonymous)
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
@@ -308,52 +316,38 @@ class Store:
         with self.writers.turn(), conn.begin():
             yield conn
 
-    def load_call(self, conn: Connection, call_sid: str) -> SavedCall | None:
-        row = conn.execute(_LOAD_CALL, {"sid": call_sid}).first()
-        return SavedCall(row.step, row.state, row.path, row.facts) if row else None
+    def append(self, event: Event) -> None:
+        """Append one webhook to the journal: one short durable write, nothing if it is already there
+        (a retried webhook). The hot path: the DB-API directly, one statement, one commit."""
+        values = self._event_values(event)
+        with self.writers.turn():
+            raw = self.engine.raw_connection()
+            try:
+                cursor = raw.cursor()
+                cursor.execute(self._append_sql, values)
+                cursor.close()
+                raw.commit()
+            except BaseException:
+                raw.invalidate()  # a connection that failed is not handed to the next webhook
+                raise
+            finally:
+                raw.close()
 
-    def cached_turn(self, conn: Connection, call_sid: str, step: int) -> str | None:
-        return conn.execute(_CACHED_TURN, {"sid": call_sid, "step": step}).scalar()
+    def append_in(self, conn: Connection, event: Event) -> None:
+        """`append` inside a transaction of the caller's (a webhook with an effect)."""
+        conn.exec_driver_sql(self._append_sql, self._event_values(event))
 
-    def save_turn(
-        self,
-        conn: Connection,
-        call_sid: str,
-        step: int,
-        saved: SavedCall | None,
-        new_state: SavedCall,
-        twiml: str,
-        now: datetime,
-    ) -> bool:
-        """Store the call's new state and this step's TwiML, if the call is still as it was read.
+    def forget_events(self, conn: Connection, call_sid: str) -> None:
+        """Drop what a call appended so far (it turned anonymous)."""
+        conn.execute(events.delete().where(events.c.call_sid == call_sid))
 
-        False when another webhook of the call changed it in between (the caller starts over);
-        a racing twin of this very webhook is rejected by the unique key of the turn (IntegrityError).
-        """
-        values = {
-            "sid": call_sid,
-            "new_step": step,
-            "state": new_state.state,
-            "updated_at": utc(now),
-            "path": new_state.path,
-            "facts": new_state.facts,
-        }
-        if saved is None:
-            conn.execute(_INSERT_CALL, values)
-        elif conn.execute(_UPDATE_CALL, values | {"expected": saved.step}).rowcount != 1:
-            return False
-        conn.execute(_INSERT_TURN, {"sid": call_sid, "new_step": step, "twiml": twiml})
-        return True
+    def turn(self, conn: Connection, call_sid: str, step: int) -> str | None:
+        """The stored answer of a webhook that had an effect, or None."""
+        return conn.execute(_TURN, {"sid": call_sid, "step": step}).scalar()
 
-    def fork_call(self, source: str, target: str) -> None:
-        """Copy a call's state and turns under another CallSid (the crawler explores branches so)."""
-        with self.begin() as conn:
-            row = conn.execute(sa.select(calls).where(calls.c.call_sid == source)).first()
-            if row is None:
-                return
-            conn.execute(calls.insert().values({**row._mapping, "call_sid": target}))
-            for turn in conn.execute(sa.select(turns).where(turns.c.call_sid == source)).all():
-                conn.execute(turns.insert().values({**turn._mapping, "call_sid": target}))
+    def save_turn(self, conn: Connection, call_sid: str, step: int, twiml: str, now: datetime) -> None:
+        """Keep a webhook's answer; a racing twin of it fails here (IntegrityError) and is answered again."""
+        conn.execute(_INSERT_TURN, {"sid": call_sid, "step": step, "twiml": twiml, "at": utc(now)})
 
     def closures(self, conn: Connection) -> dict[str, str]:
         """Emergency closures in force: schedule name -> reason."""

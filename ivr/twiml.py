@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+from xml.sax.saxutils import escape
+
 from twilio.twiml.voice_response import Dial as DialVerb
 from twilio.twiml.voice_response import VoiceResponse
 
-from .engine import Dial, End, Gather, Turn
+from .engine import CallState, Dial, End, Gather, Turn
 from .model import Settings
+
+_NO_STATE = CallState(node="")
 
 
 def _dial_target(dial: DialVerb, target: str) -> None:
@@ -51,6 +56,27 @@ def render(turn: Turn, settings: Settings, action_url: str) -> str:
     elif isinstance(action, End):
         response.hangup()
     return str(response)
+
+
+_ACTION = "IVR-ACTION-URL"  # stands for the action URL in a cached document
+_QUOTE = {'"': "&quot;"}
+
+
+class Renderer:
+    """Renders turns for one flow's settings, each distinct (speech, action) once: the document is
+    kept with a stand-in for the action URL, which differs in every webhook (it carries the seal)."""
+
+    def __init__(self, settings: Settings, size: int = 4096) -> None:
+        @lru_cache(maxsize=size)
+        def template(say: tuple[str, ...], action: Gather | Dial | End | None) -> tuple[str, ...]:
+            document = render(Turn(state=_NO_STATE, say=say, action=action), settings, _ACTION)
+            return tuple(document.split(_ACTION))  # in Gather's and Dial's action, and in Redirect
+
+        self._template = template
+
+    def render(self, turn: Turn, action_url: str) -> str:
+        """The same document as `render(turn, settings, action_url)`."""
+        return escape(action_url, _QUOTE).join(self._template(turn.say, turn.action))
 
 
 def emergency(settings: Settings, apology: str, target: str, action_url: str) -> str:

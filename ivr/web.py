@@ -22,7 +22,7 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 
 from . import clock, twiml
-from .calls import Answer, CallHandler
+from .calls import Answer, CallHandler, Webhook
 from .engine import Input
 from .security import is_local, signature_problem
 
@@ -122,24 +122,21 @@ def _webhook(step: int, node: str | None) -> Response:
     started = time.perf_counter()
     rt = runtime()
     handler = rt.handler
-    sid = request.values.get("CallSid", "")
-    fallback_url = url_for("voice.after_emergency")
+    values = request.values
+    sid = values.get("CallSid", "")
     if not _SID.fullmatch(sid):
         _log("", step, "", "no-call-sid", started, False)
-        return xml(handler.emergency(fallback_url))
-
-    def action_url(next_step: int, next_node: str) -> str:
-        return url_for("voice.step", step=next_step, node=next_node)
-
+        return xml(handler.emergency(url_for("voice.after_emergency")))
+    hook = Webhook(sid, step, node, values.get("s", ""), caller_input(values), request_now(), request.script_root)
     try:
-        answer = handler.handle(sid, step, node, caller_input(request.values), request_now(), action_url)
+        answer = handler.handle(hook)
     except Exception:
         rt.failures += 1
         if rt.failures == 1:
             rt.incident = secrets.token_hex(4)
             log.exception("incident %s: webhooks fail; callers are connected to the operator", rt.incident)
         _log(sid, step, node or "", "emergency", started, False, incident=rt.incident)
-        return xml(handler.emergency(fallback_url))
+        return xml(handler.emergency(url_for("voice.after_emergency")))
     if rt.failures:
         log.warning("incident %s over: the store works again after %d failed webhooks", rt.incident, rt.failures)
         rt.failures, rt.incident = 0, ""
@@ -157,8 +154,8 @@ def entry() -> Response:
 
 @bp.route("/voice/step/<step>/<path:node>", methods=["GET", "POST"])
 def step(step: str, node: str) -> Response:
-    """Where every Gather and Dial comes back."""
-    number = int(step) if step.isdigit() and len(step) < 8 else -1
+    """Where every Gather and Dial comes back, with the call's state sealed in the query (`s`)."""
+    number = int(step) if step.isascii() and step.isdigit() and len(step) < 8 else -1
     return _webhook(number if number <= _MAX_STEP else -1, node)
 
 

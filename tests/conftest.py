@@ -6,6 +6,7 @@ import os
 import textwrap
 import threading
 import time
+import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,6 +30,9 @@ time.tzset()
 AUTH_TOKEN = "12345"
 os.environ["TWILIO_AUTH_TOKEN"] = AUTH_TOKEN
 os.environ.pop("IVR_PUBLIC_URL", None)
+# One key ring for every app a test builds, as every instance of a deployment shares one.
+STATE_KEY = "dGVzdC1rZXktdGVzdC1rZXktdGVzdC1rZXktdGVzdCE"
+os.environ["IVR_STATE_KEYS"] = STATE_KEY
 
 # Times that recur, in Moscow time (UTC+3). 2021-03-01 is a Monday inside the programme.
 MONDAY_10 = "2021-03-01T10:00:00+03:00"
@@ -44,6 +48,15 @@ def hotline() -> Flow:
 @pytest.fixture
 def app(ivr_app: Any) -> Any:
     return ivr_app
+
+
+def action_of(response: Any) -> str:
+    """The URL Twilio requests next: the action of the answer's Gather or Dial (it carries the
+    call's sealed state)."""
+    root = ET.fromstring(response.data)
+    verb = root.find("Gather") if root.find("Gather") is not None else root.find("Dial")
+    assert verb is not None, response.data
+    return str(verb.get("action"))
 
 
 class SignedClient:

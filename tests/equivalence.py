@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import random
 import sys
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -86,11 +86,16 @@ def place_calls(app: Any, calls: int = CALLS, seed: int = SEED, token: str = "")
             call.hangup()
 
 
+def _utc(moment: datetime) -> datetime:
+    # PostgreSQL gives moments back with their offset, SQLite without: both are UTC.
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+
+
 def _rows(conn: sa.Connection, table: sa.Table, order: Any, drop: tuple[str, ...] = ("id",)) -> list[dict[str, Any]]:
     out = []
     for row in conn.execute(sa.select(table).order_by(*order)):
         values = {k: v for k, v in row._mapping.items() if k not in drop}
-        out.append({k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in values.items()})
+        out.append({k: (_utc(v).isoformat() if isinstance(v, datetime) else v) for k, v in values.items()})
     return out
 
 

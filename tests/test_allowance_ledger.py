@@ -165,15 +165,16 @@ def test_an_older_database_is_brought_up_to_date(tmp_path: Path) -> None:
 
     url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
     old = sa.create_engine(url)
-    with old.begin() as conn:  # the call table as the first release had it
+    with old.begin() as conn:  # the turns table as the first release had it
         conn.exec_driver_sql(
-            "CREATE TABLE ivr_calls (call_sid VARCHAR(64) PRIMARY KEY, step INTEGER NOT NULL, "
-            "state TEXT NOT NULL, updated_at DATETIME NOT NULL)"
+            "CREATE TABLE ivr_turns (call_sid VARCHAR(64) NOT NULL, step INTEGER NOT NULL, "
+            "twiml TEXT NOT NULL, PRIMARY KEY (call_sid, step))"
         )
-        conn.exec_driver_sql("INSERT INTO ivr_calls VALUES ('CAold', 3, '{}', '2021-03-01 07:00:00')")
+        conn.exec_driver_sql("INSERT INTO ivr_turns VALUES ('CAold', 3, '<Response/>')")
     old.dispose()
     store = Store(url)  # migrates on start
     with store.begin() as conn:
-        saved = store.load_call(conn, "CAold")
-    assert saved is not None and saved.step == 3 and saved.path is None
+        assert store.turn(conn, "CAold", 3) == "<Response/>"
+        assert "created_at" in {c["name"] for c in sa.inspect(conn).get_columns("ivr_turns")}
+        assert "ivr_events" in sa.inspect(conn).get_table_names()
     assert migrate(store.engine) == []  # nothing left to do

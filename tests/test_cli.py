@@ -12,7 +12,7 @@ from ivr import create_app
 from ivr.cli import main
 from ivr.simulator.console import Token, interactive_token
 
-from .conftest import MINI_FLOW, MONDAY_10, SignedClient, serving
+from .conftest import MINI_FLOW, MONDAY_10, SignedClient, action_of, serving
 
 
 @pytest.fixture
@@ -160,8 +160,8 @@ def test_emergency_closure_is_switched_without_a_restart(runner: CliRunner, admi
     clock = {"ivr.clock": MONDAY_10}
 
     def press_2(sid: str) -> bytes:
-        client.post("/voice", data={"CallSid": sid}, environ_base=clock)
-        return client.post("/voice/step/1/main", data={"CallSid": sid, "Digits": "2"}, environ_base=clock).data
+        entry = client.post("/voice", data={"CallSid": sid}, environ_base=clock)
+        return client.post(action_of(entry), data={"CallSid": sid, "Digits": "2"}, environ_base=clock).data
 
     assert b"<Dial" in press_2("CA1")
     closed = runner.invoke(main, ["hours", "close", "representative", "--reason", "потоп в офисе"])

@@ -2,9 +2,12 @@
 
 from dataclasses import replace
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ivr import engine, flows
 from ivr.engine import CallState, Dial, EffectOutcome, End, Gather, Input, RequestEffect, SpendEffect
@@ -213,9 +216,37 @@ def test_psychologist_transfer_marks_the_call_anonymous(hotline: Flow) -> None:
     assert turn.state.anonymous and isinstance(turn.action, Dial)
 
 
-def test_state_survives_json(hotline: Flow) -> None:
+def test_state_survives_packing(hotline: Flow) -> None:
     state = at(hotline, "desk_name", policy="123456").remember("reference", "100016", "один")
-    assert CallState.from_json(state.to_json()) == state
+    assert CallState.unpack(state.pack()) == state
+
+
+_text = st.text(max_size=40)
+
+
+@given(
+    node=st.text(min_size=1, max_size=20),
+    phase=st.sampled_from(["entry", "confirm"]),
+    invalid=st.integers(0, 5),
+    silence=st.integers(0, 5),
+    values=st.dictionaries(_text, _text, max_size=4),
+    spoken=st.dictionaries(_text, _text, max_size=4),
+    pending=_text,
+    anonymous=st.booleans(),
+)
+def test_any_state_survives_packing(
+    node: str,
+    phase: Any,
+    invalid: int,
+    silence: int,
+    values: dict[str, str],
+    spoken: dict[str, str],
+    pending: str,
+    anonymous: bool,
+) -> None:
+    # Every value has its spoken form (the engine remembers both at once).
+    state = CallState(node, phase, invalid, silence, values, {**values, **spoken}, pending, anonymous)
+    assert CallState.unpack(state.pack()) == state
 
 
 def test_lost_call_goes_to_the_main_menu_with_an_apology(hotline: Flow) -> None:

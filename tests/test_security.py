@@ -187,13 +187,18 @@ def test_steps_out_of_order_and_another_calls_sid_keep_the_caller_on_a_sensible_
     call = sim.call(at=MONDAY_10)
     call.press("5")  # in the help menu now
     sid = call.call_sid
-    # A step from the future with a tampered node, then the entry webhook again, then a foreign CallSid.
+    waiting = call.exchanges[-1].body
+    # A step from the future with a tampered node: its seal does not fit, so it is a lost call.
     tampered = {"CallSid": sid, "Digits": "1"}
     root = continues_or_ends_politely(client.post("/voice/step/9/so_allowance", data=tampered, environ_base=CLOCK))
-    assert root.find("Gather").get("action") == "/voice/step/2/help_menu"  # type: ignore[union-attr]
+    assert root.find("Say").text.startswith("Извините")  # type: ignore[union-attr]
+    assert root.find("Gather").get("action").startswith("/voice/step/10/main?s=")  # type: ignore[union-attr]
+    # The entry webhook again (a retry) is answered exactly as the first time.
     assert client.post("/voice", data={"CallSid": sid}, environ_base=CLOCK).data.decode() == call.exchanges[0].body
+    # This call's step URL under a foreign CallSid: the seal is bound to the call, so a lost call.
+    action = ET.fromstring(waiting).find("Gather").get("action")  # type: ignore[union-attr]
     other = {"CallSid": "CAother", "Digits": "2"}
-    foreign = continues_or_ends_politely(client.post("/voice/step/2/help_menu", data=other, environ_base=CLOCK))
+    foreign = continues_or_ends_politely(client.post(action, data=other, environ_base=CLOCK))
     assert foreign.find("Say").text.startswith("Извините")  # type: ignore[union-attr]
     call.press("1")  # the real call goes on where it was
     assert "анонимна" in call.heard
@@ -221,7 +226,7 @@ def test_locked_database_apologises_connects_to_the_desk_and_logs_once(tmp_path:
     continues_or_ends_politely(client.post("/voice", data={"CallSid": "CA4"}, environ_base=CLOCK))
     assert "over: the store works again after 3 failed webhooks" in caplog.text
     with sqlite3.connect(db) as conn:  # nothing half-written: only the call that got through
-        assert [row[0] for row in conn.execute("SELECT call_sid FROM ivr_calls")] == ["CA4"]
+        assert [row[0] for row in conn.execute("SELECT call_sid FROM ivr_events")] == ["CA4"]
 
 
 def test_unreachable_database_apologises(tmp_path: Path) -> None:
@@ -254,8 +259,9 @@ def test_psychologist_call_leaves_no_trace_of_the_caller(tmp_path: Path, caplog:
 
 def test_one_json_line_per_webhook(client: Any, caplog: Any) -> None:
     caplog.set_level(logging.INFO, logger="ivr.webhook")
-    client.post("/voice", data={"CallSid": "CA1", "From": "+79161234567"}, environ_base=CLOCK)
-    client.post("/voice/step/1/main", data={"CallSid": "CA1", "Digits": "6"}, environ_base=CLOCK)
+    entry = client.post("/voice", data={"CallSid": "CA1", "From": "+79161234567"}, environ_base=CLOCK)
+    action = ET.fromstring(entry.data).find("Gather").get("action")  # type: ignore[union-attr]
+    client.post(action, data={"CallSid": "CA1", "Digits": "6"}, environ_base=CLOCK)
     lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "ivr.webhook"]
     assert [(x["step"], x["node"], x["outcome"]) for x in lines] == [(0, "main", "new"), (1, "info_menu", "step")]
     assert lines[0]["call"] == lines[1]["call"] != "CA1" and lines[0]["call"].startswith("call-")
@@ -329,7 +335,7 @@ class WebhookSequences(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.client = SignedClient(_STATEFUL_APP)
-        self.next_step: dict[str, tuple[int, str]] = {}
+        self.next_url: dict[str, str] = {}  # where each call's next webhook goes (the sealed action URL)
         self.incidents_before = _STATEFUL_APP.extensions["ivr"].failures
 
     sids = Bundle("sids")
@@ -342,25 +348,27 @@ class WebhookSequences(RuleBasedStateMachine):
 
     @rule(sid=sids, digits=st.sampled_from(["1", "2", "3", "5", "6", "9", "0", "*", "#", "123456#", "89031234567#"]))
     def press(self, sid: str, digits: str) -> None:
-        step, node = self.next_step.get(sid, (1, "main"))
+        url = self.next_url.get(sid, "/voice/step/1/main")
         data = {"CallSid": sid, "Digits": digits, "From": "+79161234567"}
-        root = continues_or_ends_politely(self.client.post(f"/voice/step/{step}/{node}", data=data, environ_base=CLOCK))
+        root = continues_or_ends_politely(self.client.post(url, data=data, environ_base=CLOCK))
         self._remember(sid, root)
 
     @rule(sid=sids, outcome=st.sampled_from(["completed", "busy", "no-answer", "failed", "canceled", ""]))
     def transfer_ends(self, sid: str, outcome: str) -> None:
-        step, node = self.next_step.get(sid, (1, "main"))
+        url = self.next_url.get(sid, "/voice/step/1/main")
         data = {"CallSid": sid, "DialCallStatus": outcome}
-        root = continues_or_ends_politely(self.client.post(f"/voice/step/{step}/{node}", data=data, environ_base=CLOCK))
+        root = continues_or_ends_politely(self.client.post(url, data=data, environ_base=CLOCK))
         self._remember(sid, root)
 
     @rule(sid=sids)
     def silence_or_retry(self, sid: str) -> None:
-        step, node = self.next_step.get(sid, (1, "main"))
+        url = self.next_url.get(sid, "/voice/step/1/main")
+        answers = []
         for _ in range(2):  # the same webhook twice: a Twilio retry
-            root = continues_or_ends_politely(
-                self.client.post(f"/voice/step/{step}/{node}", data={"CallSid": sid}, environ_base=CLOCK)
-            )
+            reply = self.client.post(url, data={"CallSid": sid}, environ_base=CLOCK)
+            answers.append(reply.data)
+            root = continues_or_ends_politely(reply)
+        assert answers[0] == answers[1]  # a retry is answered with the very same TwiML
         self._remember(sid, root)
 
     @rule(sid=sids)
@@ -371,8 +379,7 @@ class WebhookSequences(RuleBasedStateMachine):
     def _remember(self, sid: str, root: ET.Element) -> None:
         for element in (root.find("Gather"), root.find("Dial")):
             if element is not None and element.get("action", "").startswith("/voice/step/"):
-                _, _, _, step, node = element.get("action", "").split("/", 4)
-                self.next_step[sid] = (int(step), node)
+                self.next_url[sid] = element.get("action", "")
 
     @invariant()
     def no_incident(self) -> None:

@@ -1,22 +1,35 @@
 """The webhooks: valid TwiML whatever arrives, retries without repeated effects, signatures, status."""
 
 import logging
+import re
 import xml.etree.ElementTree as ET
 from typing import Any
 
 import pytest
 from freezegun import freeze_time
+from sqlalchemy.exc import IntegrityError
 from twilio.request_validator import RequestValidator
 
 from ivr import create_app
+from ivr.store import events, journal
 
-from .conftest import MONDAY_10, SignedClient
+from .conftest import MONDAY_10, SignedClient, action_of
 
 CLOCK = {"ivr.clock": MONDAY_10}
 
 
 def post(client: Any, path: str, **form: str) -> Any:
     return client.post(path, data=form, environ_base=CLOCK)
+
+
+def follow(client: Any, response: Any, **form: str) -> Any:
+    """Post `form` to where the answer sends the call next, as Twilio does."""
+    return client.post(action_of(response), data=form, environ_base=CLOCK)
+
+
+def unsealed(document: str) -> str:
+    """The document with each sealed state (it differs in every call) written as SEALED."""
+    return re.sub(r"\?s=[A-Za-z0-9_-]+", "?s=SEALED", document)
 
 
 def parse(response: Any) -> ET.Element:
@@ -32,14 +45,15 @@ GOLDEN_ENTRY = (
     '<Say language="ru-RU" voice="Polly.Tatyana">Здравствуйте! Вы позвонили на круглосуточный медицинский пульт '
     "по программе добровольного медицинского страхования. Если есть угроза жизни, положите трубку и сразу звоните "
     "по номеру сто три или сто двенадцать: такая помощь оказывается экстренными службами.</Say>"
-    '<Gather action="/voice/step/1/main" actionOnEmptyResult="true" finishOnKey="" hints="помощь, врач, пульт, '
+    '<Gather action="/voice/step/1/main?s=SEALED" actionOnEmptyResult="true" finishOnKey="" '
+    'hints="помощь, врач, пульт, '
     "заболел, лечение, записаться, представитель, навигатор, лекарство, препарат, расширение, психолог, "
     'второе мнение, мнение, информация, справка, оператор" input="dtmf speech" language="ru-RU" method="POST" '
     'numDigits="1" speechTimeout="2" timeout="6"><Say language="ru-RU" voice="Polly.Tatyana">Чтобы '
     "организовать медицинскую помощь, нажмите 1. Региональный представитель — 2. Медицинский навигатор — 3. "
     "Расширение программы — 4. Психологическая помощь и второе медицинское мнение — 5. Справочная информация — 6. "
     "Оператор медицинского пульта — 0. Повторить меню — звёздочка.</Say></Gather>"
-    '<Redirect method="POST">/voice/step/1/main</Redirect></Response>'
+    '<Redirect method="POST">/voice/step/1/main?s=SEALED</Redirect></Response>'
 )
 
 GOLDEN_NAVIGATOR = (
@@ -48,7 +62,8 @@ GOLDEN_NAVIGATOR = (
     "их взаимодействии и аналогах, а также о медицинских организациях. Прямой номер навигатора: восемь, восемьсот, "
     "семьсот семьдесят пять, шестьдесят шесть, десять.</Say>"
     '<Say language="ru-RU" voice="Polly.Tatyana">Соединяю с медицинским навигатором.</Say>'
-    '<Dial action="/voice/step/2/navigator_transfer" method="POST" timeout="30"><Number>+78007756610</Number></Dial>'
+    '<Dial action="/voice/step/2/navigator_transfer?s=SEALED" method="POST" timeout="30">'
+    "<Number>+78007756610</Number></Dial>"
     "</Response>"
 )
 
@@ -60,14 +75,20 @@ GOLDEN_GOODBYE = (
 
 
 def test_golden_entry_twiml(client: Any) -> None:
-    assert post(client, "/voice", CallSid="CA1", From="+79161234567").data.decode() == GOLDEN_ENTRY
+    assert unsealed(post(client, "/voice", CallSid="CA1", From="+79161234567").data.decode()) == GOLDEN_ENTRY
 
 
 def test_golden_transfer_and_goodbye_twiml(client: Any) -> None:
-    post(client, "/voice", CallSid="CA1")
-    assert post(client, "/voice/step/1/main", CallSid="CA1", Digits="3").data.decode() == GOLDEN_NAVIGATOR
-    done = post(client, "/voice/step/2/navigator_transfer", CallSid="CA1", DialCallStatus="completed")
+    entry = post(client, "/voice", CallSid="CA1")
+    navigator = follow(client, entry, CallSid="CA1", Digits="3")
+    assert unsealed(navigator.data.decode()) == GOLDEN_NAVIGATOR
+    done = follow(client, navigator, CallSid="CA1", DialCallStatus="completed")
     assert done.data.decode() == GOLDEN_GOODBYE
+
+
+def test_the_gather_and_its_redirect_carry_the_same_sealed_state(client: Any) -> None:
+    root = parse(post(client, "/voice", CallSid="CA1"))
+    assert root.find("Gather").get("action") == root.find("Redirect").text  # type: ignore[union-attr]
 
 
 def test_entry_answers_get_as_well(client: Any) -> None:
@@ -91,15 +112,26 @@ def test_retried_webhook_gets_the_same_twiml_and_registers_nothing_twice(
 def test_unknown_call_sid_on_a_step_hears_the_main_menu(client: Any) -> None:
     root = parse(post(client, "/voice/step/7/main", CallSid="CAunknown", Digits="5"))
     assert root.find("Say").text.startswith("Извините")  # type: ignore[union-attr]
-    assert root.find("Gather").get("action") == "/voice/step/8/main"  # type: ignore[union-attr]
+    assert root.find("Gather").get("action").startswith("/voice/step/8/main?s=")  # type: ignore[union-attr]
 
 
-def test_stale_step_repeats_the_current_question_and_changes_nothing(client: Any) -> None:
-    post(client, "/voice", CallSid="CA1")
-    post(client, "/voice/step/1/main", CallSid="CA1", Digits="6")
-    stale = parse(post(client, "/voice/step/5/help_menu", CallSid="CA1", Digits="1"))
-    assert stale.find("Gather").get("action") == "/voice/step/2/info_menu"  # type: ignore[union-attr]
-    nxt = parse(post(client, "/voice/step/2/info_menu", CallSid="CA1", Digits="1"))
+def test_a_seal_moved_to_another_step_node_or_call_is_a_lost_call_and_changes_nothing(
+    client: Any, requests_of: Any
+) -> None:
+    entry = post(client, "/voice", CallSid="CA1")
+    info = follow(client, entry, CallSid="CA1", Digits="6")
+    seal = action_of(info).partition("?")[2]
+    for forged, sid in (
+        (f"/voice/step/5/help_menu?{seal}", "CA1"),  # another step and node
+        (f"/voice/step/2/help_menu?{seal}", "CA1"),  # another node
+        (action_of(info), "CA2"),  # another call's CallSid
+        (action_of(info)[:-4] + "AAAA", "CA1"),  # a seal changed in its last characters
+    ):
+        lost = parse(client.post(forged, data={"CallSid": sid, "Digits": "1"}, environ_base=CLOCK))
+        assert lost.find("Say").text.startswith("Извините")  # type: ignore[union-attr]
+        assert "/main?s=" in lost.find("Gather").get("action")  # type: ignore[union-attr]
+    assert requests_of() == []
+    nxt = parse(follow(client, info, CallSid="CA1", Digits="1"))  # the real URL still works
     assert "полис ОМС" in nxt.find("Say").text  # type: ignore[union-attr]
 
 
@@ -140,21 +172,25 @@ def test_store_failure_apologises_and_connects_to_the_operator(app: Any, client:
     assert "webhooks fail; callers are connected to the operator" in caplog.text
 
 
-def test_status_callback_forgets_the_finished_call(app: Any, client: Any) -> None:
-    post(client, "/voice", CallSid="CA1")
+def test_status_callback_folds_the_events_into_the_journal_and_forgets_them(app: Any, client: Any) -> None:
+    entry = post(client, "/voice", CallSid="CA1")
+    follow(client, entry, CallSid="CA1", Digits="6")
     store = app.extensions["ivr"].handler.store
-    with store.begin() as conn:
-        assert store.load_call(conn, "CA1") is not None
+    with store.engine.connect() as conn:
+        assert [row.step for row in conn.execute(events.select())] == [0, 1]
+        assert conn.execute(journal.select()).all() == []
     assert parse(post(client, "/voice/status", CallSid="CA1", CallStatus="completed")).findall("*") == []
-    with store.begin() as conn:
-        assert store.load_call(conn, "CA1") is None
+    with store.engine.connect() as conn:
+        assert conn.execute(events.select()).all() == []
+        (row,) = conn.execute(journal.select()).all()
+    assert row.call_sid == "CA1" and row.branch == "info_menu" and row.last_node == "info_menu"
 
 
 @freeze_time("2021-03-01 07:00:00")  # 10:00 in Moscow; the server clock runs in UTC
 def test_server_clock_is_used_when_no_simulated_time_is_given(ivr_databases: Any) -> None:
     client = SignedClient(create_app({"DATABASE_URL": ivr_databases()}))
-    client.post("/voice", data={"CallSid": "CA1"})
-    reply = client.post("/voice/step/1/main", data={"CallSid": "CA1", "Digits": "2"})
+    entry = client.post("/voice", data={"CallSid": "CA1"})
+    reply = client.post(action_of(entry), data={"CallSid": "CA1", "Digits": "2"})
     assert b"<Dial" in reply.data and "представителем".encode() in reply.data
 
 
@@ -164,8 +200,8 @@ def test_simulated_clock_header_is_ignored_unless_allowed(ivr_databases: Any) ->
         client = SignedClient(app)
         headers = {"X-Ivr-Clock": MONDAY_10}
         with freeze_time("2021-03-06 07:00:00"):  # a Saturday: closed by the real clock
-            client.post("/voice", data={"CallSid": "CA1"}, headers=headers)
-            reply = client.post("/voice/step/1/main", data={"CallSid": "CA1", "Digits": "2"}, headers=headers)
+            entry = client.post("/voice", data={"CallSid": "CA1"}, headers=headers)
+            reply = client.post(action_of(entry), data={"CallSid": "CA1", "Digits": "2"}, headers=headers)
         assert (b"<Dial" in reply.data) is expect_open
 
 
@@ -210,11 +246,11 @@ def test_a_write_conflict_rolls_back_the_effects_and_answers_again(sim: Any, app
     real_save = store.save_turn
     conflicts = []
 
-    def save_once_late(*args: Any, **kwargs: Any) -> bool:
-        if not conflicts:  # the first write finds the call changed by another webhook
+    def save_once_late(*args: Any, **kwargs: Any) -> None:
+        if not conflicts:  # the first write finds that a twin of this webhook committed first
             conflicts.append(1)
-            return False
-        return bool(real_save(*args, **kwargs))
+            raise IntegrityError("INSERT INTO ivr_turns", {}, Exception("UNIQUE constraint failed"))
+        real_save(*args, **kwargs)
 
     call = sim.call(at=MONDAY_10)
     call.press("1").press("123456#").press("1").say("Иванов").press("1").say("кашель")
@@ -229,6 +265,6 @@ def test_the_simulated_clock_is_never_taken_through_a_tunnel(ivr_databases: Any)
     client = SignedClient(app)
     with freeze_time("2021-03-06 07:00:00"):  # Saturday: closed by the real clock
         headers = {"X-Ivr-Clock": MONDAY_10, "X-Forwarded-For": "203.0.113.7"}
-        client.post("/voice", data={"CallSid": "CA1"}, headers=headers)
-        reply = client.post("/voice/step/1/main", data={"CallSid": "CA1", "Digits": "2"}, headers=headers)
+        entry = client.post("/voice", data={"CallSid": "CA1"}, headers=headers)
+        reply = client.post(action_of(entry), data={"CallSid": "CA1", "Digits": "2"}, headers=headers)
     assert b"<Dial" not in reply.data

@@ -1,0 +1,24 @@
+"""The same 600 calls through the sealed-state path leave what the database-state path left."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ivr import create_app
+
+from .conftest import AUTH_TOKEN
+from .equivalence import place_calls, snapshot
+
+RECORDED = Path(__file__).parent / "fixtures" / "equivalence_600.json"
+
+
+def test_600_calls_leave_the_same_requests_allowances_audit_and_journal(ivr_databases: Any) -> None:
+    app = create_app({"DATABASE_URL": ivr_databases(), "LOG_LEVEL": "ERROR", "TESTING": True})
+    place_calls(app, token=AUTH_TOKEN)
+    now = snapshot(app.extensions["ivr"].handler.store.engine)
+    app.extensions["ivr"].handler.store.engine.dispose()
+    before = json.loads(RECORDED.read_text(encoding="utf-8"))
+    for table in ("requests", "allowance_uses", "allowance_audit", "journal"):
+        assert len(now[table]) == len(before[table]), table
+        for index, (ours, theirs) in enumerate(zip(now[table], before[table], strict=True)):
+            assert ours == theirs, f"{table} row {index}"
