@@ -6,7 +6,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given
+from hypothesis import given as examples
 from hypothesis import strategies as st
 
 from ivr import engine, flows
@@ -224,7 +224,7 @@ def test_state_survives_packing(hotline: Flow) -> None:
 _text = st.text(max_size=40)
 
 
-@given(
+@examples(
     node=st.text(min_size=1, max_size=20),
     phase=st.sampled_from(["entry", "confirm"]),
     invalid=st.integers(0, 5),
