@@ -1,14 +1,22 @@
-"""Load generation: realistic calls recorded in-process, replayed over HTTP by many connections."""
+"""Load generation: realistic calls recorded in-process, replayed over HTTP by many connections.
+
+A replayed call goes where each answer sends it, as Twilio does: the entry webhook first, then the
+action URL of the answer's Gather or Dial (it carries the call's sealed state), then the status
+callback; only the caller's part (keys, speech, transfer outcomes) is recorded.
+"""
 
 from __future__ import annotations
 
+import html
 import http.client
 import multiprocessing
 import random
+import re
 import statistics
 import threading
 import time
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ivr import create_app
@@ -29,18 +37,39 @@ MIX: list[tuple[int, list[str]]] = [
 AT = "2021-03-01T10:00:00+03:00"
 
 
+STEP = "STEP"  # a recorded request that goes to the previous answer's action URL
+_ACTION = re.compile(rb'<(?:Gather|Dial) action="([^"]*)"')
+
+
 @dataclass(frozen=True)
 class Request:
-    """One webhook of a recorded call; CALLSID in the form is replaced at replay."""
+    """One webhook of a recorded call: /voice, /voice/status or STEP; CALLSID in the form is
+    replaced at replay."""
 
     path: str
     form: tuple[tuple[str, str], ...]
 
 
+def next_path(answer: bytes, current: str) -> str:
+    """Where the caller's next input goes after `answer` (its Gather's or Dial's action)."""
+    found = _ACTION.search(answer)
+    return html.unescape(found.group(1).decode()) if found else current
+
+
+def play(send: Callable[[str, list[tuple[str, str]]], bytes], call: list[Request], sid: str) -> int:
+    """Play one recorded call through `send(path, form) -> answer`; returns the webhooks sent."""
+    path = "/voice"
+    for request in call:
+        form = [(k, sid if v == "CALLSID" else v) for k, v in request.form]
+        answer = send(path if request.path == STEP else request.path, form)
+        path = next_path(answer, path)
+    return len(call)
+
+
 def record_mix(calls: int, database_url: str, seed: int = 1) -> list[list[Request]]:
     """Play `calls` calls of the mix in-process and keep the webhook requests of each."""
     rng = random.Random(seed)
-    app = create_app({"DATABASE_URL": database_url, "LOG_LEVEL": "ERROR", "TWILIO_AUTH_TOKEN": None})
+    app = create_app({"DATABASE_URL": database_url, "LOG_LEVEL": "ERROR", "TWILIO_AUTH_TOKEN": None, "TESTING": True})
     sim = Simulator(app, auth_token="", status_callback="/voice/status")
     weights = [w for w, _ in MIX]
     recorded = []
@@ -68,13 +97,17 @@ def record_mix(calls: int, database_url: str, seed: int = 1) -> list[list[Reques
         recorded.append(
             [
                 Request(
-                    urllib.parse.urlsplit(x.url).path,
+                    _kind(urllib.parse.urlsplit(x.url).path),
                     tuple((k, "CALLSID" if k == "CallSid" else v) for k, v in x.params.items()),
                 )
                 for x in call.exchanges
             ]
         )
     return recorded
+
+
+def _kind(path: str) -> str:
+    return path if path in ("/voice", "/voice/status") else STEP
 
 
 def entry_only(calls: int) -> list[list[Request]]:
@@ -123,12 +156,15 @@ def _worker(args: tuple[str, list[list[Request]], int, str, float]) -> tuple[int
                     break
                 index, call = queue.pop()
             sid = f"CA{tag}{index:024x}"[:34]
+            path = "/voice"
             for request in call:
                 body = urllib.parse.urlencode([(k, sid if v == "CALLSID" else v) for k, v in request.form])
                 headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Ivr-Clock": AT}
+                target = path if request.path == STEP else request.path
                 started = time.perf_counter()
+                payload = b""
                 try:
-                    connection.request("POST", request.path, body, headers)
+                    connection.request("POST", target, body, headers)
                     response = connection.getresponse()
                     payload = response.read()
                     ok = response.status == 200 and "технический сбой".encode() not in payload
@@ -139,6 +175,7 @@ def _worker(args: tuple[str, list[list[Request]], int, str, float]) -> tuple[int
                 mine.append((time.perf_counter() - started) * 1000)
                 done += 1
                 errors += not ok
+                path = next_path(payload, target)
         with lock:
             latencies.extend(mine)
             counts[0] += done
@@ -152,11 +189,16 @@ def _worker(args: tuple[str, list[list[Request]], int, str, float]) -> tuple[int
     return counts[0], counts[1], latencies, began, time.time()
 
 
-def replay(base: str, calls: list[list[Request]], connections: int, processes: int, tag: str) -> Result:
-    """Replay calls against `base` with `connections` connections spread over client processes."""
+def replay(base: str | list[str], calls: list[list[Request]], connections: int, processes: int, tag: str) -> Result:
+    """Replay calls against `base` (or several instances, the client processes spread over them)
+    with `connections` connections spread over client processes."""
+    bases = [base] if isinstance(base, str) else base
     chunks = [calls[i::processes] for i in range(processes)]
     start_at = time.time() + 1.0  # every client process starts at the same moment
-    jobs = [(base, chunk, connections // processes, f"{tag}{i}", start_at) for i, chunk in enumerate(chunks)]
+    jobs = [
+        (bases[i % len(bases)], chunk, connections // processes, f"{tag}{i}", start_at)
+        for i, chunk in enumerate(chunks)
+    ]
     with multiprocessing.get_context("fork").Pool(processes) as pool:
         parts = pool.map(_worker, jobs)
     seconds = max(p[4] for p in parts) - min(p[3] for p in parts)

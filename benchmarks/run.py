@@ -1,13 +1,16 @@
-"""Measure the hotline against the ceiling of its own stack, and against a growing history.
+"""Measure the hotline against the ceiling of its own stack, the floor of one write, and a growing history.
 
     python benchmarks/run.py            # everything, a few minutes on 2 cores
     python benchmarks/run.py --quick    # smaller numbers, for a first look
 
-Prints one table. Over HTTP both apps run under the same gunicorn (gthread, 2 workers x 8 threads)
-and take the same load from client processes on this machine; the hotline's throughput is given as
-a ratio of the constant-TwiML app's (the ceiling). Other rows: one webhook in-process (Flask test
-client) against the same constant app; `ivr simulate` cold start; a crawl of the whole tree; p50
-webhook latency with 1 thousand and 1 million stored rows in every history table.
+Over HTTP every app runs under the same gunicorn with the production settings (`gunicorn.conf.py`)
+and takes the same load from client processes on this machine that follow each answer's action URL
+as Twilio does. The apps are measured in alternating rounds of one run each, and each figure is
+the median over the rounds of the per-round ratio to the ceiling (the constant-TwiML app), so that
+what the shared machine does meanwhile hits both sides of a ratio alike. Other rows: one webhook
+in-process against the same constant app; `ivr simulate` cold start; a crawl of the whole tree;
+p50 webhook latency with 1 thousand and 1 million stored rows in every history table; two hotline
+instances sharing PostgreSQL against one on SQLite.
 """
 
 from __future__ import annotations
@@ -15,16 +18,20 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import secrets
 import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
 import load  # noqa: E402
@@ -32,8 +39,10 @@ from constant_app import app as constant_app  # noqa: E402
 
 from ivr import create_app  # noqa: E402
 from ivr.crawler import Crawler, default_scenarios  # noqa: E402
+from ivr.seal import new_key  # noqa: E402
 
 CLOCK = {"ivr.clock": load.AT}
+STATE_KEYS = new_key()
 
 
 def free_port() -> int:
@@ -43,7 +52,7 @@ def free_port() -> int:
 
 
 class Gunicorn:
-    """A gunicorn we start and stop ourselves."""
+    """A gunicorn we start and stop ourselves, with the production settings."""
 
     def __init__(self, target: str, env: dict[str, str], cwd: Path) -> None:
         self.port = free_port()
@@ -51,12 +60,8 @@ class Gunicorn:
             sys.executable,
             "-m",
             "gunicorn",
-            "-k",
-            "gthread",
-            "-w",
-            "2",
-            "--threads",
-            "8",
+            "-c",
+            str(ROOT / "gunicorn.conf.py"),
             "-b",
             f"127.0.0.1:{self.port}",
             "--log-level",
@@ -72,6 +77,7 @@ class Gunicorn:
                 return
             except OSError:
                 time.sleep(0.1)
+        self.stop()
         raise RuntimeError(f"{target} did not start")
 
     def stop(self) -> None:
@@ -79,20 +85,27 @@ class Gunicorn:
         self.process.wait(timeout=10)
 
 
-def in_process(app: object, requests: list[list[load.Request]], repeat: int) -> float:
-    """Median microseconds per webhook through Flask's test client."""
-    client = app.test_client()  # type: ignore[attr-defined]
+def hotline_env(database_url: str) -> dict[str, str]:
+    return {
+        "IVR_DATABASE_URL": database_url,
+        "IVR_ALLOW_SIMULATED_CLOCK": "1",
+        "IVR_LOG_LEVEL": "WARNING",
+        "IVR_STATE_KEYS": STATE_KEYS,
+        "TWILIO_AUTH_TOKEN": "",
+    }
+
+
+def in_process(app: Any, calls: list[list[load.Request]], repeat: int) -> float:
+    """Median microseconds per webhook through Flask's test client, following action URLs."""
+    client = app.test_client()
+
+    def send(path: str, form: list[tuple[str, str]]) -> bytes:
+        return bytes(client.post(path, data=dict(form), environ_base=CLOCK).data)
+
     times = []
     for round_ in range(repeat):
         started = time.perf_counter()
-        count = 0
-        for index, call in enumerate(requests):
-            sid = f"CA{round_:04d}{index:028x}"
-            for request in call:
-                client.post(
-                    request.path, data={k: sid if v == "CALLSID" else v for k, v in request.form}, environ_base=CLOCK
-                )
-                count += 1
+        count = sum(load.play(send, call, f"CA{round_:04d}{index:028x}") for index, call in enumerate(calls))
         times.append((time.perf_counter() - started) / count * 1e6)
     return load.median(times)
 
@@ -109,8 +122,12 @@ def cold_start() -> float:
     return load.median(runs)
 
 
+def quiet_app(url: str) -> Any:
+    return create_app({"DATABASE_URL": url, "LOG_LEVEL": "ERROR", "TWILIO_AUTH_TOKEN": None, "STATE_KEYS": STATE_KEYS})
+
+
 def crawl_seconds(url: str) -> float:
-    app = create_app({"DATABASE_URL": url, "LOG_LEVEL": "ERROR", "TWILIO_AUTH_TOKEN": None})
+    app = quiet_app(url)
     flow = app.extensions["ivr"].handler.flow
     started = time.perf_counter()
     report = Crawler(app=app, flow=flow, scenarios=default_scenarios(flow)).run()
@@ -119,164 +136,217 @@ def crawl_seconds(url: str) -> float:
 
 
 def fill_history(url: str, rows: int) -> None:
-    """Store `rows` finished calls in every history table: journal, requests, allowances, audit, state."""
-    import sqlalchemy as sa
+    """Store `rows` of history in every table that grows: events, turns, journal, requests, allowances."""
+    from ivr.store import allowance_audit, allowance_uses, events, journal, requests, turns
 
-    from ivr.store import allowance_audit, allowance_uses, calls, journal, requests, turns
-
-    app = create_app({"DATABASE_URL": url, "LOG_LEVEL": "ERROR", "TWILIO_AUTH_TOKEN": None})
+    app = quiet_app(url)
     engine = app.extensions["ivr"].handler.store.engine
     old = datetime(2020, 12, 15, 12, 0)
+    period = datetime(2020, 11, 30, 21, 0)
     batch = 50_000
     with engine.begin() as conn:
         for start in range(0, rows, batch):
             ids = range(start, min(rows, start + batch))
+            sids = [f"CAold{i:029d}" for i in ids]
             conn.execute(
                 journal.insert(),
-                [
-                    {
-                        "call_sid": f"CAold{i:029d}",
-                        "started_at": old,
-                        "anonymous": False,
-                        "branch": "main",
-                        "path": "[]",
-                        "facts": "[]",
-                    }
-                    for i in ids
-                ],
+                [{"call_sid": s, "started_at": old, "anonymous": False, "path": "[]", "facts": "[]"} for s in sids],
             )
             conn.execute(
                 requests.insert(),
                 [
-                    {
-                        "reference": f"9{i:09d}",
-                        "kind": "desk",
-                        "call_sid": f"CAold{i:029d}",
-                        "policy": f"{i:010d}",
-                        "data": "{}",
-                        "created_at": old,
-                    }
-                    for i in ids
+                    {"reference": f"9{i:09d}", "kind": "desk", "call_sid": s, "policy": f"{i:010d}", "data": "{}"}
+                    | {"created_at": old}
+                    for i, s in zip(ids, sids, strict=True)
                 ],
             )
             conn.execute(
                 allowance_uses.insert(),
                 [
-                    {
-                        "allowance": "second_opinion",
-                        "key": f"{i:010d}",
-                        "period_start": datetime(2020, 11, 30, 21, 0),
-                        "seq": 1,
-                        "reference": f"9{i:09d}",
-                        "call_sid": f"CAold{i:029d}",
-                        "created_at": old,
-                    }
-                    for i in ids
+                    {"allowance": "second_opinion", "key": f"{i:010d}", "period_start": period, "seq": 1}
+                    | {"reference": f"9{i:09d}", "call_sid": s, "created_at": old}
+                    for i, s in zip(ids, sids, strict=True)
                 ],
             )
             conn.execute(
                 allowance_audit.insert(),
                 [
-                    {
-                        "at": old,
-                        "action": "grant",
-                        "allowance": "second_opinion",
-                        "key": f"{i:010d}",
-                        "period_start": datetime(2020, 11, 30, 21, 0),
-                        "call_sid": f"CAold{i:029d}",
-                        "reason": "granted",
-                    }
-                    for i in ids
+                    {"at": old, "action": "grant", "allowance": "second_opinion", "key": f"{i:010d}"}
+                    | {"period_start": period, "call_sid": s, "reason": "granted"}
+                    for i, s in zip(ids, sids, strict=True)
                 ],
             )
             conn.execute(
-                calls.insert(),
-                [
-                    {
-                        "call_sid": f"CAold{i:029d}",
-                        "step": 3,
-                        "state": "{}",
-                        "updated_at": datetime.now(UTC).replace(tzinfo=None),
-                    }
-                    for i in ids
-                ],
+                events.insert(),
+                [{"call_sid": s, "step": 3, "at": old, "input": "digits", "path": '["main"]'} for s in sids],
             )
             conn.execute(
-                turns.insert(), [{"call_sid": f"CAold{i:029d}", "step": 3, "twiml": "<Response/>"} for i in ids]
+                turns.insert(), [{"call_sid": s, "step": 3, "twiml": "<Response/>", "created_at": old} for s in sids]
             )
-    del sa
     engine.dispose()
 
 
-def history_p50(url: str, requests: list[list[load.Request]]) -> float:
-    app = create_app({"DATABASE_URL": url, "LOG_LEVEL": "ERROR", "TWILIO_AUTH_TOKEN": None})
-    client = app.test_client()
+def history_p50(url: str, calls: list[list[load.Request]]) -> float:
+    client = quiet_app(url).test_client()
     latencies = []
-    for index, call in enumerate(requests):
-        sid = f"CAnew{index:029d}"
-        for request in call:
-            started = time.perf_counter()
-            client.post(
-                request.path, data={k: sid if v == "CALLSID" else v for k, v in request.form}, environ_base=CLOCK
-            )
-            latencies.append((time.perf_counter() - started) * 1000)
+
+    def send(path: str, form: list[tuple[str, str]]) -> bytes:
+        started = time.perf_counter()
+        answer = bytes(client.post(path, data=dict(form), environ_base=CLOCK).data)
+        latencies.append((time.perf_counter() - started) * 1000)
+        return answer
+
+    for index, call in enumerate(calls):
+        load.play(send, call, f"CAnew{index:029d}")
     return load.median(latencies)
+
+
+def postgres_database(base: str) -> tuple[str, Callable[[], None]] | None:
+    """A fresh schema on the PostgreSQL server at `base` (dropped by the returned function), or None."""
+    try:
+        import sqlalchemy as sa
+
+        engine = sa.create_engine(base)
+        name = "ivr_bench_" + secrets.token_hex(4)
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f'CREATE SCHEMA "{name}"')
+    except Exception as exc:  # no server, no driver: the row says so
+        print(f"(PostgreSQL at {base} not used: {str(exc).splitlines()[0]})", file=sys.stderr)
+        return None
+    url = sa.make_url(base).update_query_dict({"options": f"-csearch_path={name}"}).render_as_string(False)
+
+    def drop() -> None:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+        engine.dispose()
+
+    return url, drop
+
+
+def rounds_of(
+    rounds: int, contenders: dict[str, Callable[[], load.Result]], baseline: str
+) -> tuple[dict[str, list[float]], dict[str, list[float]], dict[str, load.Result]]:
+    """Run each contender once per round, the order alternating; per-round throughput and p99
+    ratios to the baseline, and the last round's results."""
+    ratios: dict[str, list[float]] = {name: [] for name in contenders if name != baseline}
+    p99: dict[str, list[float]] = {name: [] for name in contenders if name != baseline}
+    last: dict[str, load.Result] = {}
+    names = list(contenders)
+    for number in range(rounds):
+        order = names if number % 2 == 0 else names[::-1]
+        results = {name: contenders[name]() for name in order}
+        for name in ratios:
+            ratios[name].append(results[name].throughput / results[baseline].throughput)
+            p99[name].append(results[name].percentile(99) / results[baseline].percentile(99))
+        last = results
+    return ratios, p99, last
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Benchmarks of the ivr hotline (see benchmarks/README.md).")
     parser.add_argument("--quick", action="store_true", help="smaller numbers for a first look")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (default 3)")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--history", type=int, default=None, help="rows of stored history (default 1,000,000)")
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get("IVR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
+        help="PostgreSQL server for the two-instance rows ('' to skip)",
+    )
     args = parser.parse_args()
     calls = 150 if args.quick else 600
-    entries = 2000 if args.quick else 8000
+    entries = 2000 if args.quick else 6000
     big = args.history or (100_000 if args.quick else 1_000_000)
+    conns = args.connections
+    load_before = os.getloadavg()[0]
     rows: list[tuple[str, str]] = []
     with tempfile.TemporaryDirectory(prefix="ivr-bench-") as scratch:
         root = Path(scratch)
         mix = load.record_mix(calls, f"sqlite:///{root / 'record.sqlite3'}")
         webhooks = sum(len(c) for c in mix)
-        env = {
-            "IVR_DATABASE_URL": f"sqlite:///{root / 'served.sqlite3'}",
-            "IVR_ALLOW_SIMULATED_CLOCK": "1",
-            "IVR_LOG_LEVEL": "WARNING",
-            "TWILIO_AUTH_TOKEN": "",
+        floor_env = {"IVR_DATABASE_URL": f"sqlite:///{root / 'floor.sqlite3'}"}
+        servers = {
+            "constant": Gunicorn("constant_app:app", {}, HERE),
+            "floor": Gunicorn("floor_app:app", floor_env, HERE),
+            "hotline": Gunicorn("ivr:create_app()", hotline_env(f"sqlite:///{root / 'served.sqlite3'}"), ROOT),
         }
-        hotline = Gunicorn("ivr:create_app()", env, HERE.parent)
-        constant = Gunicorn("constant_app:app", {}, HERE)
         try:
-            load.replay(hotline.url, load.entry_only(300), args.connections, 4, "w")  # warm both up
-            load.replay(constant.url, load.entry_only(300), args.connections, 4, "w")
-            ceiling_entry = load.replay(constant.url, load.entry_only(entries), args.connections, 4, "c")
-            ours_entry = load.replay(hotline.url, load.entry_only(entries), args.connections, 4, "e")
-            ceiling_mix = load.replay(constant.url, mix, args.connections, 4, "d")
-            ours_mix = load.replay(hotline.url, mix, args.connections, 4, "m")
+            for server in servers.values():  # warm up
+                load.replay(server.url, load.entry_only(300), conns, 4, "w")
+            entry_ratios, entry_p99, entry_last = rounds_of(
+                args.rounds,
+                {
+                    n: (lambda s=s, n=n: load.replay(s.url, load.entry_only(entries), conns, 4, n[0]))
+                    for n, s in servers.items()
+                },
+                "constant",
+            )
+            mix_ratios, mix_p99, mix_last = rounds_of(
+                args.rounds,
+                {n: (lambda s=s, n=n: load.replay(s.url, mix, conns, 4, n[:2])) for n, s in servers.items()},
+                "constant",
+            )
         finally:
-            hotline.stop()
-            constant.stop()
-        rows.append((f"constant TwiML, entry webhook ({args.connections} connections)", load.summary(ceiling_entry)))
-        rows.append(("hotline, entry webhook", load.summary(ours_entry)))
-        rows.append(("  ratio to the ceiling", f"{ours_entry.throughput / ceiling_entry.throughput:.2f}"))
-        rows.append((f"constant TwiML, call mix ({calls} calls, {webhooks} webhooks)", load.summary(ceiling_mix)))
-        rows.append(("hotline, realistic call mix", load.summary(ours_mix)))
-        rows.append(("  ratio to the ceiling", f"{ours_mix.throughput / ceiling_mix.throughput:.2f}"))
+            for server in servers.values():
+                server.stop()
+        med = load.median
+        for label, ratios, p99, last, size in (
+            ("entry webhook", entry_ratios, entry_p99, entry_last, f"{entries} calls"),
+            ("call mix", mix_ratios, mix_p99, mix_last, f"{calls} calls, {webhooks} webhooks"),
+        ):
+            rows.append(
+                (f"constant TwiML (ceiling), {label} ({size}, {conns} connections)", load.summary(last["constant"]))
+            )
+            rows.append((f"floor: constant + one journal append, {label}", load.summary(last["floor"])))
+            rows.append((f"hotline, {label}", load.summary(last["hotline"])))
+            rows.append(
+                (
+                    f"  median of {args.rounds} per-round ratios to the ceiling",
+                    f"hotline {med(ratios['hotline']):.2f} (rounds "
+                    + ", ".join(f"{r:.2f}" for r in ratios["hotline"])
+                    + f"), floor {med(ratios['floor']):.2f}; p99 hotline/ceiling {med(p99['hotline']):.2f}",
+                )
+            )
 
-        ours_app = create_app(
-            {"DATABASE_URL": f"sqlite:///{root / 'inproc.sqlite3'}", "LOG_LEVEL": "WARNING", "TWILIO_AUTH_TOKEN": None}
-        )
+        pg = postgres_database(args.postgres) if args.postgres else None
+        if pg is not None:
+            pg_url, drop = pg
+            quiet_app(pg_url)  # the schema, before two instances start on it
+            two = [Gunicorn("ivr:create_app()", hotline_env(pg_url), ROOT) for _ in range(2)]
+            one = Gunicorn("ivr:create_app()", hotline_env(f"sqlite:///{root / 'one.sqlite3'}"), ROOT)
+            try:
+                load.replay([s.url for s in two], load.entry_only(300), conns, 4, "w")
+                load.replay(one.url, load.entry_only(300), conns, 4, "w")
+                pg_ratios, _, pg_last = rounds_of(
+                    args.rounds,
+                    {
+                        "sqlite": lambda: load.replay(one.url, mix, conns, 4, "s"),
+                        "postgres": lambda: load.replay([s.url for s in two], mix, conns, 4, "p"),
+                    },
+                    "sqlite",
+                )
+            finally:
+                for server in (*two, one):
+                    server.stop()
+                drop()
+            rows.append(("hotline, call mix, one instance on SQLite", load.summary(pg_last["sqlite"])))
+            rows.append(("hotline, call mix, two instances sharing PostgreSQL", load.summary(pg_last["postgres"])))
+            rows.append(("  median ratio PostgreSQL (two) / SQLite (one)", f"{med(pg_ratios['postgres']):.2f}"))
+
+        ours_app = quiet_app(f"sqlite:///{root / 'inproc.sqlite3'}")
         sample = mix[:100]
         ours_us = in_process(ours_app, sample, 3)
         constant_us = in_process(constant_app, sample, 3)
         rows.append(
             (
                 "in-process webhook (Flask test client)",
-                f"hotline {ours_us:.0f} µs, constant {constant_us:.0f} µs, ratio {constant_us / ours_us:.2f}",
+                f"hotline {ours_us:.0f} µs, constant {constant_us:.0f} µs, "
+                f"hotline/constant {ours_us / constant_us:.2f}",
             )
         )
-        rows.append(("`ivr simulate --json 3` cold start", f"{cold_start():.2f} s"))
         crawl_db = f"sqlite:///{root / 'crawl.sqlite3'}"
-        rows.append(("crawl of the whole tree (4 scenarios)", f"{crawl_seconds(crawl_db):.1f} s"))
+        rows.append(("`ivr simulate --json 3` cold start", f"{cold_start():.2f} s"))
+        rows.append(("crawl of the whole tree (4 scenarios)", f"{crawl_seconds(crawl_db):.2f} s"))
 
         small, large = f"sqlite:///{root / 'small.sqlite3'}", f"sqlite:///{root / 'large.sqlite3'}"
         fill_history(small, 1000)
@@ -288,7 +358,7 @@ def main() -> None:
         rows.append(("  ratio large / small", f"{p50_large / p50_small:.2f}"))
     print(
         f"ivr benchmarks, {datetime.now(UTC):%Y-%m-%d}, {platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}"
+        f"load average {load_before:.2f} before / {os.getloadavg()[0]:.2f} after, Python {platform.python_version()}"
     )
     width = max(len(name) for name, _ in rows)
     for name, value in rows:

@@ -79,8 +79,11 @@ def _how_it_ended(flow: Flow, last_node: str | None, status: str) -> str:
     return status or "ended"
 
 
+# Built once: building a statement costs more than running it (the status callback ends every call).
 _EVENTS = sa.select(events).where(events.c.call_sid == sa.bindparam("sid")).order_by(events.c.step)
 _ROW_OF = sa.select(journal.c.id).where(journal.c.call_sid == sa.bindparam("sid"))
+_CLOSE = journal.insert()  # executed with the row's values as parameters
+_ANONYMOUS = journal.insert().values(anonymous=True, end="anonymous", started_at=sa.bindparam("started_at"))
 
 
 def finish(conn: Connection, flow: Flow, call_sid: str, status: str, duration: int | None, now: datetime) -> None:
@@ -90,8 +93,7 @@ def finish(conn: Connection, flow: Flow, call_sid: str, status: str, duration: i
         return  # nothing of it was kept, or a late webhook of a call already closed
     anonymous = next((row for row in rows if row.anonymous), None)
     if anonymous is not None:
-        values: dict[str, Any] = {"anonymous": True, "started_at": anonymous.at, "end": "anonymous"}
-        conn.execute(journal.insert().values(**values))
+        conn.execute(_ANONYMOUS, {"started_at": anonymous.at})
         return
     path: list[str] = []
     found: list[Any] = []
@@ -104,18 +106,19 @@ def finish(conn: Connection, flow: Flow, call_sid: str, status: str, duration: i
     last_node = json.loads(rows[-1].path)[-1] if json.loads(rows[-1].path) else None
     started = aware(rows[0].at)
     conn.execute(
-        journal.insert().values(
-            call_sid=call_sid,
-            started_at=utc(started),
-            ended_at=utc(now),
-            duration=duration if duration is not None else int((now - started).total_seconds()),
-            anonymous=False,
-            path=json.dumps(path[-MAX_PATH:]),
-            facts=json.dumps(found),
-            branch=_branch(flow, path),
-            last_node=last_node,
-            end=_how_it_ended(flow, last_node, status),
-        )
+        _CLOSE,
+        {
+            "call_sid": call_sid,
+            "started_at": utc(started),
+            "ended_at": utc(now),
+            "duration": duration if duration is not None else int((now - started).total_seconds()),
+            "anonymous": False,
+            "path": json.dumps(path[-MAX_PATH:]),
+            "facts": json.dumps(found),
+            "branch": _branch(flow, path),
+            "last_node": last_node,
+            "end": _how_it_ended(flow, last_node, status),
+        },
     )
 
 

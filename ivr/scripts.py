@@ -212,7 +212,7 @@ def _simulator(script: CallScript, url: str | None, flow: Path | None) -> Iterat
         try:
             yield Simulator(app, auth_token=token, status_callback="/voice/status"), store
         finally:
-            store.engine.dispose()
+            store.dispose()
 
 
 def run(script: CallScript, url: str | None = None, flow: Path | None = None) -> Outcome:

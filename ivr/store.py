@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,7 +31,7 @@ events = sa.Table(
     metadata,
     sa.Column("call_sid", sa.String(64), primary_key=True),
     sa.Column("step", sa.Integer, primary_key=True),  # a retried webhook appends nothing new
-    sa.Column("at", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),  # no index: every append would pay for it
     sa.Column("input", sa.String(16), nullable=False),
     sa.Column("path", sa.Text, nullable=False),  # JSON list of the node ids passed, the waiting one last
     sa.Column("facts", sa.Text),  # JSON list: closed schedules, dial outcomes, requests, allowances
@@ -188,9 +188,12 @@ _INSERT_TURN = turns.insert().values(
 )
 
 
+_FORGET = events.delete().where(events.c.call_sid == sa.bindparam("sid"))
+
+
 def forget_call(conn: Connection, call_sid: str) -> None:
     """Forget a finished call's appended events (its journal row, requests and turns stay)."""
-    conn.execute(events.delete().where(events.c.call_sid == call_sid))
+    conn.execute(_FORGET, {"sid": call_sid})
 
 
 def migrate(engine: Engine) -> list[str]:
@@ -224,8 +227,10 @@ class _WriterQueue:
 
     SQLite lets one writer in at a time; the others poll with growing sleeps (up to 100 ms each),
     which is what a caller hears as dead air under load. Threads of a process queue on a lock, and
-    processes on a lock file polled every half millisecond, so a transaction starts within a
-    millisecond of the previous one ending. Other databases (PostgreSQL) need none of this.
+    processes on a lock file (flock), which the kernel hands to the next waiting process the moment
+    it is released: a transaction starts right after the previous one ends. Waiting is bounded all
+    the same: a holder holds it for one transaction, which SQLite's busy timeout bounds, and a
+    process that dies holding it releases it. Other databases (PostgreSQL) need none of this.
     """
 
     def __init__(self, engine: Engine, timeout: float) -> None:
@@ -237,18 +242,6 @@ class _WriterQueue:
         self.local = threading.Lock()
         self.fd: int | None = None
 
-    def _lock(self, fd: int) -> None:
-        # Fine-grained polling, bounded by the timeout: a stuck holder must not hold a caller forever.
-        deadline = time.monotonic() + self.timeout
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise StoreUnavailable(f"the database stayed busy for {self.timeout} s") from None
-                time.sleep(0.0005)
-
     @contextmanager
     def turn(self) -> Iterator[None]:
         if self.path is None or fcntl is None:
@@ -259,7 +252,7 @@ class _WriterQueue:
         try:
             if self.fd is None:
                 self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-            self._lock(self.fd)
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
             try:
                 yield
             finally:
@@ -274,6 +267,9 @@ class Store:
     def __init__(self, url: str, busy_timeout: float = 5.0) -> None:
         self.engine = make_engine(url, busy_timeout)
         self.writers = _WriterQueue(self.engine, busy_timeout)
+        self._appender = threading.local()
+        self._appenders: list[Any] = []  # every thread's, so that dispose() closes them all
+        self._appenders_lock = threading.Lock()
         migrate(self.engine)
         dialect = self.engine.dialect
         marks = ", ".join(["?"] * 7 if dialect.paramstyle == "qmark" else ["%s"] * 7)
@@ -319,27 +315,49 @@ class Store:
     def append(self, event: Event) -> None:
         """Append one webhook to the journal: one short durable write, nothing if it is already there
         (a retried webhook). The hot path: the DB-API directly, one statement, one commit."""
+        # Not through the writer queue: one statement in autocommit holds SQLite's write lock for a
+        # few microseconds, and queueing threads behind a lock costs more than SQLite's own waiting.
+        # Each thread keeps a DB-API connection of its own for it: no pool checkout, no reset.
         values = self._event_values(event)
-        with self.writers.turn():
+        raw = getattr(self._appender, "connection", None)
+        if raw is None:
             raw = self.engine.raw_connection()
-            try:
-                cursor = raw.cursor()
-                cursor.execute(self._append_sql, values)
-                cursor.close()
-                raw.commit()
-            except BaseException:
-                raw.invalidate()  # a connection that failed is not handed to the next webhook
-                raise
-            finally:
+            raw.detach()  # ours for good: the pool neither lends it out nor resets it
+            self._appender.connection = raw
+            with self._appenders_lock:
+                self._appenders.append(raw)
+        try:
+            cursor = raw.cursor()
+            cursor.execute(self._append_sql, values)
+            cursor.close()
+            raw.commit()
+        except BaseException:
+            # A connection that failed (read-only, locked, gone) is dropped: the next append opens anew.
+            self._appender.connection = None
+            self._drop(raw)
+            raise
+
+    def _drop(self, raw: Any) -> None:
+        with self._appenders_lock:
+            if raw in self._appenders:
+                self._appenders.remove(raw)
+        with contextlib.suppress(Exception):
+            raw.close()
+
+    def dispose(self) -> None:
+        """Close every connection (a SQLite file is checkpointed and its WAL removed when the last
+        one closes, so deleted rows do not linger there)."""
+        with self._appenders_lock:
+            appenders, self._appenders = self._appenders, []
+        for raw in appenders:
+            with contextlib.suppress(Exception):
                 raw.close()
+        self._appender = threading.local()
+        self.engine.dispose()
 
     def append_in(self, conn: Connection, event: Event) -> None:
         """`append` inside a transaction of the caller's (a webhook with an effect)."""
         conn.exec_driver_sql(self._append_sql, self._event_values(event))
-
-    def forget_events(self, conn: Connection, call_sid: str) -> None:
-        """Drop what a call appended so far (it turned anonymous)."""
-        conn.execute(events.delete().where(events.c.call_sid == call_sid))
 
     def turn(self, conn: Connection, call_sid: str, step: int) -> str | None:
         """The stored answer of a webhook that had an effect, or None."""

@@ -232,7 +232,7 @@ def test_locked_database_apologises_connects_to_the_desk_and_logs_once(tmp_path:
 def test_unreachable_database_apologises(tmp_path: Path) -> None:
     app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"})
     store = app.extensions["ivr"].handler.store
-    store.engine.dispose()
+    store.dispose()
     (tmp_path / "db.sqlite3").unlink()
     (tmp_path / "db.sqlite3").mkdir()  # the file is now a directory: nothing can open it
     root = continues_or_ends_politely(SignedClient(app).post("/voice", data={"CallSid": "CA1"}, environ_base=CLOCK))
@@ -250,7 +250,7 @@ def test_psychologist_call_leaves_no_trace_of_the_caller(tmp_path: Path, caplog:
     call = sim.call(from_="+79997771234", at=MONDAY_10)
     call.press("5").press("1").dial_outcome("busy").press("1").dial_outcome("completed")
     assert call.ended
-    app.extensions["ivr"].handler.store.engine.dispose()
+    app.extensions["ivr"].handler.store.dispose()
     stored = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.is_file())
     for trace in ("79997771234", "9997771234", call.call_sid):
         assert trace.encode() not in stored, trace

@@ -164,7 +164,7 @@ def test_missing_call_sid_connects_the_caller_to_the_operator(client: Any) -> No
 def test_store_failure_apologises_and_connects_to_the_operator(app: Any, client: Any, caplog: Any) -> None:
     caplog.set_level(logging.WARNING, logger="ivr")
     store = app.extensions["ivr"].handler.store
-    store.engine.dispose()
+    store.dispose()
     store.engine = __import__("sqlalchemy").create_engine("sqlite:////nonexistent-dir/ivr.sqlite3")
     root = parse(post(client, "/voice", CallSid="CA1"))
     assert "технический сбой" in root.find("Say").text  # type: ignore[union-attr]

@@ -76,7 +76,7 @@ def ivr_app(ivr_config: dict[str, Any]) -> Iterator[Any]:
 
     app = create_app(ivr_config)
     yield app
-    app.extensions["ivr"].handler.store.engine.dispose()
+    app.extensions["ivr"].handler.store.dispose()
 
 
 @pytest.fixture

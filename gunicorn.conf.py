@@ -1,0 +1,20 @@
+"""Production settings for gunicorn, read by `gunicorn -c gunicorn.conf.py -b HOST:PORT "ivr:create_app()"`.
+
+One worker process per core, each with a few threads: a webhook is short and CPU-bound, and the
+threads keep a worker busy while another request waits on the database. Settings on the command
+line override these.
+"""
+
+import os
+
+workers = int(os.environ.get("WEB_CONCURRENCY", os.cpu_count() or 1))
+worker_class = "gthread"
+threads = 8
+# Twilio waits 15 s for a webhook, then plays its error or the fallback URL: a worker stuck for
+# twice that is replaced, and a graceful reload gives requests in flight as long to finish.
+timeout = 30
+graceful_timeout = 30
+keepalive = 5  # Twilio reuses connections between the webhooks of a call
+# Webhooks are a few hundred bytes: refuse absurd request lines and headers early.
+limit_request_line = 8190
+limit_request_fields = 64
