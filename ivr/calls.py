@@ -200,9 +200,7 @@ class CallHandler:
 
     def finish(self, call_sid: str, status: str, duration: int | None, now: datetime) -> None:
         """Twilio says the call is over: fold its events into the journal and forget them."""
-        with self.store.begin() as conn:
-            journal.finish(conn, self.flow, call_sid, status, duration, now)
-            forget_call(conn, call_sid)
+        journal.finish(self.store, self.flow, call_sid, status, duration, now)
 
     def emergency(self, url: str) -> str:
         """TwiML for a call that cannot be served: apology, then the operator's contact."""

@@ -697,8 +697,7 @@ def purge(days: int | None) -> None:
     app = _admin_app()
     keep = days or int(app.config.get("JOURNAL_DAYS", 90))
     handler = app.extensions["ivr"].handler
-    with handler.store.begin() as conn:
-        deleted = journal.purge(conn, handler.flow, clock.now(), keep)
+    deleted = journal.purge(handler.store, handler.flow, clock.now(), keep)
     click.echo(f"deleted {deleted} journal rows older than {keep} days")
 
 

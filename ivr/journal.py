@@ -14,11 +14,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
 
 from .engine import CallState, Input, Turn
 from .model import Allowance, Ask, Branch, Flow, Hangup, Menu, Register, Transfer
-from .store import Event, aware, events, forget_call, journal, turns, utc
+from .store import Event, Store, aware, events, journal, turns, utc
 
 MAX_PATH = 200  # nodes kept per call
 
@@ -79,58 +78,50 @@ def _how_it_ended(flow: Flow, last_node: str | None, status: str) -> str:
     return status or "ended"
 
 
-# Built once: building a statement costs more than running it (the status callback ends every call).
-_EVENTS = sa.select(events).where(events.c.call_sid == sa.bindparam("sid")).order_by(events.c.step)
-_ROW_OF = sa.select(journal.c.id).where(journal.c.call_sid == sa.bindparam("sid"))
-_CLOSE = journal.insert()  # executed with the row's values as parameters
-_ANONYMOUS = journal.insert().values(anonymous=True, end="anonymous", started_at=sa.bindparam("started_at"))
-
-
-def finish(conn: Connection, flow: Flow, call_sid: str, status: str, duration: int | None, now: datetime) -> None:
-    """Fold a finished call's events into its journal row (Twilio's status callback says it is over)."""
-    rows = conn.execute(_EVENTS, {"sid": call_sid}).all()
-    if not rows or conn.execute(_ROW_OF, {"sid": call_sid}).first() is not None:
-        return  # nothing of it was kept, or a late webhook of a call already closed
-    anonymous = next((row for row in rows if row.anonymous), None)
+def row(flow: Flow, taken: list[Event], status: str, duration: int | None, now: datetime) -> dict[str, Any]:
+    """The journal row of a finished call, folded from its events (oldest first)."""
+    anonymous = next((event for event in taken if event.anonymous), None)
     if anonymous is not None:
-        conn.execute(_ANONYMOUS, {"started_at": anonymous.at})
-        return
+        return {"anonymous": True, "started_at": utc(aware(anonymous.at)), "end": "anonymous"}
     path: list[str] = []
     found: list[Any] = []
-    for row in rows:
-        for node in json.loads(row.path):
+    for event in taken:
+        for node in json.loads(event.path):
             if not path or path[-1] != node:
                 path.append(node)
-        if row.facts:
-            found += json.loads(row.facts)
-    last_node = json.loads(rows[-1].path)[-1] if json.loads(rows[-1].path) else None
-    started = aware(rows[0].at)
-    conn.execute(
-        _CLOSE,
-        {
-            "call_sid": call_sid,
-            "started_at": utc(started),
-            "ended_at": utc(now),
-            "duration": duration if duration is not None else int((now - started).total_seconds()),
-            "anonymous": False,
-            "path": json.dumps(path[-MAX_PATH:]),
-            "facts": json.dumps(found),
-            "branch": _branch(flow, path),
-            "last_node": last_node,
-            "end": _how_it_ended(flow, last_node, status),
-        },
-    )
+        if event.facts:
+            found += json.loads(event.facts)
+    last_node = path[-1] if path else None
+    started = aware(taken[0].at)
+    return {
+        "call_sid": taken[0].call_sid,
+        "started_at": utc(started),
+        "ended_at": utc(now),
+        "duration": duration if duration is not None else int((now - started).total_seconds()),
+        "anonymous": False,
+        "path": json.dumps(path[-MAX_PATH:]),
+        "facts": json.dumps(found),
+        "branch": _branch(flow, path),
+        "last_node": last_node,
+        "end": _how_it_ended(flow, last_node, status),
+    }
 
 
-def purge(conn: Connection, flow: Flow, now: datetime, keep_days: int, turns_hours: float = 24) -> int:
-    """Close the rows of calls silent for a day (no status callback came), forget those calls, drop
-    stored turns older than `turns_hours`, and delete journal rows older than `keep_days`; returns
-    the journal rows deleted."""
+def finish(store: Store, flow: Flow, call_sid: str, status: str, duration: int | None, now: datetime) -> None:
+    """Fold a finished call's events into its journal row and forget them."""
+    store.fold(call_sid, lambda taken: row(flow, taken, status, duration, now))
+
+
+def purge(store: Store, flow: Flow, now: datetime, keep_days: int, turns_hours: float = 24) -> int:
+    """Close the rows of calls silent for a day (no status callback came), drop stored turns older
+    than `turns_hours`, and delete journal rows older than `keep_days`; returns the rows deleted."""
     stale = utc(now - timedelta(days=1))
     silent = sa.select(events.c.call_sid).group_by(events.c.call_sid).having(sa.func.max(events.c.at) < stale)
-    for (call_sid,) in conn.execute(silent).all():
-        finish(conn, flow, call_sid, "no status callback", None, now)
-        forget_call(conn, call_sid)
-    conn.execute(turns.delete().where(turns.c.created_at < utc(now - timedelta(hours=turns_hours))))
-    cutoff = utc(now - timedelta(days=keep_days))
-    return int(conn.execute(journal.delete().where(journal.c.started_at < cutoff)).rowcount)
+    with store.connection() as conn, store.reading(conn):
+        calls = [call_sid for (call_sid,) in conn.execute(silent).all()]
+    for call_sid in calls:
+        finish(store, flow, call_sid, "no status callback", None, now)
+    with store.begin() as conn:
+        conn.execute(turns.delete().where(turns.c.created_at < utc(now - timedelta(hours=turns_hours))))
+        cutoff = utc(now - timedelta(days=keep_days))
+        return int(conn.execute(journal.delete().where(journal.c.started_at < cutoff)).rowcount)

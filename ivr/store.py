@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -12,8 +13,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 
+from .compiled import Compiled
 from .errors import StoreUnavailable
 
 try:  # not on Windows: there SQLite's own busy timeout does the waiting
@@ -218,8 +222,23 @@ def migrate(engine: Engine) -> list[str]:
     return changes
 
 
-def _same(value: Any) -> Any:
-    return value
+def _insert_ignoring(table: sa.Table, dialect: str) -> Any:
+    """INSERT of every column but a generated id that leaves an existing row (same key) as it is."""
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    binds: dict[str, Any] = {c.name: sa.bindparam(c.name) for c in table.c if c.name != "id"}
+    return insert(table).values(binds).on_conflict_do_nothing()
+
+
+def _event_values(event: Event) -> dict[str, Any]:
+    return {
+        "call_sid": event.call_sid,
+        "step": event.step,
+        "at": utc(event.at),
+        "input": event.input,
+        "path": event.path,
+        "facts": event.facts,
+        "anonymous": event.anonymous,
+    }
 
 
 class _WriterQueue:
@@ -272,19 +291,14 @@ class Store:
         self._appenders_lock = threading.Lock()
         migrate(self.engine)
         dialect = self.engine.dialect
-        marks = ", ".join(["?"] * 7 if dialect.paramstyle == "qmark" else ["%s"] * 7)
-        insert = "INSERT OR IGNORE INTO" if dialect.name == "sqlite" else "INSERT INTO"
-        tail = "" if dialect.name == "sqlite" else " ON CONFLICT DO NOTHING"
-        self._append_sql = (
-            f"{insert} ivr_events (call_sid, step, at, input, path, facts, anonymous) VALUES ({marks}){tail}"
-        )
-        # Values as SQLAlchemy would bind them (SQLite keeps moments as text in its own format).
-        self._datetime: Callable[[Any], Any] = events.c.at.type.bind_processor(dialect) or _same
-        self._boolean: Callable[[Any], Any] = events.c.anonymous.type.bind_processor(dialect) or _same
-
-    def _event_values(self, event: Event) -> tuple[Any, ...]:
-        at, anonymous = self._datetime(utc(event.at)), self._boolean(event.anonymous)
-        return (event.call_sid, event.step, at, event.input, event.path, event.facts, anonymous)
+        self._returning = dialect.name != "sqlite" or sqlite3.sqlite_version_info >= (3, 35)
+        self._append = Compiled(_insert_ignoring(events, dialect.name), dialect)
+        self._append_values = _insert_ignoring(events, dialect.name)
+        by_sid = events.c.call_sid == sa.bindparam("sid")
+        self._take = Compiled(events.delete().where(by_sid).returning(*events.c), dialect)
+        self._select = Compiled(sa.select(*events.c).where(by_sid), dialect)
+        self._forget = Compiled(events.delete().where(by_sid), dialect)
+        self._close = Compiled(_insert_ignoring(journal, dialect.name), dialect)
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
@@ -314,11 +328,45 @@ class Store:
 
     def append(self, event: Event) -> None:
         """Append one webhook to the journal: one short durable write, nothing if it is already there
-        (a retried webhook). The hot path: the DB-API directly, one statement, one commit."""
+        (a retried webhook)."""
         # Not through the writer queue: one statement in autocommit holds SQLite's write lock for a
         # few microseconds, and queueing threads behind a lock costs more than SQLite's own waiting.
-        # Each thread keeps a DB-API connection of its own for it: no pool checkout, no reset.
-        values = self._event_values(event)
+        with self._raw() as raw:
+            cursor = raw.cursor()
+            self._append.run(cursor, _event_values(event))
+            cursor.close()
+            raw.commit()
+
+    def fold(self, call_sid: str, row: Callable[[list[Event]], dict[str, Any] | None]) -> None:
+        """Take a call's events (oldest first) and write the journal row `row` makes of them, in one
+        transaction; a row already there (a late webhook of a call already closed) stays."""
+        with self._raw() as raw:
+            cursor = raw.cursor()
+            sqlite = self.engine.dialect.name == "sqlite"
+            try:
+                if sqlite:
+                    cursor.execute("BEGIN IMMEDIATE")
+                if self._returning:
+                    taken = self._take.run(cursor, {"sid": call_sid})
+                else:
+                    taken = self._select.run(cursor, {"sid": call_sid})
+                    self._forget.run(cursor, {"sid": call_sid})
+                values = row(sorted((Event(*r) for r in taken), key=lambda e: e.step)) if taken else None
+                if values is not None:
+                    self._close.run(cursor, {c.name: values.get(c.name) for c in journal.c if c.name != "id"})
+                cursor.execute("COMMIT") if sqlite else raw.commit()
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    cursor.execute("ROLLBACK") if sqlite else raw.rollback()
+                raise
+            finally:
+                cursor.close()
+
+    @contextmanager
+    def _raw(self) -> Iterator[Any]:
+        """This thread's own DB-API connection (no pool checkout, no reset on return): the webhook
+        path's writes run on it. One that failed (read-only, locked, gone) is dropped, and the next
+        write opens a new one."""
         raw = getattr(self._appender, "connection", None)
         if raw is None:
             raw = self.engine.raw_connection()
@@ -327,12 +375,8 @@ class Store:
             with self._appenders_lock:
                 self._appenders.append(raw)
         try:
-            cursor = raw.cursor()
-            cursor.execute(self._append_sql, values)
-            cursor.close()
-            raw.commit()
+            yield raw
         except BaseException:
-            # A connection that failed (read-only, locked, gone) is dropped: the next append opens anew.
             self._appender.connection = None
             self._drop(raw)
             raise
@@ -357,7 +401,7 @@ class Store:
 
     def append_in(self, conn: Connection, event: Event) -> None:
         """`append` inside a transaction of the caller's (a webhook with an effect)."""
-        conn.exec_driver_sql(self._append_sql, self._event_values(event))
+        conn.execute(self._append_values, _event_values(event))
 
     def turn(self, conn: Connection, call_sid: str, step: int) -> str | None:
         """The stored answer of a webhook that had an effect, or None."""
