@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -20,11 +20,7 @@ from sqlalchemy.engine import Connection, Engine
 from .compiled import Compiled
 from .errors import StoreUnavailable
 
-try:  # not on Windows: there SQLite's own busy timeout does the waiting
-    import fcntl
-except ImportError:  # pragma: no cover
-    fcntl = None  # type: ignore[assignment]
-
+T = TypeVar("T")
 metadata = sa.MetaData()
 
 # The call journal as it happens: one row per answered webhook, appended, never updated. It holds
@@ -143,13 +139,41 @@ class Event:
     anonymous: bool = False
 
 
+_LOCKED = ("database is locked", "database table is locked", "database is busy")
+
+
+def until_free(attempt: Callable[[], T], timeout: float) -> T:
+    """`attempt()`, tried again while SQLite's write lock is taken, for at most `timeout` seconds.
+
+    SQLite's own busy handler sleeps 1 ms, then 2, 5, 10 ... up to 100 ms between tries, while a
+    webhook holds the lock for well under a millisecond: under load that is dead air on the line.
+    Polling from 50 µs, doubling to 1 ms, a writer starts right after the one before it ends.
+    """
+    deadline: float | None = None
+    pause = 0.00005
+    while True:
+        try:
+            return attempt()
+        except (sqlite3.OperationalError, sa.exc.OperationalError) as exc:
+            if not any(text in str(exc) for text in _LOCKED):
+                raise
+            moment = time.monotonic()
+            if deadline is None:
+                deadline = moment + timeout
+            elif moment > deadline:
+                raise StoreUnavailable(f"the database stayed busy for {timeout} s") from exc
+            time.sleep(pause)
+            pause = min(pause * 2, 0.001)
+
+
 def make_engine(url: str, busy_timeout: float = 5.0) -> Engine:
-    """An engine with sensible settings for SQLite (WAL, busy timeout) or any other database.
+    """An engine with sensible settings for SQLite (WAL, our own busy waiting) or any other database.
 
     Statement parameters never appear in error messages: they hold callers' personal data.
     """
     if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"timeout": busy_timeout}, hide_parameters=True)
+        # SQLite's own busy handler is off (timeout 0): `until_free` waits instead, in finer steps.
+        engine = sa.create_engine(url, connect_args={"timeout": 0}, hide_parameters=True)
 
         @sa.event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -157,12 +181,12 @@ def make_engine(url: str, busy_timeout: float = 5.0) -> Engine:
             dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
             if ":memory:" not in url:
-                cur.execute("PRAGMA journal_mode=WAL")
+                until_free(lambda: cur.execute("PRAGMA journal_mode=WAL"), busy_timeout)
             cur.execute("PRAGMA synchronous=NORMAL")
             # Deleted rows (a finished call's state, a psychologist call's journal) are overwritten,
             # not left readable in free pages of the file.
             cur.execute("PRAGMA secure_delete=ON")
-            cur.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
+            cur.execute("PRAGMA busy_timeout=0")
             cur.close()
 
         @sa.event.listens_for(engine, "begin")
@@ -170,7 +194,10 @@ def make_engine(url: str, busy_timeout: float = 5.0) -> Engine:
             # Writers take the write lock at the start: two processes that read and then write the
             # same allowance are serialised instead of failing with "database is locked". Readers
             # (Store.read) begin a plain deferred transaction that never waits for writers (WAL).
-            conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("ivr_read") else "BEGIN IMMEDIATE")
+            if conn.get_execution_options().get("ivr_read"):
+                conn.exec_driver_sql("BEGIN")
+            else:
+                until_free(lambda: conn.exec_driver_sql("BEGIN IMMEDIATE"), busy_timeout)
 
         return engine
     engine = sa.create_engine(url, pool_pre_ping=True, hide_parameters=True)
@@ -241,51 +268,12 @@ def _event_values(event: Event) -> dict[str, Any]:
     }
 
 
-class _WriterQueue:
-    """Serialises SQLite transactions of all threads and processes on one database file.
-
-    SQLite lets one writer in at a time; the others poll with growing sleeps (up to 100 ms each),
-    which is what a caller hears as dead air under load. Threads of a process queue on a lock, and
-    processes on a lock file (flock), which the kernel hands to the next waiting process the moment
-    it is released: a transaction starts right after the previous one ends. Waiting is bounded all
-    the same: a holder holds it for one transaction, which SQLite's busy timeout bounds, and a
-    process that dies holding it releases it. Other databases (PostgreSQL) need none of this.
-    """
-
-    def __init__(self, engine: Engine, timeout: float) -> None:
-        self.timeout = timeout
-        self.path: str | None = None
-        database = engine.url.database
-        if engine.dialect.name == "sqlite" and database and database != ":memory:" and fcntl is not None:
-            self.path = database + ".lock"
-        self.local = threading.Lock()
-        self.fd: int | None = None
-
-    @contextmanager
-    def turn(self) -> Iterator[None]:
-        if self.path is None or fcntl is None:
-            yield
-            return
-        if not self.local.acquire(timeout=self.timeout):
-            raise StoreUnavailable(f"the database stayed busy for {self.timeout} s")
-        try:
-            if self.fd is None:
-                self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-            fcntl.flock(self.fd, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(self.fd, fcntl.LOCK_UN)
-        finally:
-            self.local.release()
-
-
 class Store:
     """All reads and writes of the application; one short transaction per webhook."""
 
     def __init__(self, url: str, busy_timeout: float = 5.0) -> None:
         self.engine = make_engine(url, busy_timeout)
-        self.writers = _WriterQueue(self.engine, busy_timeout)
+        self.busy_timeout = busy_timeout
         self._appender = threading.local()
         self._appenders: list[Any] = []  # every thread's, so that dispose() closes them all
         self._appenders_lock = threading.Lock()
@@ -321,19 +309,21 @@ class Store:
 
     @contextmanager
     def writing(self, conn: Connection) -> Iterator[Connection]:
-        """A write transaction on `conn`, queued behind other writers on a SQLite file."""
+        """A write transaction on `conn` (on SQLite it takes the write lock at once)."""
         conn.execution_options(ivr_read=False)
-        with self.writers.turn(), conn.begin():
+        with conn.begin():
             yield conn
 
     def append(self, event: Event) -> None:
         """Append one webhook to the journal: one short durable write, nothing if it is already there
         (a retried webhook)."""
-        # Not through the writer queue: one statement in autocommit holds SQLite's write lock for a
-        # few microseconds, and queueing threads behind a lock costs more than SQLite's own waiting.
+        values = _event_values(event)
         with self._raw() as raw:
             cursor = raw.cursor()
-            self._append.run(cursor, _event_values(event))
+            if self.engine.dialect.name == "sqlite":
+                until_free(lambda: self._append.run(cursor, values), self.busy_timeout)
+            else:
+                self._append.run(cursor, values)
             cursor.close()
             raw.commit()
 
@@ -345,7 +335,7 @@ class Store:
             sqlite = self.engine.dialect.name == "sqlite"
             try:
                 if sqlite:
-                    cursor.execute("BEGIN IMMEDIATE")
+                    until_free(lambda: cursor.execute("BEGIN IMMEDIATE"), self.busy_timeout)
                 if self._returning:
                     taken = self._take.run(cursor, {"sid": call_sid})
                 else:
