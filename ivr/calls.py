@@ -62,8 +62,7 @@ class _Closures(Mapping[str, str]):
 
     def _all(self) -> dict[str, str]:
         if self.loaded is None:
-            with self.store.connection() as conn, self.store.reading(conn):
-                self.loaded = self.store.closures(conn)
+            self.loaded = self.store.closures()
         return self.loaded
 
     def __getitem__(self, key: str) -> str:

@@ -324,8 +324,7 @@ def hours(words: tuple[str, ...], at_text: str | None, reason: str | None, flow:
         at = clock.parse(at_text, schedule.timezone) if at_text else clock.now()
     except ValueError:
         raise click.BadParameter(f"{at_text!r} is not an ISO-8601 date and time", param_hint="--at") from None
-    with store.begin() as conn:
-        emergency = store.closures(conn).get(name)
+    emergency = store.closures().get(name)
     status = schedule.status(at, emergency)
     local = at.astimezone(schedule.zone)
     calendar = f", calendar {schedule.country}" if schedule.country else ""

@@ -287,6 +287,7 @@ class Store:
         self._select = Compiled(sa.select(*events.c).where(by_sid), dialect)
         self._forget = Compiled(events.delete().where(by_sid), dialect)
         self._close = Compiled(_insert_ignoring(journal, dialect.name), dialect)
+        self._closures = Compiled(sa.select(closures.c.schedule, closures.c.reason), dialect)
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
@@ -361,6 +362,14 @@ class Store:
         if raw is None:
             raw = self.engine.raw_connection()
             raw.detach()  # ours for good: the pool neither lends it out nor resets it
+            if self.engine.dialect.name == "postgresql":
+                # The journal's writes need not wait for the WAL flush: after a server crash the last
+                # fraction of a second of journal events may be gone, as with SQLite's synchronous
+                # NORMAL. Requests and allowance uses go through the pool and do wait for it.
+                cursor = raw.cursor()
+                cursor.execute("SET synchronous_commit TO off")
+                cursor.close()
+                raw.commit()
             self._appender.connection = raw
             with self._appenders_lock:
                 self._appenders.append(raw)
@@ -401,9 +410,16 @@ class Store:
         """Keep a webhook's answer; a racing twin of it fails here (IntegrityError) and is answered again."""
         conn.execute(_INSERT_TURN, {"sid": call_sid, "step": step, "twiml": twiml, "at": utc(now)})
 
-    def closures(self, conn: Connection) -> dict[str, str]:
-        """Emergency closures in force: schedule name -> reason."""
-        return {row.schedule: row.reason for row in conn.execute(sa.select(closures.c.schedule, closures.c.reason))}
+    def closures(self) -> dict[str, str]:
+        """Emergency closures in force: schedule name -> reason (read when a schedule branch asks)."""
+        with self._raw() as raw:
+            cursor = raw.cursor()
+            try:
+                found = dict(self._closures.run(cursor, {}))
+            finally:
+                cursor.close()
+            raw.commit()  # ends the read transaction PostgreSQL opened (a no-op on SQLite)
+        return found
 
     def close(self, schedule: str, reason: str, now: datetime) -> None:
         """Switch an emergency closure on (or change its reason)."""
