@@ -25,31 +25,48 @@ __all__ = ["PERIODS", "AllowanceRule", "UnknownReference", "history", "release",
 # the loser's transaction fails with IntegrityError and its webhook is answered again from scratch.
 
 
-def _period(effect: SpendEffect) -> Any:
-    c = allowance_uses.c
-    return (c.allowance == effect.allowance) & (c.key == effect.key) & (c.period_start == utc(effect.period_start))
+# Built once: building a statement costs more than running it.
+_c = allowance_uses.c
+_IN_PERIOD = (
+    (_c.allowance == sa.bindparam("allowance"))
+    & (_c.key == sa.bindparam("key"))
+    & (_c.period_start == sa.bindparam("period_start"))
+)
+_MINE = sa.select(_c.reference).where(_IN_PERIOD & (_c.call_sid == sa.bindparam("call_sid")))
+_USES = sa.select(_c.seq, _c.created_at).where(_IN_PERIOD)
+_USE = allowance_uses.insert().values(
+    {name: sa.bindparam(name) for name in ("allowance", "key", "period_start", "seq", "reference", "call_sid")}
+    | {"created_at": sa.bindparam("at")}
+)
+_AUDIT = allowance_audit.insert().values(
+    {name: sa.bindparam(name) for name in ("at", "action", "allowance", "key", "period_start")}
+    | {name: sa.bindparam(name, required=False) for name in ("call_sid", "reference", "reason")}
+)
 
 
 def _audit(conn: Connection, action: str, effect_or_use: Mapping[str, Any], now: datetime, **fields: Any) -> None:
     conn.execute(
-        allowance_audit.insert().values(
-            at=utc(now),
-            action=action,
-            allowance=effect_or_use["allowance"],
-            key=effect_or_use["key"],
-            period_start=utc(effect_or_use["period_start"]),
+        _AUDIT,
+        {
+            "at": utc(now),
+            "action": action,
+            "allowance": effect_or_use["allowance"],
+            "key": effect_or_use["key"],
+            "period_start": utc(effect_or_use["period_start"]),
+            "call_sid": None,
+            "reference": None,
             **fields,
-        )
+        },
     )
 
 
 def spend(conn: Connection, call_sid: str, effect: SpendEffect, now: datetime) -> EffectOutcome:
     """Spend one use and register the request in the caller's transaction, or refuse; both audited."""
-    c = allowance_uses.c
-    mine = conn.execute(sa.select(c.reference).where(_period(effect) & (c.call_sid == call_sid))).scalar()
+    period = {"allowance": effect.allowance, "key": effect.key, "period_start": utc(effect.period_start)}
+    mine = conn.execute(_MINE, period | {"call_sid": call_sid}).scalar()
     if mine is not None:
         return EffectOutcome(granted=True, reference=mine)  # the same call asking again spends nothing
-    rows = conn.execute(sa.select(c.seq, c.created_at).where(_period(effect))).all()
+    rows = conn.execute(_USES, period).all()
     about = {"allowance": effect.allowance, "key": effect.key, "period_start": effect.period_start}
     free = sorted(set(range(1, effect.limit + 1)) - {row.seq for row in rows})
     if not free:
@@ -57,17 +74,7 @@ def spend(conn: Connection, call_sid: str, effect: SpendEffect, now: datetime) -
         _audit(conn, "refuse", about, now, call_sid=call_sid, reason=f"limit of {effect.limit} reached")
         return EffectOutcome(granted=False, used_at=aware(last))
     reference = register(conn, call_sid, effect.request, now)
-    conn.execute(
-        allowance_uses.insert().values(
-            allowance=effect.allowance,
-            key=effect.key,
-            period_start=utc(effect.period_start),
-            seq=free[0],
-            reference=reference,
-            call_sid=call_sid,
-            created_at=utc(now),
-        )
-    )
+    conn.execute(_USE, period | {"seq": free[0], "reference": reference, "call_sid": call_sid, "at": utc(now)})
     _audit(conn, "grant", about, now, call_sid=call_sid, reference=reference, reason="granted")
     return EffectOutcome(granted=True, reference=reference)
 

@@ -24,21 +24,33 @@ def reference_for(number: int) -> str:
     return body + str((10 - total % 10) % 10)
 
 
+# Built once: building a statement costs more than running it.
+_INSERT = requests.insert().values(
+    kind=sa.bindparam("kind"),
+    call_sid=sa.bindparam("call_sid"),
+    policy=sa.bindparam("policy"),
+    data=sa.bindparam("data"),
+    created_at=sa.bindparam("created_at"),
+)
+_NUMBER = requests.update().where(requests.c.id == sa.bindparam("row_id")).values(reference=sa.bindparam("reference"))
+
+
 def register(conn: Connection, call_sid: str, effect: RequestEffect, now: datetime) -> str:
     """Insert a request and give it a reference number (in the caller's transaction)."""
     data = dict(effect.data)
     result = conn.execute(
-        requests.insert().values(
-            kind=effect.kind,
-            call_sid=call_sid,
-            policy=data.get("policy") or None,
-            data=json.dumps(data, ensure_ascii=False, sort_keys=True),
-            created_at=utc(now),
-        )
+        _INSERT,
+        {
+            "kind": effect.kind,
+            "call_sid": call_sid,
+            "policy": data.get("policy") or None,
+            "data": json.dumps(data, ensure_ascii=False, sort_keys=True),
+            "created_at": utc(now),
+        },
     )
     (row_id,) = result.inserted_primary_key or (0,)
     reference = reference_for(int(row_id))
-    conn.execute(requests.update().where(requests.c.id == row_id).values(reference=reference))
+    conn.execute(_NUMBER, {"row_id": row_id, "reference": reference})
     return reference
 
 
