@@ -159,7 +159,8 @@ class Call:
         """A copy of this call's caller side under another CallSid (the app must copy its own side)."""
         twin = copy.copy(self)
         twin.call_sid, twin.session = call_sid, session
-        twin.events = copy.deepcopy(self.events)
+        # Events are flat; only their own keys change later (a gather's `got`, a dial's `outcome`).
+        twin.events = [dict(event) for event in self.events]
         twin.exchanges = list(self.exchanges)
         twin._heard = list(self._heard)
         twin._dialed = list(self._dialed) if self._dialed is not None else None

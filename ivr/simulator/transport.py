@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import email.message
 import http.cookiejar
+import io
+import sys
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -33,25 +36,95 @@ class Session(Protocol):
     ) -> Reply: ...
 
 
+class _Cookies:
+    """One call's cookies, kept as a browser keeps them (http.cookiejar), for either transport."""
+
+    def __init__(self) -> None:
+        self.jar = http.cookiejar.CookieJar()
+
+    def header(self, url: str) -> str | None:
+        request = urllib.request.Request(url)
+        self.jar.add_cookie_header(request)
+        return request.get_header("Cookie")
+
+    def keep(self, url: str, headers: list[tuple[str, str]]) -> None:
+        message = email.message.Message()
+        for name, value in headers:
+            message[name] = value
+        self.jar.extract_cookies(_Answered(message), urllib.request.Request(url))  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class _Answered:
+    """What http.cookiejar needs of a response: its headers."""
+
+    message: email.message.Message
+
+    def info(self) -> email.message.Message:
+        return self.message
+
+
 class InProcessSession:
-    """Requests through Flask's test client; the simulated clock travels in the WSGI environ."""
+    """Requests straight into the app's WSGI callable, as a server would hand them over; the
+    simulated clock travels in the WSGI environ."""
 
     base_url = "http://localhost"
 
     def __init__(self, app: Any) -> None:
-        self.client = app.test_client()
+        self.app = app
+        self.cookies = _Cookies()
 
     def send(
         self, method: str, url: str, params: Mapping[str, str], headers: Mapping[str, str], clock: str | None
     ) -> Reply:
         parts = urllib.parse.urlsplit(url)
-        path = parts.path + (f"?{parts.query}" if parts.query else "")
-        environ = {"ivr.clock": clock} if clock else {}
-        kwargs: dict[str, Any] = {"headers": dict(headers), "environ_base": environ}
+        body = urllib.parse.urlencode(params).encode() if method == "POST" else b""
+        raw_path = parts.path or "/"
+        environ: dict[str, Any] = {
+            "REQUEST_METHOD": method,
+            "SCRIPT_NAME": "",
+            "PATH_INFO": urllib.parse.unquote_to_bytes(raw_path).decode("latin-1"),
+            "QUERY_STRING": parts.query,
+            "RAW_URI": raw_path + (f"?{parts.query}" if parts.query else ""),
+            "SERVER_NAME": parts.hostname or "localhost",
+            "SERVER_PORT": str(parts.port or (443 if parts.scheme == "https" else 80)),
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "REMOTE_ADDR": "127.0.0.1",
+            "HTTP_HOST": parts.netloc,
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": parts.scheme or "http",
+            "wsgi.input": io.BytesIO(body),
+            "wsgi.errors": sys.stderr,
+            "wsgi.multithread": False,
+            "wsgi.multiprocess": False,
+            "wsgi.run_once": False,
+        }
         if method == "POST":
-            kwargs["data"] = dict(params)
-        response = self.client.open(path, method=method, base_url=f"{parts.scheme}://{parts.netloc}", **kwargs)
-        return Reply(response.status_code, response.get_data(), response.content_type or "")
+            environ["CONTENT_TYPE"] = "application/x-www-form-urlencoded"
+            environ["CONTENT_LENGTH"] = str(len(body))
+        for name, value in headers.items():
+            environ["HTTP_" + name.upper().replace("-", "_")] = value
+        cookie = self.cookies.header(url)
+        if cookie:
+            environ["HTTP_COOKIE"] = cookie
+        if clock:
+            environ["ivr.clock"] = clock
+        answered: list[Any] = []
+
+        def start_response(status: str, response_headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            answered[:] = [status, response_headers]
+            return lambda _data: None
+
+        result = self.app(environ, start_response)
+        try:
+            payload = b"".join(result)
+        finally:
+            if hasattr(result, "close"):
+                result.close()
+        status, response_headers = answered
+        self.cookies.keep(url, response_headers)
+        content_type = next((v for k, v in response_headers if k.lower() == "content-type"), "")
+        return Reply(int(status.split(" ", 1)[0]), payload, content_type)
 
 
 class HttpSession:
