@@ -690,7 +690,7 @@ def report(since: str | None, until: str | None, fmt: str) -> None:
     "--days", type=click.IntRange(min=1), default=None, help="Keep this many days (default IVR_JOURNAL_DAYS, 90)."
 )
 def purge(days: int | None) -> None:
-    """Delete journal rows past the retention, and the state of calls silent for a day."""
+    """Delete journal rows past the retention; close calls silent for a day; drop day-old stored answers."""
     from . import clock, journal
 
     app = _admin_app()

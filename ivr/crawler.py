@@ -2,8 +2,8 @@
 
 In-process it knows the flow: it tries each key a menu accepts plus a wrong one, each spoken
 keyword, silence, a valid and an invalid value for each question, each transfer outcome, and it
-forks a call at every state (copying the call's server-side state under a new CallSid), so each
-branch costs one webhook. States are deduplicated by the server's own call state, so it ends.
+forks a call at every state (its sealed state sealed anew for a new CallSid), so each branch costs
+one webhook. States are deduplicated by the call state the action URL carries, so it ends.
 Over HTTP it knows nothing of the app: it tries every key, a few phrases, silence and every dial
 outcome, replays each path from a fresh call, and dedupes by the TwiML the caller is waiting in.
 """

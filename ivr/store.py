@@ -1,4 +1,4 @@
-"""Persistent call state, cached turns, registered requests and allowance uses (SQLAlchemy Core)."""
+"""The store: journal events, stored answers of effect webhooks, the journal, requests, allowance uses, closures."""
 
 from __future__ import annotations
 
