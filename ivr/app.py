@@ -48,10 +48,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = _number(app, "MAX_CONTENT_LENGTH", int)
     app.config["JOURNAL_DAYS"] = _number(app, "JOURNAL_DAYS", int)
     flow = flows.load(app.config["FLOW"], env=app.config.get("ENV_OVERRIDES") or os.environ)
-    url = app.config["DATABASE_URL"]
-    if not url:
-        Path(app.instance_path).mkdir(parents=True, exist_ok=True)
-        url = f"sqlite:///{Path(app.instance_path) / 'ivr.sqlite3'}"
+    url = database_url({"DATABASE_URL": app.config["DATABASE_URL"], "INSTANCE_PATH": app.instance_path})
     store = Store(url, busy_timeout=_number(app, "DB_BUSY_TIMEOUT", float))
     allow_clock = _flag(app.config["ALLOW_SIMULATED_CLOCK"])
     handler = CallHandler(flow, store, _state_keys(app), max_steps=_number(app, "MAX_CALL_STEPS", int))
@@ -81,7 +78,25 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         )
     if allow_clock:
         log.warning("the simulated clock is allowed (X-Ivr-Clock): never run like this in production")
+    try:  # workers boot without the database: a problem here is said once, and retried per webhook
+        store.ready()
+    except Exception as exc:
+        log.warning("the database is not ready yet (%s); callers reach the operator until it is", _first_line(exc))
     return app
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def database_url(config: Mapping[str, Any]) -> str:
+    """IVR_DATABASE_URL, or the SQLite file in the instance folder (made if missing)."""
+    if config.get("DATABASE_URL"):
+        return str(config["DATABASE_URL"])
+    folder = Path(config["INSTANCE_PATH"])
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{folder / 'ivr.sqlite3'}"
 
 
 def _state_keys(app: Flask) -> KeyRing:

@@ -75,6 +75,7 @@ def _app_or_exit(config: dict[str, Any], quiet: bool = True) -> Flask:
 def main() -> None:
     """Voice menus on Twilio: serve the hotline, check flows, simulate calls."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # `ivr db upgrade` says what it did itself
 
 
 @main.command()
@@ -95,6 +96,75 @@ def check(flow: str | None) -> None:
         click.echo(f"  allowance {rule.name}: {rule.limit} per {rule.period.replace('_', ' ')}")
     if model.programme:
         click.echo(f"  programme: {model.programme.start.isoformat()} .. {model.programme.end.isoformat()}")
+
+
+@main.group()
+def db() -> None:
+    """The database's schema: upgrade it (a deploy step), or check that it is ready."""
+
+
+def _database_engine() -> Any:
+    from .app import database_url
+    from .store import make_engine
+
+    return make_engine(database_url(_admin_config()))
+
+
+def _admin_config() -> dict[str, Any]:
+    from flask import Flask
+
+    app = Flask("ivr", instance_relative_config=True)  # the instance folder create_app uses
+    app.config.from_mapping(DATABASE_URL=None)
+    app.config.from_prefixed_env("IVR", loads=str)
+    return {"DATABASE_URL": app.config["DATABASE_URL"], "INSTANCE_PATH": app.instance_path}
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Bring the database (IVR_DATABASE_URL) to this version's schema; safe on several instances at once."""
+    from . import database
+
+    engine = _database_engine()
+    try:
+        before, after = database.upgrade(engine)
+    except Exception as exc:
+        _fail(f"cannot upgrade the database: {_reason(exc)}")
+    finally:
+        engine.dispose()
+    if before.current == after.current:
+        click.echo(f"already at revision {after.current}: nothing to do")
+    else:
+        was = "an empty database" if before.empty else f"revision {before.current or '(before revisions)'}"
+        click.echo(f"upgraded from {was} to revision {after.current}")
+
+
+@db.command("check")
+def db_check() -> None:
+    """Exit 0 when the database is reachable and its schema current (a readiness check), else say why."""
+    from . import database
+
+    engine = _database_engine()
+    try:
+        with engine.connect() as conn:
+            conn.execution_options(ivr_read=True)  # a read: it must not wait for, or block, writers
+            found = database.revision(conn)
+    except Exception as exc:
+        _fail(f"cannot reach the database: {_reason(exc)}")
+    finally:
+        engine.dispose()
+    if not found.up_to_date:
+        _fail(found.describe())
+    click.echo(found.describe())
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"ivr: {message}", err=True)
+    sys.exit(1)
 
 
 @main.group()

@@ -49,3 +49,7 @@ class ConfigError(IvrError):
 
 class StoreUnavailable(IvrError):
     """The call store could not be read or written."""
+
+
+class SchemaOutdated(StoreUnavailable):
+    """The database's schema is older than the code: `ivr db upgrade` is the deploy step that fixes it."""

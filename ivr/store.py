@@ -17,8 +17,9 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 
+from . import database
 from .compiled import Compiled
-from .errors import StoreUnavailable
+from .errors import SchemaOutdated, StoreUnavailable
 
 T = TypeVar("T")
 metadata = sa.MetaData()
@@ -227,28 +228,6 @@ def forget_call(conn: Connection, call_sid: str) -> None:
     conn.execute(_FORGET, {"sid": call_sid})
 
 
-def migrate(engine: Engine) -> list[str]:
-    """Bring the database up to this version's schema, the same way on SQLite and PostgreSQL: create
-    missing tables and indexes, add missing (nullable) columns. Returns what it changed."""
-    changes: list[str] = []
-    with engine.begin() as conn:
-        inspector = sa.inspect(conn)
-        existing = set(inspector.get_table_names())
-        for table in metadata.sorted_tables:
-            if table.name not in existing:
-                continue
-            have = {c["name"] for c in inspector.get_columns(table.name)}
-            for column in table.columns:
-                if column.name not in have:
-                    if not column.nullable:
-                        raise StoreUnavailable(f"{table.name}.{column.name} is missing and cannot be added")
-                    kind = column.type.compile(dialect=conn.dialect)
-                    conn.exec_driver_sql(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}')
-                    changes.append(f"added {table.name}.{column.name}")
-        metadata.create_all(conn)  # missing tables and indexes (checkfirst)
-    return changes
-
-
 def _insert_ignoring(table: sa.Table, dialect: str) -> Any:
     """INSERT of every column but a generated id that leaves an existing row (same key) as it is."""
     insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
@@ -277,7 +256,9 @@ class Store:
         self._appender = threading.local()
         self._appenders: list[Any] = []  # every thread's, so that dispose() closes them all
         self._appenders_lock = threading.Lock()
-        migrate(self.engine)
+        self._ready = False  # the schema was found current (it never goes back)
+        self._ready_lock = threading.Lock()
+        self._not_ready: tuple[float, str] | None = None  # when it was last found wanting, and why
         dialect = self.engine.dialect
         self._returning = dialect.name != "sqlite" or sqlite3.sqlite_version_info >= (3, 35)
         self._append = Compiled(_insert_ignoring(events, dialect.name), dialect)
@@ -289,6 +270,28 @@ class Store:
         self._close = Compiled(_insert_ignoring(journal, dialect.name), dialect)
         self._closures = Compiled(sa.select(closures.c.schedule, closures.c.reason), dialect)
 
+    def ready(self) -> None:
+        """Raise unless the database is reachable and its schema current. An empty database is given
+        the schema first; a schema older than the code raises SchemaOutdated (checked again at most
+        every 2 s, so that the first webhook after `ivr db upgrade` is served)."""
+        if self._ready:
+            return
+        with self._ready_lock:
+            if self._ready:
+                return
+            moment = time.monotonic()
+            if self._not_ready is not None and moment - self._not_ready[0] < 2.0:
+                raise SchemaOutdated(self._not_ready[1])
+            with self.engine.connect() as conn:
+                conn.execution_options(ivr_read=True)  # a read: it must not take SQLite's write lock
+                found = database.revision(conn)
+            if found.empty:
+                found = database.upgrade(self.engine)[1]
+            if not found.up_to_date:
+                self._not_ready = (moment, found.describe())
+                raise SchemaOutdated(found.describe())
+            self._ready, self._not_ready = True, None
+
     @contextmanager
     def begin(self) -> Iterator[Connection]:
         """One write transaction on a connection of its own."""
@@ -298,6 +301,7 @@ class Store:
     @contextmanager
     def connection(self) -> Iterator[Connection]:
         """One connection for a webhook's read and then its write (one pool checkout, not two)."""
+        self.ready()
         with self.engine.connect() as conn:
             yield conn
 
@@ -358,6 +362,7 @@ class Store:
         """This thread's own DB-API connection (no pool checkout, no reset on return): the webhook
         path's writes run on it. One that failed (read-only, locked, gone) is dropped, and the next
         write opens a new one."""
+        self.ready()
         raw = getattr(self._appender, "connection", None)
         if raw is None:
             raw = self.engine.raw_connection()

@@ -59,7 +59,7 @@ def xml(document: str) -> Response:
 @bp.before_request
 def check_signature() -> None:
     token = current_app.config.get("TWILIO_AUTH_TOKEN")
-    if not token:
+    if not token or not request.path.startswith("/voice"):  # /healthz and /readyz are for probes
         return
     problem = signature_problem(request, token, current_app.config.get("PUBLIC_URL"))
     if problem:
@@ -172,6 +172,25 @@ def status() -> Response:
         except Exception:
             log.exception("could not close the journal of a finished call")
     return xml(twiml.empty())
+
+
+@bp.route("/healthz", methods=["GET"])
+def healthz() -> Response:
+    """The process is alive and answers (for a load balancer's liveness check)."""
+    return Response('{"status": "alive"}', mimetype="application/json")
+
+
+@bp.route("/readyz", methods=["GET"])
+def readyz() -> Response:
+    """The database is reachable and its schema current: 200, else 503 with the reason."""
+    try:
+        runtime().handler.store.ready()
+    except Exception as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:300] or type(exc).__name__
+        # The reason may name hosts and files: only for a probe on this machine, not through a tunnel.
+        body = {"status": "not ready", "reason": reason if is_local(request) else "see the server log"}
+        return Response(json.dumps(body), status=503, mimetype="application/json")
+    return Response('{"status": "ready"}', mimetype="application/json")
 
 
 @bp.route("/voice/after-emergency", methods=["GET", "POST"])

@@ -156,25 +156,3 @@ def test_sixteen_processes_asking_for_one_policy_get_exactly_one_grant(ivr_datab
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "16 callers, one policy: 1 granted, 15 refused, 0 other"
-
-
-def test_an_older_database_is_brought_up_to_date(tmp_path: Path) -> None:
-    import sqlalchemy as sa
-
-    from ivr.store import migrate
-
-    url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
-    old = sa.create_engine(url)
-    with old.begin() as conn:  # the turns table as the first release had it
-        conn.exec_driver_sql(
-            "CREATE TABLE ivr_turns (call_sid VARCHAR(64) NOT NULL, step INTEGER NOT NULL, "
-            "twiml TEXT NOT NULL, PRIMARY KEY (call_sid, step))"
-        )
-        conn.exec_driver_sql("INSERT INTO ivr_turns VALUES ('CAold', 3, '<Response/>')")
-    old.dispose()
-    store = Store(url)  # migrates on start
-    with store.begin() as conn:
-        assert store.turn(conn, "CAold", 3) == "<Response/>"
-        assert "created_at" in {c["name"] for c in sa.inspect(conn).get_columns("ivr_turns")}
-        assert "ivr_events" in sa.inspect(conn).get_table_names()
-    assert migrate(store.engine) == []  # nothing left to do

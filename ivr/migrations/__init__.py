@@ -1,0 +1,1 @@
+"""Alembic revisions of the ivr schema; run them with `ivr db upgrade` (see ivr/database.py)."""

@@ -1,0 +1,128 @@
+"""The schema: created on an empty database, upgraded only as a deploy step, readiness said plainly."""
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from click.testing import CliRunner
+from freezegun import freeze_time
+
+from ivr import create_app, database
+from ivr.cli import main
+from ivr.store import make_engine, metadata
+
+from .conftest import MONDAY_10, SignedClient
+
+CLOCK = {"ivr.clock": MONDAY_10}
+
+FIRST_RELEASE = [  # the tables as the first release created them, before revisions
+    "CREATE TABLE ivr_calls (call_sid VARCHAR(64) PRIMARY KEY, step INTEGER NOT NULL, state TEXT NOT NULL, "
+    "updated_at TIMESTAMP NOT NULL)",
+    "CREATE TABLE ivr_turns (call_sid VARCHAR(64) NOT NULL, step INTEGER NOT NULL, twiml TEXT NOT NULL, "
+    "PRIMARY KEY (call_sid, step))",
+    "INSERT INTO ivr_turns VALUES ('CAold', 3, '<Response/>')",
+]
+
+
+def test_an_empty_database_is_given_the_schema_at_start_up(ivr_databases: Any) -> None:
+    url = ivr_databases()
+    create_app({"DATABASE_URL": url})
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        assert database.revision(conn).up_to_date
+    engine.dispose()
+
+
+def test_the_revisions_build_exactly_the_tables_the_code_uses(ivr_databases: Any) -> None:
+    engine = make_engine(ivr_databases())
+    database.upgrade(engine)
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        differences = [d for d in compare_metadata(context, metadata) if "ivr_schema_version" not in str(d)]
+    engine.dispose()
+    assert differences == []
+
+
+def test_an_older_schema_is_refused_until_ivr_db_upgrade_then_served_without_a_restart(
+    ivr_databases: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = ivr_databases()
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        for statement in FIRST_RELEASE:
+            conn.exec_driver_sql(statement)
+    monkeypatch.setenv("IVR_DATABASE_URL", url)
+    runner = CliRunner()
+    with freeze_time("2026-01-01 00:00:00") as frozen:
+        app = create_app({"DATABASE_URL": url})
+        client = SignedClient(app)
+        refused = client.post("/voice", data={"CallSid": "CA1"}, environ_base=CLOCK)
+        assert "технический сбой".encode() in refused.data and b"<Dial" in refused.data  # the desk, never silence
+        ready = app.test_client().get("/readyz")
+        assert ready.status_code == 503 and "run `ivr db upgrade`" in ready.json["reason"]
+        check = runner.invoke(main, ["db", "check"])
+        assert check.exit_code == 1 and "this code needs revision 0002: run `ivr db upgrade`" in check.output
+
+        upgraded = runner.invoke(main, ["db", "upgrade"])
+        assert upgraded.exit_code == 0, upgraded.output
+        assert upgraded.output == "upgraded from revision (before revisions) to revision 0002\n"
+        assert runner.invoke(main, ["db", "upgrade"]).output == "already at revision 0002: nothing to do\n"
+        frozen.tick(3)  # the running app looks again
+        served = client.post("/voice", data={"CallSid": "CA2"}, environ_base=CLOCK)
+        assert b"<Gather" in served.data and app.test_client().get("/readyz").status_code == 200
+    with engine.connect() as conn:  # what the old release kept is still there, the schema is complete
+        assert conn.exec_driver_sql("SELECT twiml FROM ivr_turns WHERE call_sid = 'CAold'").scalar() == "<Response/>"
+        assert "ivr_calls" not in sa.inspect(conn).get_table_names()
+    engine.dispose()
+    ready = runner.invoke(main, ["db", "check"])
+    assert ready.exit_code == 0 and ready.output == "schema current (revision 0002)\n", ready.output
+
+
+def test_two_instances_upgrading_at_once_both_succeed_and_one_does_the_work(ivr_databases: Any, tmp_path: Path) -> None:
+    url = ivr_databases()
+    env = {"IVR_DATABASE_URL": url, "PATH": "", "HOME": str(tmp_path)}
+    command = [sys.executable, "-m", "ivr", "db", "upgrade"]
+    runs = [
+        subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)
+    ]
+    outputs = [(run.wait(timeout=120), run.stdout.read(), run.stderr.read()) for run in runs]  # type: ignore[union-attr]
+    assert [code for code, _, _ in outputs] == [0, 0], outputs
+    said = sorted(out for _, out, _ in outputs)
+    assert said == ["already at revision 0002: nothing to do\n", "upgraded from an empty database to revision 0002\n"]
+
+
+def test_db_check_says_why_an_unreachable_database_is_not_ready(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("IVR_DATABASE_URL", f"sqlite:///{tmp_path / 'missing' / 'x.sqlite3'}")
+    result = CliRunner().invoke(main, ["db", "check"])
+    assert result.exit_code == 1 and result.output.startswith("ivr: cannot reach the database: unable to open")
+
+
+def test_healthz_answers_without_the_database_and_without_a_signature(ivr_databases: Any, tmp_path: Path) -> None:
+    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'missing' / 'x.sqlite3'}"})
+    probe = app.test_client()
+    assert probe.get("/healthz").status_code == 200
+    not_ready = probe.get("/readyz")
+    assert not_ready.status_code == 503 and "unable to open" in not_ready.json["reason"]
+
+
+def test_db_check_reads_without_waiting_for_a_writer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sqlite3
+
+    path = tmp_path / "x.sqlite3"
+    create_app({"DATABASE_URL": f"sqlite:///{path}"})
+    monkeypatch.setenv("IVR_DATABASE_URL", f"sqlite:///{path}")
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # a webhook's write transaction in progress
+    try:
+        result = CliRunner().invoke(main, ["db", "check"])
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    assert result.exit_code == 0 and result.output == "schema current (revision 0002)\n"
