@@ -234,6 +234,10 @@ def serve(host: str, port: int, flow: str | None, allow_simulated_clock: bool, d
 @click.option("--flow", type=click.Path(dir_okay=False), help="In-process: the flow file to run.")
 @click.option("--status-callback", help="URL for the final status callback (in-process default: /voice/status).")
 @click.option("--database-url", help="In-process: keep state in this database instead of a throw-away one.")
+@click.option(
+    "--fallback-url",
+    help="The number's fallback URL, requested as Twilio does when the app fails (in-process: /voice/fallback).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the whole call as one JSON object.")
 @click.option("-v", "--verbose", is_flag=True, help="Also show every webhook request.")
 def simulate(
@@ -247,6 +251,7 @@ def simulate(
     flow: str | None,
     status_callback: str | None,
     database_url: str | None,
+    fallback_url: str | None,
     as_json: bool,
     verbose: bool,
 ) -> None:
@@ -284,7 +289,13 @@ def simulate(
 
         with tempfile.TemporaryDirectory(prefix="ivr-simulate-") as scratch:
             if url:
-                sim = Simulator(url=url, method=method, auth_token=auth_token, status_callback=status_callback)
+                sim = Simulator(
+                    url=url,
+                    method=method,
+                    auth_token=auth_token,
+                    status_callback=status_callback,
+                    fallback_url=fallback_url,
+                )
             else:
                 # A throw-away database, and no public URL: in-process requests are signed for localhost.
                 config: dict[str, Any] = {
@@ -300,6 +311,7 @@ def simulate(
                     method=method,
                     auth_token=auth_token,
                     status_callback=status_callback or "/voice/status",
+                    fallback_url=fallback_url or "/voice/fallback",
                 )
             call = sim.call(from_=from_, to=to, at=at)
             first = call.exchanges[0] if call.exchanges else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import threading
 import time
@@ -167,6 +168,38 @@ def until_free(attempt: Callable[[], T], timeout: float) -> T:
             pause = min(pause * 2, 0.001)
 
 
+_BROKEN = ("readonly database", "disk i/o error", "unable to open database", "no such table", "database disk image")
+
+
+def is_broken(exc: BaseException) -> bool:
+    """An error after which a SQLite connection must be replaced, not used again."""
+    return isinstance(exc, sqlite3.OperationalError | sqlite3.DatabaseError) and any(
+        text in str(exc).lower() for text in _BROKEN
+    )
+
+
+def heal_sqlite_files(database: str | None) -> None:
+    """Give the -wal and -shm files back the database file's mode when they were left read-only.
+
+    SQLite creates them with the mode of the database file: a process that opened the database while
+    the file was read-only leaves them read-only, and every connection keeps failing after the file
+    is writable again. Only files of this process's user are changed, and only their mode: nothing
+    written is removed.
+    """
+    if not database or database == ":memory:":
+        return
+    try:
+        mode = os.stat(database).st_mode & 0o777
+        if not os.access(database, os.W_OK):
+            return  # still read-only: nothing to heal yet
+        for suffix in ("-wal", "-shm"):
+            path = database + suffix
+            if os.path.exists(path) and not os.access(path, os.W_OK) and os.stat(path).st_uid == os.getuid():
+                os.chmod(path, mode)
+    except OSError:
+        pass  # the next connection says what is wrong
+
+
 def make_engine(url: str, busy_timeout: float = 5.0) -> Engine:
     """An engine with sensible settings for SQLite (WAL, our own busy waiting) or any other database.
 
@@ -189,6 +222,14 @@ def make_engine(url: str, busy_timeout: float = 5.0) -> Engine:
             cur.execute("PRAGMA secure_delete=ON")
             cur.execute("PRAGMA busy_timeout=0")
             cur.close()
+
+        @sa.event.listens_for(engine, "handle_error")
+        def _replace_broken(context: Any) -> None:
+            # A pooled connection that met a read-only file, an I/O error or a vanished file is not
+            # reused: the next webhook opens a new one, so a fault fixed meanwhile is behind it.
+            if is_broken(context.original_exception):
+                context.is_disconnect = True
+                heal_sqlite_files(engine.url.database)
 
         @sa.event.listens_for(engine, "begin")
         def _immediate(conn: Connection) -> None:
@@ -380,9 +421,11 @@ class Store:
                 self._appenders.append(raw)
         try:
             yield raw
-        except BaseException:
+        except BaseException as exc:
             self._appender.connection = None
             self._drop(raw)
+            if is_broken(exc):
+                heal_sqlite_files(self.engine.url.database)
             raise
 
     def _drop(self, raw: Any) -> None:

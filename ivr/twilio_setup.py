@@ -1,4 +1,4 @@
-"""Point a Twilio number at this server: its voice webhook and status callback, via the REST API."""
+"""Point a Twilio number at this server: its voice webhook, fallback and status callback, via the REST API."""
 
 from __future__ import annotations
 
@@ -44,7 +44,8 @@ def check_public_url(url: str) -> str:
 
 
 def connect(client: Any, number: str, public_url: str, dry_run: bool) -> list[Setting]:
-    """Point `number`'s voice webhook (POST /voice) and status callback (POST /voice/status) at public_url."""
+    """Point `number`'s voice webhook (POST /voice), its fallback (POST /voice/fallback: Twilio calls it
+    when the webhook fails) and its status callback (POST /voice/status) at public_url."""
     base = check_public_url(public_url)
     found = client.incoming_phone_numbers.list(phone_number=number, limit=2)
     if not found:
@@ -55,6 +56,8 @@ def connect(client: Any, number: str, public_url: str, dry_run: bool) -> list[Se
     wanted = {
         "voice_url": f"{base}/voice",
         "voice_method": "POST",
+        "voice_fallback_url": f"{base}/voice/fallback",
+        "voice_fallback_method": "POST",
         "status_callback": f"{base}/voice/status",
         "status_callback_method": "POST",
     }

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from flask import Blueprint, Flask, Response, abort, current_app, request, url_for
 from werkzeug.datastructures import MultiDict
@@ -118,7 +119,7 @@ def _log(sid: str, step: int, node: str, outcome: str, started: float, anonymous
         journal.info(json.dumps(line, ensure_ascii=False))
 
 
-def _webhook(step: int, node: str | None) -> Response:
+def _webhook(step: int, node: str | None, seal: str | None = None, kind: str = "") -> Response:
     started = time.perf_counter()
     rt = runtime()
     handler = rt.handler
@@ -127,7 +128,8 @@ def _webhook(step: int, node: str | None) -> Response:
     if not _SID.fullmatch(sid):
         _log("", step, "", "no-call-sid", started, False)
         return xml(handler.emergency(url_for("voice.after_emergency")))
-    hook = Webhook(sid, step, node, values.get("s", ""), caller_input(values), request_now(), request.script_root)
+    seal = values.get("s", "") if seal is None else seal
+    hook = Webhook(sid, step, node, seal, caller_input(values), request_now(), request.script_root)
     try:
         answer = handler.handle(hook)
     except Exception:
@@ -140,7 +142,7 @@ def _webhook(step: int, node: str | None) -> Response:
     if rt.failures:
         log.warning("incident %s over: the store works again after %d failed webhooks", rt.incident, rt.failures)
         rt.failures, rt.incident = 0, ""
-    _log(sid, step, answer.node, answer.outcome, started, answer.anonymous)
+    _log(sid, step, answer.node, kind + answer.outcome, started, answer.anonymous)
     for listener in rt.listeners:
         listener(sid, answer)
     return xml(answer.twiml)
@@ -155,8 +157,31 @@ def entry() -> Response:
 @bp.route("/voice/step/<step>/<path:node>", methods=["GET", "POST"])
 def step(step: str, node: str) -> Response:
     """Where every Gather and Dial comes back, with the call's state sealed in the query (`s`)."""
-    number = int(step) if step.isascii() and step.isdigit() and len(step) < 8 else -1
-    return _webhook(number if number <= _MAX_STEP else -1, node)
+    return _webhook(_step_number(step), node)
+
+
+def _step_number(text: str) -> int:
+    number = int(text) if text.isascii() and text.isdigit() and len(text) < 8 else -1
+    return number if number <= _MAX_STEP else -1
+
+
+@bp.route("/voice/fallback", methods=["GET", "POST"])
+def fallback() -> Response:
+    """The number's fallback URL: Twilio calls it when a webhook failed (no answer, an error, a cut
+    connection), with the URL that failed in ErrorUrl. The answer is the one the failed webhook
+    would have given: a step's state is sealed in that URL, and a step with an effect that was
+    committed is repeated from its stored answer (the same reference, nothing spent twice). A call
+    whose failed URL is not a step of ours is greeted as a new call."""
+    failed = urlsplit(request.values.get("ErrorUrl", ""))
+    code = request.values.get("ErrorCode", "")[:16]
+    _, found, rest = failed.path.partition("/voice/step/")
+    if found:
+        number, _, node = rest.partition("/")
+        seal = parse_qs(failed.query).get("s", [""])[0]
+        log.warning("fallback for step %s after Twilio error %s", _step_number(number), code or "(none)")
+        return _webhook(_step_number(number), unquote(node), seal, kind="fallback-")
+    log.warning("fallback for a call's first webhook after Twilio error %s", code or "(none)")
+    return _webhook(0, None, kind="fallback-")
 
 
 @bp.route("/voice/status", methods=["GET", "POST"])

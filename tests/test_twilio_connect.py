@@ -74,6 +74,8 @@ def test_connect_points_the_number_at_the_tunnel_and_shows_what_was_there(replay
     assert result.output.splitlines() == [
         "voice_url: https://demo.twilio.com/welcome/voice/ -> https://abc123.ngrok.example/voice  (changed)",
         "voice_method: POST  (already set)",
+        "voice_fallback_url: (empty) -> https://abc123.ngrok.example/voice/fallback  (changed)",
+        "voice_fallback_method: POST  (already set)",
         "status_callback: (empty) -> https://abc123.ngrok.example/voice/status  (changed)",
         "status_callback_method: POST  (already set)",
         "call +15005550006 now; the server must run with TWILIO_AUTH_TOKEN and IVR_PUBLIC_URL=https://abc123.ngrok.example",

@@ -64,6 +64,24 @@ class _Document:
         return self.verbs[self.position - 1]
 
 
+def _document(url: str, reply: Reply) -> tuple[ET.Element | None, str, str]:
+    """The TwiML document of a reply, or None with Twilio's error code and what went wrong."""
+    if reply.error:
+        return None, "11205", reply.error
+    if not 200 <= reply.status < 300:
+        hint = ""
+        if reply.status == 403:
+            hint = " (a refused signature? sign with the server's token: --auth-token or TWILIO_AUTH_TOKEN)"
+        return None, "11200", f"HTTP {reply.status} from {url}{hint}"
+    try:
+        root = ET.fromstring(reply.body)
+    except ET.ParseError as exc:
+        return None, "12100", f"invalid XML from {url}: {exc}"
+    if root.tag != "Response":
+        return None, "12100", f"the document's root is <{root.tag}>, not <Response>"
+    return root, "", ""
+
+
 def sign(token: str, url: str, params: Mapping[str, str]) -> str:
     """X-Twilio-Signature for a request to `url` with POST `params`, as Twilio computes it."""
     return str(RequestValidator(token).compute_signature(url, params))
@@ -101,8 +119,10 @@ class Call:
         call_sid: str | None = None,
         status_callback: str | None = None,
         loop_limit: int = 50,
+        fallback_url: str | None = None,
     ) -> None:
         self.session = session
+        self.fallback_url = fallback_url
         self.call_sid = call_sid or "CA" + secrets.token_hex(16)
         self.from_, self.to = from_, to
         self.started_at = at
@@ -333,28 +353,23 @@ class Call:
         reply = self._request(url, method, extra)
         self._answered = True
         self._event("request", method=method, url=url, status=reply.status)
-        if reply.error:
-            self._app_error(reply.error)
-            return
-        if not 200 <= reply.status < 300:
-            hint = ""
-            if reply.status == 403:
-                hint = " (a refused signature? sign with the server's token: --auth-token or TWILIO_AUTH_TOKEN)"
-            self._app_error(f"HTTP {reply.status} from {url}{hint}")
-            return
-        try:
-            root = ET.fromstring(reply.body)
-        except ET.ParseError as exc:
-            self._app_error(f"invalid XML from {url}: {exc}")
-            return
-        if root.tag != "Response":
-            self._app_error(f"the document's root is <{root.tag}>, not <Response>")
+        root, code, problem = _document(url, reply)
+        if root is None and self.fallback_url:
+            # Twilio requests the number's fallback URL, with the error and the URL that failed.
+            self._event("error", code=code, message=problem, fallback=True)
+            fallback = urllib.parse.urljoin(self._document.url, self.fallback_url)
+            reply = self._request(fallback, "POST", {**extra, "ErrorCode": code, "ErrorUrl": url})
+            self._event("request", method="POST", url=fallback, status=reply.status)
+            url = fallback
+            root, code, problem = _document(url, reply)
+        if root is None:
+            self._app_error(problem, code)
             return
         self.waiting = None
         self._document = _Document(url, list(root))
 
-    def _app_error(self, message: str) -> None:
-        self._event("error", message=message)
+    def _app_error(self, message: str, code: str = "") -> None:
+        self._event("error", message=message, **({"code": code} if code else {}))
         self._event("say", text=APPLICATION_ERROR, voice="alice", language="en-US")
         self._heard.append(APPLICATION_ERROR)
         self._event("hangup", by="app")

@@ -41,7 +41,9 @@ class Simulator:
         account_sid: str | None = None,
         status_callback: str | None = None,
         loop_limit: int = 50,
+        fallback_url: str | None = None,
     ) -> None:
+        """`fallback_url` is the number's fallback URL: requested, as Twilio does, when the app fails."""
         if (app is None) == (url is None):
             raise ValueError("give either an app (in-process) or a url (over HTTP), not both or neither")
         self.app = app
@@ -53,6 +55,7 @@ class Simulator:
         self.account_sid = account_sid or os.environ.get("TWILIO_ACCOUNT_SID") or DEFAULT_ACCOUNT
         self.status_callback = status_callback
         self.loop_limit = loop_limit
+        self.fallback_url = fallback_url
 
     def _session(self) -> Session:
         if self.app is not None:
@@ -79,4 +82,5 @@ class Simulator:
             call_sid=call_sid,
             status_callback=self.status_callback,
             loop_limit=self.loop_limit,
+            fallback_url=self.fallback_url,
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.message
+import http.client
 import http.cookiejar
 import io
 import sys
@@ -148,6 +149,8 @@ class HttpSession:
                 return Reply(response.status, response.read(), response.headers.get("Content-Type", ""))
         except urllib.error.HTTPError as exc:
             return Reply(exc.code, exc.read(), exc.headers.get("Content-Type", ""))
+        except http.client.HTTPException as exc:  # e.g. the answer cut off mid-body (IncompleteRead)
+            return Reply(0, b"", "", error=f"{url} broke off its answer: {type(exc).__name__}")
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             return Reply(0, b"", "", error=f"cannot reach {url}: {reason}")
