@@ -70,7 +70,24 @@ def _app_or_exit(config: dict[str, Any], quiet: bool = True) -> Flask:
         sys.exit(2)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """The `ivr` group: a database that fails under a command is one line, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from sqlalchemy.exc import DBAPIError
+
+        from .errors import StoreUnavailable
+
+        try:
+            return super().invoke(ctx)
+        except (StoreUnavailable, DBAPIError) as exc:
+            if os.environ.get("IVR_DEBUG"):
+                raise
+            click.echo(f"ivr: the database failed: {_reason(exc)} (IVR_DEBUG=1 shows the traceback)", err=True)
+            ctx.exit(1)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="ivr")
 def main() -> None:
     """Voice menus on Twilio: serve the hotline, check flows, simulate calls."""

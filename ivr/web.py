@@ -25,6 +25,7 @@ from werkzeug.exceptions import HTTPException
 from . import clock, twiml
 from .calls import Answer, CallHandler, Webhook
 from .engine import Input
+from .incidents import Incidents
 from .security import is_local, signature_problem
 
 log = logging.getLogger("ivr.web")
@@ -42,8 +43,7 @@ class Runtime:
 
     handler: CallHandler
     allow_simulated_clock: bool
-    failures: int = 0  # webhooks failed since the store last worked: an incident is logged once
-    incident: str = field(default="")
+    incidents: Incidents = field(default_factory=lambda: Incidents(log))
     # Called with (CallSid, Answer) after every answered webhook: the crawler and the journal listen.
     listeners: list[Callable[[str, Answer], None]] = field(default_factory=list)
 
@@ -133,15 +133,10 @@ def _webhook(step: int, node: str | None, seal: str | None = None, kind: str = "
     try:
         answer = handler.handle(hook)
     except Exception:
-        rt.failures += 1
-        if rt.failures == 1:
-            rt.incident = secrets.token_hex(4)
-            log.exception("incident %s: webhooks fail; callers are connected to the operator", rt.incident)
-        _log(sid, step, node or "", "emergency", started, False, incident=rt.incident)
+        reference = rt.incidents.failed("webhooks fail")
+        _log(sid, step, node or "", "emergency", started, False, incident=reference)
         return xml(handler.emergency(url_for("voice.after_emergency")))
-    if rt.failures:
-        log.warning("incident %s over: the store works again after %d failed webhooks", rt.incident, rt.failures)
-        rt.failures, rt.incident = 0, ""
+    rt.incidents.worked()
     _log(sid, step, answer.node, kind + answer.outcome, started, answer.anonymous)
     for listener in rt.listeners:
         listener(sid, answer)
@@ -192,10 +187,13 @@ def status() -> Response:
     if _SID.fullmatch(sid) and call_status in _FINAL_STATUSES:
         text = request.values.get("CallDuration", "")
         duration = int(text) if text.isdigit() and len(text) < 7 else None
+        rt = runtime()
         try:
-            runtime().handler.finish(sid, call_status, duration, request_now())
+            rt.handler.finish(sid, call_status, duration, request_now())
         except Exception:
-            log.exception("could not close the journal of a finished call")
+            rt.incidents.failed("status callbacks fail (the journal of finished calls is not closed)")
+        else:
+            rt.incidents.worked()
     return xml(twiml.empty())
 
 

@@ -126,3 +126,15 @@ def test_db_check_reads_without_waiting_for_a_writer(tmp_path: Path, monkeypatch
         writer.execute("ROLLBACK")
         writer.close()
     assert result.exit_code == 0 and result.output == "schema current (revision 0002)\n"
+
+
+@pytest.mark.parametrize(
+    "command", [["requests", "list"], ["report"], ["purge"], ["allowance", "show", "1"], ["hours"]]
+)
+def test_an_admin_command_on_a_failing_database_says_so_in_one_line(
+    command: list[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("IVR_DATABASE_URL", f"sqlite:///{tmp_path / 'missing' / 'x.sqlite3'}")
+    result = CliRunner().invoke(main, command)
+    assert result.exit_code == 1
+    assert result.output == "ivr: the database failed: unable to open database file (IVR_DEBUG=1 shows the traceback)\n"

@@ -224,7 +224,7 @@ def test_locked_database_apologises_connects_to_the_desk_and_logs_once(tmp_path:
         blocker.close()
     assert caplog.text.count("webhooks fail; callers are connected to the operator") == 1
     continues_or_ends_politely(client.post("/voice", data={"CallSid": "CA4"}, environ_base=CLOCK))
-    assert "over: the store works again after 3 failed webhooks" in caplog.text
+    assert "over: the store works again after 3 failures" in caplog.text
     with sqlite3.connect(db) as conn:  # nothing half-written: only the call that got through
         assert [row[0] for row in conn.execute("SELECT call_sid FROM ivr_events")] == ["CA4"]
 
@@ -336,7 +336,7 @@ class WebhookSequences(RuleBasedStateMachine):
         super().__init__()
         self.client = SignedClient(_STATEFUL_APP)
         self.next_url: dict[str, str] = {}  # where each call's next webhook goes (the sealed action URL)
-        self.incidents_before = _STATEFUL_APP.extensions["ivr"].failures
+        self.incidents_before = _STATEFUL_APP.extensions["ivr"].incidents.failures
 
     sids = Bundle("sids")
 
@@ -383,7 +383,7 @@ class WebhookSequences(RuleBasedStateMachine):
 
     @invariant()
     def no_incident(self) -> None:
-        assert _STATEFUL_APP.extensions["ivr"].failures == 0
+        assert _STATEFUL_APP.extensions["ivr"].incidents.failures == 0
 
 
 _STATEFUL_APP: Any = None
@@ -401,3 +401,28 @@ def test_webhook_sequences_in_any_order(stateful_app: Any) -> None:
     run_state_machine_as_test(
         WebhookSequences, settings=settings(max_examples=EXAMPLES // 10, stateful_step_count=25, deadline=None)
     )
+
+
+def test_an_outage_is_one_line_when_it_starts_and_one_when_it_is_over(tmp_path: Path, caplog: Any) -> None:
+    caplog.set_level(logging.INFO, logger="ivr")
+    db = tmp_path / "db.sqlite3"
+    app = create_app({"DATABASE_URL": f"sqlite:///{db}", "DB_BUSY_TIMEOUT": 0.05})
+    client = SignedClient(app)
+    for sid in ("CA1", "CA2"):  # two calls in progress
+        client.post("/voice", data={"CallSid": sid}, environ_base=CLOCK)
+    blocker = sqlite3.connect(db, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        for sid in ("CA1", "CA2", "CA3", "CA4"):
+            client.post("/voice", data={"CallSid": sid + "x"}, environ_base=CLOCK)
+            done = client.post("/voice/status", data={"CallSid": sid, "CallStatus": "completed"}, environ_base=CLOCK)
+            assert done.status_code == 200
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    client.post("/voice/status", data={"CallSid": "CA1", "CallStatus": "completed"}, environ_base=CLOCK)
+    lines = [r.getMessage() for r in caplog.records if r.name == "ivr.web" and "incident" in r.getMessage()]
+    assert (
+        len(lines) == 2 and "webhooks fail" in lines[0] and "over: the store works again after 8 failures" in lines[1]
+    )
+    assert sum(1 for r in caplog.records if r.exc_info) == 1  # one traceback for eight failures
