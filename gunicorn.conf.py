@@ -18,3 +18,6 @@ keepalive = 5  # Twilio reuses connections between the webhooks of a call
 # Webhooks are a few hundred bytes: refuse absurd request lines and headers early.
 limit_request_line = 8190
 limit_request_fields = 64
+# gunicorn 27's control socket lives at one path per user (~/.gunicorn): several servers on one
+# machine (instances, tests) would share it. The app needs none of its commands.
+control_socket_disable = True
