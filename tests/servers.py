@@ -48,11 +48,13 @@ def status_of(url: str) -> int:
 class Gunicorn:
     """`gunicorn -c gunicorn.conf.py "ivr:create_app()"` (or another target) on a free loopback port."""
 
-    def __init__(self, env: dict[str, str], log: Path, target: str = "ivr:create_app()", workers: int = 2) -> None:
+    def __init__(
+        self, env: dict[str, str], log: Path, target: str = "ivr:create_app()", workers: int = 2, threads: int = 8
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         command = [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py")]
-        command += ["-b", f"127.0.0.1:{self.port}", "-w", str(workers), target]
+        command += ["-b", f"127.0.0.1:{self.port}", "-w", str(workers), "--threads", str(threads), target]
         self.log = log
         self.process = subprocess.Popen(
             command,

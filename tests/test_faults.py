@@ -89,7 +89,9 @@ def test_a_worker_killed_after_committing_a_grant_the_fallback_repeats_it(
 def make_read_only(path: Path, read_only: bool) -> None:
     """Read-only even for root: the immutable attribute (ext4) when root, the mode otherwise."""
     if os.geteuid() == 0:
-        subprocess.run(["chattr", "+i" if read_only else "-i", str(path)], check=True)
+        done = subprocess.run(["chattr", "+i" if read_only else "-i", str(path)], capture_output=True, text=True)
+        if done.returncode != 0 and read_only:
+            pytest.skip(f"cannot make a file read-only for root here: {done.stderr.strip()}")
     else:
         path.chmod(0o444 if read_only else 0o644)
 
