@@ -268,3 +268,9 @@ def test_the_simulated_clock_is_never_taken_through_a_tunnel(ivr_databases: Any)
         entry = client.post("/voice", data={"CallSid": "CA1"}, headers=headers)
         reply = client.post(action_of(entry), data={"CallSid": "CA1", "Digits": "2"}, headers=headers)
     assert b"<Dial" not in reply.data
+
+
+@pytest.mark.parametrize("step", ["²", "٣", "1²", "-1", "99999999"])
+def test_a_step_number_that_is_no_plain_number_is_a_lost_call_said_politely(client: Any, step: str) -> None:
+    root = parse(post(client, f"/voice/step/{step}/main", CallSid="CA1", Digits="1"))
+    assert root.find("Say").text.startswith("Извините")  # type: ignore[union-attr]
