@@ -138,3 +138,33 @@ def test_an_admin_command_on_a_failing_database_says_so_in_one_line(
     result = CliRunner().invoke(main, command)
     assert result.exit_code == 1
     assert result.output == "ivr: the database failed: unable to open database file (IVR_DEBUG=1 shows the traceback)\n"
+
+
+def test_wal_files_left_read_only_get_the_database_file_s_mode_back(tmp_path: Path, monkeypatch: Any) -> None:
+    """SQLite makes -wal and -shm with the database file's mode: opened while the file was read-only,
+    they stay read-only after it is writable again, and every connection fails. (Seen as a user
+    other than root; root is never refused, so the test stands in for that user's view.)"""
+    import os
+
+    from ivr.store import heal_sqlite_files
+
+    database = tmp_path / "ivr.sqlite3"
+    database.write_bytes(b"")
+    database.chmod(0o640)
+    for suffix in ("-wal", "-shm"):
+        Path(f"{database}{suffix}").write_bytes(b"")
+        Path(f"{database}{suffix}").chmod(0o440)
+    real_access = os.access
+    monkeypatch.setattr(
+        os,
+        "access",
+        lambda path, mode: os.stat(path).st_mode & 0o200 != 0 if mode == os.W_OK else real_access(path, mode),
+    )
+
+    heal_sqlite_files(str(database))
+    assert [oct(os.stat(f"{database}{s}").st_mode & 0o777) for s in ("-wal", "-shm")] == ["0o640", "0o640"]
+
+    database.chmod(0o440)  # while the database file itself is still read-only, nothing is touched
+    Path(f"{database}-wal").chmod(0o400)
+    heal_sqlite_files(str(database))
+    assert oct(os.stat(f"{database}-wal").st_mode & 0o777) == "0o400"
