@@ -27,6 +27,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.from_mapping(
         FLOW=None,
         DATABASE_URL=None,
+        SIMULATED_DATABASE_URL=None,  # where simulated calls are kept, apart from real ones
         PUBLIC_URL=None,
         ALLOW_SIMULATED_CLOCK=False,
         TWILIO_AUTH_TOKEN=os.environ.get("TWILIO_AUTH_TOKEN") or None,
@@ -51,8 +52,18 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     url = database_url({"DATABASE_URL": app.config["DATABASE_URL"], "INSTANCE_PATH": app.instance_path})
     store = Store(url, busy_timeout=_number(app, "DB_BUSY_TIMEOUT", float))
     allow_clock = _flag(app.config["ALLOW_SIMULATED_CLOCK"])
-    handler = CallHandler(flow, store, _state_keys(app), max_steps=_number(app, "MAX_CALL_STEPS", int))
-    app.extensions["ivr"] = Runtime(handler, allow_simulated_clock=allow_clock)
+    keys, max_steps = _state_keys(app), _number(app, "MAX_CALL_STEPS", int)
+    handler = CallHandler(flow, store, keys, max_steps=max_steps)
+    sandbox_url = simulated_database_url(
+        {"DATABASE_URL": url, "SIMULATED_DATABASE_URL": app.config["SIMULATED_DATABASE_URL"]}, app.instance_path
+    )
+
+    def make_sandbox() -> CallHandler:
+        return CallHandler(flow, Store(sandbox_url, busy_timeout=store.busy_timeout), keys, max_steps=max_steps)
+
+    app.extensions["ivr"] = Runtime(
+        handler, allow_simulated_clock=allow_clock, make_sandbox=None if sandbox_url == url else make_sandbox
+    )
     # Twilio does not follow redirects on webhooks: never answer "/voice//x" or "/voice/" with a 308.
     app.url_map.merge_slashes = False
     app.url_map.strict_slashes = False
@@ -97,6 +108,20 @@ def database_url(config: Mapping[str, Any]) -> str:
     folder = Path(config["INSTANCE_PATH"])
     folder.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{folder / 'ivr.sqlite3'}"
+
+
+def simulated_database_url(config: Mapping[str, Any], instance_path: str) -> str:
+    """Where simulated calls are kept: IVR_SIMULATED_DATABASE_URL; else, beside a SQLite database, a
+    file of the same name ending in -simulated; else ivr-simulated.sqlite3 in the instance folder."""
+    if config.get("SIMULATED_DATABASE_URL"):
+        return str(config["SIMULATED_DATABASE_URL"])
+    url = str(config["DATABASE_URL"])
+    if url.startswith("sqlite:///") and not url.endswith(":memory:"):
+        path = Path(url.removeprefix("sqlite:///"))
+        return f"sqlite:///{path.with_name(path.stem + '-simulated' + path.suffix)}"
+    folder = Path(instance_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{folder / 'ivr-simulated.sqlite3'}"
 
 
 def _state_keys(app: Flask) -> KeyRing:

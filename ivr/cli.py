@@ -70,6 +70,22 @@ def _app_or_exit(config: dict[str, Any], quiet: bool = True) -> Flask:
         sys.exit(2)
 
 
+def _simulated_option(command: Any) -> Any:
+    """--simulated: the command works on simulated calls (kept apart from real ones) instead."""
+
+    def remember(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+        if value:
+            ctx.meta["ivr_simulated"] = True
+
+    return click.option(
+        "--simulated",
+        is_flag=True,
+        expose_value=False,
+        callback=remember,
+        help="Simulated calls (the simulators' own database) instead of real calls.",
+    )(command)
+
+
 class _Commands(click.Group):
     """The `ivr` group: a database that fails under a command is one line, not a traceback."""
 
@@ -315,10 +331,10 @@ def simulate(
                 )
             else:
                 # A throw-away database, and no public URL: in-process requests are signed for localhost.
-                config: dict[str, Any] = {
-                    "DATABASE_URL": database_url or f"sqlite:///{Path(scratch) / 'simulated.sqlite3'}",
-                    "PUBLIC_URL": None,
-                }
+                chosen = database_url or f"sqlite:///{Path(scratch) / 'simulated.sqlite3'}"
+                # The database of a simulated call run here is the sandbox itself (a throw-away one,
+                # or the one --database-url names to keep state in).
+                config: dict[str, Any] = {"DATABASE_URL": chosen, "SIMULATED_DATABASE_URL": chosen, "PUBLIC_URL": None}
                 if flow:
                     config["FLOW"] = flow
                 if auth_token:
@@ -374,6 +390,7 @@ def simulate(
 
 
 @main.command()
+@_simulated_option
 @click.argument("words", nargs=-1, metavar="[close|open] [SCHEDULE]")
 @click.option("--at", "at_text", metavar="ISO-8601", help="The moment to ask about (default: now).")
 @click.option("--reason", help="With close: why (operators and logs see it).")
@@ -441,9 +458,20 @@ def hours(words: tuple[str, ...], at_text: str | None, reason: str | None, flow:
 
 
 def _admin_app(flow: str | None = None) -> Flask:
-    """The app on IVR_DATABASE_URL for a command that serves no calls, without start-up warnings."""
+    """The app on IVR_DATABASE_URL (or, with --simulated, on the database of simulated calls) for a
+    command that serves no calls, without start-up warnings."""
+    config: dict[str, Any] = {"FLOW": flow} if flow else {}
+    if click.get_current_context().meta.get("ivr_simulated"):
+        from .app import database_url, simulated_database_url
+
+        where = _admin_config()
+        chosen = {
+            "DATABASE_URL": database_url(where),
+            "SIMULATED_DATABASE_URL": os.environ.get("IVR_SIMULATED_DATABASE_URL"),
+        }
+        config["DATABASE_URL"] = simulated_database_url(chosen, where["INSTANCE_PATH"])
     with _quiet():
-        return _app_or_exit({"FLOW": flow} if flow else {})
+        return _app_or_exit(config)
 
 
 def _admin_store() -> tuple[Flow, Any]:
@@ -457,6 +485,7 @@ def allowance() -> None:
 
 
 @allowance.command("show")
+@_simulated_option
 @click.argument("policy")
 def allowance_show(policy: str) -> None:
     """Uses per period and the whole history of POLICY."""
@@ -487,6 +516,7 @@ def allowance_show(policy: str) -> None:
 
 
 @allowance.command("release")
+@_simulated_option
 @click.argument("reference")
 @click.option("--reason", required=True, help="Why the use is given back (kept in the audit trail).")
 def allowance_release(reference: str, reason: str) -> None:
@@ -511,6 +541,7 @@ def requests() -> None:
 
 
 @requests.command("list")
+@_simulated_option
 @click.option("--kind", help="Only this kind: desk, second_opinion, callback.")
 @click.option("--since", metavar="DATE", help="From this date (or ISO date-time) on, in the flow's time zone.")
 @click.option("--csv", "as_csv", is_flag=True, help="CSV for a spreadsheet.")
@@ -600,8 +631,10 @@ def crawl(url: str | None, times: tuple[str, ...], flow: str | None, as_json: bo
             crawler = Crawler(url=url, scenarios=default_scenarios(None, list(times)), progress=progress)
             what = url
         else:
+            scratch_db = f"sqlite:///{Path(scratch) / 'crawl.sqlite3'}"
             config: dict[str, Any] = {
-                "DATABASE_URL": f"sqlite:///{Path(scratch) / 'crawl.sqlite3'}",
+                "DATABASE_URL": scratch_db,
+                "SIMULATED_DATABASE_URL": scratch_db,
                 "PUBLIC_URL": None,
             }
             if flow:
@@ -759,6 +792,7 @@ def new(name: str, root: Path) -> None:
 
 
 @main.command()
+@_simulated_option
 @click.option("--since", metavar="DATE", help="From this date (or ISO date-time) on, in the flow's time zone.")
 @click.option("--until", metavar="DATE", help="Up to (not including) this date.")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "html"]), default="table", show_default=True)
@@ -785,6 +819,7 @@ def report(since: str | None, until: str | None, fmt: str) -> None:
 
 
 @main.command()
+@_simulated_option
 @click.option(
     "--days", type=click.IntRange(min=1), default=None, help="Keep this many days (default IVR_JOURNAL_DAYS, 90)."
 )

@@ -184,8 +184,10 @@ class _InProcessBackend:
         self.app = app
         self.flow = flow
         runtime: Runtime = app.extensions["ivr"]
-        self.handler = runtime.handler
-        self.store = runtime.handler.store
+        # The crawler's calls are simulated: answered, and their scenarios' closures set, in the
+        # sandbox, never in the database of real calls.
+        self.handler = runtime.sandbox()
+        self.store = self.handler.store
         self.simulator = Simulator(app, auth_token=app.config.get("TWILIO_AUTH_TOKEN") or "")
         self.webhooks = 0
         runtime.listeners.append(self._heard)

@@ -195,8 +195,10 @@ def _simulator(script: CallScript, url: str | None, flow: Path | None) -> Iterat
     from .app import create_app
 
     with tempfile.TemporaryDirectory(prefix="ivr-script-") as scratch:
+        scratch_db = f"sqlite:///{Path(scratch) / 'script.sqlite3'}"
         config = {
-            "DATABASE_URL": f"sqlite:///{Path(scratch) / 'script.sqlite3'}",
+            "DATABASE_URL": scratch_db,
+            "SIMULATED_DATABASE_URL": scratch_db,  # a throw-away database: the script's calls stay in it
             "PUBLIC_URL": None,
             "LOG_LEVEL": "ERROR",
             "DEVELOPMENT": True,
@@ -212,7 +214,7 @@ def _simulator(script: CallScript, url: str | None, flow: Path | None) -> Iterat
         try:
             yield Simulator(app, auth_token=token, status_callback="/voice/status"), store
         finally:
-            store.dispose()
+            app.extensions["ivr"].dispose()
 
 
 def run(script: CallScript, url: str | None = None, flow: Path | None = None) -> Outcome:

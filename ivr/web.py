@@ -11,6 +11,7 @@ import json
 import logging
 import re
 import secrets
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from flask import Blueprint, Flask, Response, abort, current_app, request, url_for
+from flask import Blueprint, Flask, Response, abort, current_app, g, request, url_for
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 
@@ -39,13 +40,62 @@ _MAX_STEP = 1_000_000
 
 @dataclass
 class Runtime:
-    """What the webhooks share: the call handler, the clock policy, and the store's health."""
+    """What the webhooks share: the call handlers (real calls, simulated calls), the clock policy,
+    and the store's health."""
 
     handler: CallHandler
     allow_simulated_clock: bool
+    # The handler of simulated calls, on a database of their own, made when the first one arrives.
+    make_sandbox: Callable[[], CallHandler] | None = None
     incidents: Incidents = field(default_factory=lambda: Incidents(log))
     # Called with (CallSid, Answer) after every answered webhook: the crawler and the journal listen.
     listeners: list[Callable[[str, Answer], None]] = field(default_factory=list)
+    _sandbox: CallHandler | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def sandbox(self) -> CallHandler:
+        """The handler of simulated calls (the main one when simulated calls share its database)."""
+        if self.make_sandbox is None:
+            return self.handler
+        with self._lock:
+            if self._sandbox is None:
+                self._sandbox = self.make_sandbox()
+            return self._sandbox
+
+    def dispose(self) -> None:
+        """Close every database connection, of real and of simulated calls."""
+        self.handler.store.dispose()
+        if self._sandbox is not None and self._sandbox is not self.handler:
+            self._sandbox.store.dispose()
+
+    def handler_for_request(self) -> CallHandler:
+        return self.sandbox() if simulated() else self.handler
+
+
+def _refused(what: str) -> None:
+    """Say, in the answer's X-Ivr-Refused header and once per process in the log, that a simulator's
+    mark was not honoured (the simulator shows the header to its user)."""
+    refusals = g.setdefault("ivr_refused", [])
+    refusals.append(what)
+    if what not in _SAID_REFUSED:
+        _SAID_REFUSED.add(what)
+        log.warning("refused: %s", what)
+
+
+_SAID_REFUSED: set[str] = set()
+
+
+def simulated() -> bool:
+    """Whether the request is a simulated call's: marked by the in-process simulator, or with
+    X-Ivr-Simulated by a simulator on this machine (never through a tunnel or a proxy)."""
+    if request.environ.get("ivr.simulated"):
+        return True
+    if not request.headers.get("X-Ivr-Simulated"):
+        return False
+    if is_local(request):
+        return True
+    _refused("X-Ivr-Simulated from another machine or through a proxy: this call is handled as a real one")
+    return False
 
 
 def runtime() -> Runtime:
@@ -55,6 +105,14 @@ def runtime() -> Runtime:
 
 def xml(document: str) -> Response:
     return Response(document, status=200, mimetype="application/xml")
+
+
+@bp.after_request
+def say_refusals(response: Response) -> Response:
+    refusals = g.get("ivr_refused")
+    if refusals:
+        response.headers["X-Ivr-Refused"] = "; ".join(refusals)
+    return response
 
 
 @bp.before_request
@@ -72,8 +130,13 @@ def check_signature() -> None:
 def request_now() -> datetime:
     """The request's moment: the real clock, unless a simulator is allowed to move it."""
     text = request.environ.get("ivr.clock")  # set only by the in-process simulator
-    if text is None and runtime().allow_simulated_clock and is_local(request):
-        text = request.headers.get("X-Ivr-Clock")
+    if text is None and request.headers.get("X-Ivr-Clock"):
+        if not runtime().allow_simulated_clock:
+            _refused("X-Ivr-Clock: the server runs on the real clock (start it with --allow-simulated-clock)")
+        elif not is_local(request):
+            _refused("X-Ivr-Clock from another machine or through a proxy: the server runs on the real clock")
+        else:
+            text = request.headers.get("X-Ivr-Clock")
     if text:
         try:
             return clock.parse(text, runtime().handler.flow.settings.timezone)
@@ -122,7 +185,7 @@ def _log(sid: str, step: int, node: str, outcome: str, started: float, anonymous
 def _webhook(step: int, node: str | None, seal: str | None = None, kind: str = "") -> Response:
     started = time.perf_counter()
     rt = runtime()
-    handler = rt.handler
+    handler = rt.handler_for_request()
     values = request.values
     sid = values.get("CallSid", "")
     if not _SID.fullmatch(sid):
@@ -189,7 +252,7 @@ def status() -> Response:
         duration = int(text) if text.isdigit() and len(text) < 7 else None
         rt = runtime()
         try:
-            rt.handler.finish(sid, call_status, duration, request_now())
+            rt.handler_for_request().finish(sid, call_status, duration, request_now())
         except Exception:
             rt.incidents.failed("status callbacks fail (the journal of finished calls is not closed)")
         else:

@@ -118,7 +118,9 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as folder:
         url = f"sqlite:///{folder}/eq.sqlite3"
-        app = create_app({"DATABASE_URL": url, "LOG_LEVEL": "ERROR", "TWILIO_AUTH_TOKEN": None, "TESTING": True})
+        app = create_app(
+            {"DATABASE_URL": url, "SIMULATED_DATABASE_URL": url, "LOG_LEVEL": "ERROR", "TWILIO_AUTH_TOKEN": None}
+        )
         place_calls(app)
         json.dump(snapshot(app.extensions["ivr"].handler.store.engine), sys.stdout, ensure_ascii=False, indent=1)
         sys.stdout.write("\n")

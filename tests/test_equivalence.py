@@ -13,10 +13,11 @@ RECORDED = Path(__file__).parent / "fixtures" / "equivalence_600.json"
 
 
 def test_600_calls_leave_the_same_requests_allowances_audit_and_journal(ivr_databases: Any) -> None:
-    app = create_app({"DATABASE_URL": ivr_databases(), "LOG_LEVEL": "ERROR", "TESTING": True})
+    url = ivr_databases()
+    app = create_app({"DATABASE_URL": url, "SIMULATED_DATABASE_URL": url, "LOG_LEVEL": "ERROR", "TESTING": True})
     place_calls(app, token=AUTH_TOKEN)
     now = snapshot(app.extensions["ivr"].handler.store.engine)
-    app.extensions["ivr"].handler.store.dispose()
+    app.extensions["ivr"].dispose()
     before = json.loads(RECORDED.read_text(encoding="utf-8"))
     for table in ("requests", "allowance_uses", "allowance_audit", "journal"):
         assert len(now[table]) == len(before[table]), table

@@ -28,7 +28,13 @@ DESK = "+78002001441"
 
 
 def env_for(database_url: str, **extra: str) -> dict[str, str]:
-    return {"IVR_DATABASE_URL": database_url, "IVR_ALLOW_SIMULATED_CLOCK": "1", "IVR_LOG_LEVEL": "WARNING", **extra}
+    return {
+        "IVR_DATABASE_URL": database_url,
+        "IVR_SIMULATED_DATABASE_URL": database_url,  # the server's database is the test's: calls are kept there
+        "IVR_ALLOW_SIMULATED_CLOCK": "1",
+        "IVR_LOG_LEVEL": "WARNING",
+        **extra,
+    }
 
 
 def simulator(server: Gunicorn) -> Simulator:

@@ -51,6 +51,7 @@ def test_a_psychologist_call_keeps_only_the_hour_it_happened(sim: Any, app: Any)
 def busy_week(ivr_databases: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     url = ivr_databases()
     monkeypatch.setenv("IVR_DATABASE_URL", url)
+    monkeypatch.setenv("IVR_SIMULATED_DATABASE_URL", url)  # a demo database: the simulated week is its data
     app = create_app({"LOG_LEVEL": "ERROR"})
     sim = Simulator(app, auth_token=AUTH_TOKEN, status_callback="/voice/status")
     sim.call(at=MONDAY_10).press("3").dial_outcome("completed")

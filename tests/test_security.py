@@ -250,7 +250,7 @@ def test_psychologist_call_leaves_no_trace_of_the_caller(tmp_path: Path, caplog:
     call = sim.call(from_="+79997771234", at=MONDAY_10)
     call.press("5").press("1").dial_outcome("busy").press("1").dial_outcome("completed")
     assert call.ended
-    app.extensions["ivr"].handler.store.dispose()
+    app.extensions["ivr"].dispose()
     stored = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.is_file())
     for trace in ("79997771234", "9997771234", call.call_sid):
         assert trace.encode() not in stored, trace

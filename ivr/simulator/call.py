@@ -123,6 +123,7 @@ class Call:
     ) -> None:
         self.session = session
         self.fallback_url = fallback_url
+        self.refused: list[str] = []  # what the app said it did not honour
         self.call_sid = call_sid or "CA" + secrets.token_hex(16)
         self.from_, self.to = from_, to
         self.started_at = at
@@ -339,6 +340,9 @@ class Call:
             headers["X-Twilio-Signature"] = sign(self.auth_token, signed, body)
         clock = self.clock.isoformat() if self.clock is not None else None
         reply = self.session.send(method, url, params if method == "POST" else {}, headers, clock)
+        if reply.refused and reply.refused not in self.refused:
+            self.refused.append(reply.refused)
+            self._event("warning", message=f"the app refused {reply.refused}")
         self.exchanges.append(Exchange(method, url, params, reply.status, reply.body.decode("utf-8", errors="replace")))
         return reply
 

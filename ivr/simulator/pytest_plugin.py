@@ -62,7 +62,9 @@ def ivr_databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable
 @pytest.fixture
 def ivr_config(request: pytest.FixtureRequest, ivr_databases: Callable[[], str]) -> dict[str, Any]:
     """The configuration ivr_app is built with; override this fixture to change it."""
-    config: dict[str, Any] = {"TESTING": True, "DATABASE_URL": ivr_databases()}
+    url = ivr_databases()
+    # The database is a throw-away: simulated calls are kept in it, where the test looks.
+    config: dict[str, Any] = {"TESTING": True, "DATABASE_URL": url, "SIMULATED_DATABASE_URL": url}
     flow = request.config.getoption("--ivr-flow") or request.config.getini("ivr_flow")
     if flow:
         config["FLOW"] = str(flow)
@@ -76,7 +78,7 @@ def ivr_app(ivr_config: dict[str, Any]) -> Iterator[Any]:
 
     app = create_app(ivr_config)
     yield app
-    app.extensions["ivr"].handler.store.dispose()
+    app.extensions["ivr"].dispose()
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ class Reply:
     body: bytes
     content_type: str = ""
     error: str | None = None
+    refused: str = ""  # what the app said it did not honour (X-Ivr-Refused): the clock, the mark
 
 
 class Session(Protocol):
@@ -110,6 +111,7 @@ class InProcessSession:
             environ["HTTP_COOKIE"] = cookie
         if clock:
             environ["ivr.clock"] = clock
+        environ["ivr.simulated"] = True  # kept apart from real calls by the app
         answered: list[Any] = []
 
         def start_response(status: str, response_headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
@@ -124,8 +126,10 @@ class InProcessSession:
                 result.close()
         status, response_headers = answered
         self.cookies.keep(url, response_headers)
-        content_type = next((v for k, v in response_headers if k.lower() == "content-type"), "")
-        return Reply(int(status.split(" ", 1)[0]), payload, content_type)
+        found = {k.lower(): v for k, v in response_headers}
+        return Reply(
+            int(status.split(" ", 1)[0]), payload, found.get("content-type", ""), refused=found.get("x-ivr-refused", "")
+        )
 
 
 class HttpSession:
@@ -142,11 +146,18 @@ class HttpSession:
         request = urllib.request.Request(url, data=data, method=method, headers=dict(headers))
         if clock:
             request.add_header("X-Ivr-Clock", clock)
+        request.add_header("X-Ivr-Simulated", "1")  # an app of ours keeps the call apart from real ones
         if data is not None:
             request.add_header("Content-Type", "application/x-www-form-urlencoded")
         try:
             with self.opener.open(request, timeout=WEBHOOK_TIMEOUT) as response:
-                return Reply(response.status, response.read(), response.headers.get("Content-Type", ""))
+                headers = response.headers
+                return Reply(
+                    response.status,
+                    response.read(),
+                    headers.get("Content-Type", ""),
+                    refused=headers.get("X-Ivr-Refused", ""),
+                )
         except urllib.error.HTTPError as exc:
             return Reply(exc.code, exc.read(), exc.headers.get("Content-Type", ""))
         except http.client.HTTPException as exc:  # e.g. the answer cut off mid-body (IncompleteRead)
