@@ -547,8 +547,6 @@ def requests() -> None:
 @click.option("--csv", "as_csv", is_flag=True, help="CSV for a spreadsheet.")
 def requests_list(kind: str | None, since: str | None, as_csv: bool) -> None:
     """List registered requests, oldest first."""
-    import csv
-    import io
 
     from . import clock
     from .requests import list_requests
@@ -565,15 +563,15 @@ def requests_list(kind: str | None, since: str | None, as_csv: bool) -> None:
     zone = ZoneInfo(flow.settings.timezone)
     fields = sorted({k for row in rows for k in row["data"]})
     if as_csv:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(["reference", "kind", "created_at", "call_sid", *fields])
+        from .spreadsheet import rows_to_csv
+
+        table = [["reference", "kind", "created_at", "call_sid", *fields]]
         for row in rows:
             created = row["created_at"].astimezone(zone).isoformat()
-            writer.writerow(
+            table.append(
                 [row["reference"], row["kind"], created, row["call_sid"], *(row["data"].get(f, "") for f in fields)]
             )
-        click.echo(buffer.getvalue(), nl=False)
+        click.echo(rows_to_csv(table), nl=False)
         return
     if not rows:
         click.echo("no requests" + (f" of kind {kind!r}" if kind else "") + (f" since {since}" if since else ""))

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import html
-import io
 import json
 from collections import Counter
 from dataclasses import dataclass, field
@@ -15,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from .model import Flow, Menu
+from .spreadsheet import rows_to_csv
 from .store import allowance_audit, journal, utc
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -102,11 +101,7 @@ def table(report: Report) -> str:
 
 def to_csv(report: Report) -> str:
     """section,label,count rows."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["section", "label", "count"])
-    writer.writerows(report.rows())
-    return buffer.getvalue()
+    return rows_to_csv([("section", "label", "count"), *report.rows()])
 
 
 def _period(report: Report) -> str:
