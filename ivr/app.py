@@ -11,7 +11,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import flows
+from . import flows, settings
 from .calls import CallHandler
 from .errors import ConfigError
 from .seal import KeyRing
@@ -29,30 +29,22 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         DATABASE_URL=None,
         SIMULATED_DATABASE_URL=None,  # where simulated calls are kept, apart from real ones
         PUBLIC_URL=None,
-        ALLOW_SIMULATED_CLOCK=False,
         TWILIO_AUTH_TOKEN=os.environ.get("TWILIO_AUTH_TOKEN") or None,
         TWILIO_ACCOUNT_SID=os.environ.get("TWILIO_ACCOUNT_SID") or None,
-        TRUST_PROXY=0,  # how many proxies in front set X-Forwarded-* (ngrok, a load balancer)
-        MAX_CONTENT_LENGTH=64 * 1024,  # Twilio's webhooks are a few hundred bytes
-        MAX_CALL_STEPS=500,
-        DB_BUSY_TIMEOUT=5.0,  # seconds a webhook waits for a locked database before apologising
-        LOG_LEVEL="INFO",
-        JOURNAL_DAYS=90,  # how long the call journal keeps a call
-        SIMULATOR=False,  # the web phone at /simulator (on under `ivr serve`)
         STATE_KEYS=None,  # the key ring sealing call state in action URLs, newest first
         DEVELOPMENT=False,  # `ivr serve` and the local tools: a missing key ring is made, not refused
+        **settings.defaults(),  # the checked ones: kinds and ranges in ivr/settings.py
     )
     app.config.from_prefixed_env("IVR", loads=str)
     if config:
         app.config.update(config)
 
-    app.config["MAX_CONTENT_LENGTH"] = _number(app, "MAX_CONTENT_LENGTH", int)
-    app.config["JOURNAL_DAYS"] = _number(app, "JOURNAL_DAYS", int)
+    settings.check(app.config)
     flow = flows.load(app.config["FLOW"], env=app.config.get("ENV_OVERRIDES") or os.environ)
     url = database_url({"DATABASE_URL": app.config["DATABASE_URL"], "INSTANCE_PATH": app.instance_path})
-    store = Store(url, busy_timeout=_number(app, "DB_BUSY_TIMEOUT", float))
-    allow_clock = _flag(app.config["ALLOW_SIMULATED_CLOCK"])
-    keys, max_steps = _state_keys(app), _number(app, "MAX_CALL_STEPS", int)
+    store = Store(url, busy_timeout=app.config["DB_BUSY_TIMEOUT"])
+    allow_clock = app.config["ALLOW_SIMULATED_CLOCK"]
+    keys, max_steps = _state_keys(app), app.config["MAX_CALL_STEPS"]
     handler = CallHandler(flow, store, keys, max_steps=max_steps)
     sandbox_url = simulated_database_url(
         {"DATABASE_URL": url, "SIMULATED_DATABASE_URL": app.config["SIMULATED_DATABASE_URL"]}, app.instance_path
@@ -69,18 +61,18 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.url_map.strict_slashes = False
     app.register_blueprint(bp)
     install_error_pages(app)
-    if _flag(app.config["SIMULATOR"]):
+    if app.config["SIMULATOR"]:
         from . import webphone
 
         webphone.install(app)
-    proxies = _number(app, "TRUST_PROXY", int)
+    proxies = app.config["TRUST_PROXY"]
     if proxies:
         # Honour X-Forwarded-Proto/Host/Port from exactly this many proxies, so the URL checked
         # against X-Twilio-Signature is the public https one Twilio signed.
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies, x_prefix=proxies
         )
-    logging.getLogger("ivr").setLevel(str(app.config["LOG_LEVEL"]).upper())
+    logging.getLogger("ivr").setLevel(app.config["LOG_LEVEL"])
 
     if not app.config["TWILIO_AUTH_TOKEN"]:
         log.warning(
@@ -143,14 +135,3 @@ def _state_keys(app: Flask) -> KeyRing:
 
 def _flag(value: object) -> bool:
     return str(value).lower() in ("1", "true", "yes", "on")
-
-
-def _number(app: Flask, key: str, kind: type[int] | type[float]) -> Any:
-    value = app.config[key]
-    try:
-        number = kind(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"IVR_{key}", value, f"must be a {kind.__name__}") from None
-    if number < 0:
-        raise ConfigError(f"IVR_{key}", value, "must not be negative")
-    return number

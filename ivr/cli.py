@@ -819,7 +819,7 @@ def report(since: str | None, until: str | None, fmt: str) -> None:
 @main.command()
 @_simulated_option
 @click.option(
-    "--days", type=click.IntRange(min=1), default=None, help="Keep this many days (default IVR_JOURNAL_DAYS, 90)."
+    "--days", type=click.IntRange(1, 36_500), default=None, help="Keep this many days (default IVR_JOURNAL_DAYS, 90)."
 )
 def purge(days: int | None) -> None:
     """Delete journal rows past the retention; close calls silent for a day; drop day-old stored answers."""

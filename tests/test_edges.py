@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from ivr import ConfigError, create_app
 from ivr.cli import main
 from ivr.spreadsheet import cell
 
@@ -41,3 +42,46 @@ def test_a_caller_s_words_in_the_requests_export_are_never_a_formula(
     (header, row) = list(csv.reader(io.StringIO(exported)))
     values = dict(zip(header, row, strict=True))
     assert values["full_name"] == '\'=HYPERLINK("http://evil","click")' and values["complaints"] == "'@болит"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("JOURNAL_DAYS", "abc", "IVR_JOURNAL_DAYS='abc': must be a whole number from 1 to 36500"),
+        ("JOURNAL_DAYS", "0", "IVR_JOURNAL_DAYS='0': must be a whole number from 1 to 36500"),
+        ("MAX_CALL_STEPS", "0", "IVR_MAX_CALL_STEPS='0': must be a whole number from 3 to 100000"),
+        ("MAX_CONTENT_LENGTH", "0", "IVR_MAX_CONTENT_LENGTH='0': must be a whole number from 4096 to 10485760"),
+        ("DB_BUSY_TIMEOUT", "soon", "IVR_DB_BUSY_TIMEOUT='soon': must be a number from 0.01 to 60"),
+        ("TRUST_PROXY", "-1", "IVR_TRUST_PROXY='-1': must be a whole number from 0 to 5"),
+        ("LOG_LEVEL", "LOUD", "IVR_LOG_LEVEL='LOUD': must be one of DEBUG, INFO, WARNING, ERROR"),
+        ("SIMULATOR", "maybe", "IVR_SIMULATOR='maybe': must be 1 or 0 (true/false, yes/no, on/off)"),
+    ],
+)
+def test_a_setting_out_of_range_stops_the_start_with_one_line(
+    name: str, value: str, message: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    monkeypatch.setenv("IVR_DATABASE_URL", f"sqlite:///{tmp_path / 'x.sqlite3'}")
+    monkeypatch.setenv(f"IVR_{name}", value)
+    with pytest.raises(ConfigError) as raised:
+        create_app()
+    assert str(raised.value) == message
+    if name != "LOG_LEVEL":  # admin commands run quiet, with a log level of their own
+        result = CliRunner().invoke(main, ["purge"])
+        assert result.exit_code == 2 and result.output == f"ivr: {message}\n"
+
+
+def test_purge_refuses_days_it_cannot_count() -> None:
+    result = CliRunner().invoke(main, ["purge", "--days", "99999999999"])
+    assert result.exit_code == 2 and "99999999999 is not in the range 1<=x<=36500" in result.output
+
+
+def test_the_readme_lists_every_setting_with_its_range() -> None:
+    from pathlib import Path
+
+    from ivr.settings import table
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    for row in table():
+        line = next((line for line in readme.splitlines() if line.startswith(f"| `{row['name']}`")), None)
+        assert line is not None, row["name"]
+        assert f"| {row['allowed']} |" in line and f"| {row['default']} |" in line, line
