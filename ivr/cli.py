@@ -190,6 +190,10 @@ def db_check() -> None:
     click.echo(found.describe())
 
 
+def _date_problem(text: str, exc: ValueError) -> str:
+    return str(exc) if "out of range" in str(exc) else f"{text!r} is not a date like 2021-03-01"
+
+
 def _reason(exc: BaseException) -> str:
     text = str(getattr(exc, "orig", None) or exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
@@ -438,8 +442,8 @@ def hours(words: tuple[str, ...], at_text: str | None, reason: str | None, flow:
     schedule = model.schedules[name]
     try:
         at = clock.parse(at_text, schedule.timezone) if at_text else clock.now()
-    except ValueError:
-        raise click.BadParameter(f"{at_text!r} is not an ISO-8601 date and time", param_hint="--at") from None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--at") from None
     emergency = store.closures().get(name)
     status = schedule.status(at, emergency)
     local = at.astimezone(schedule.zone)
@@ -556,8 +560,8 @@ def requests_list(kind: str | None, since: str | None, as_csv: bool) -> None:
     if since:
         try:
             start = clock.parse(since, flow.settings.timezone)
-        except ValueError:
-            raise click.BadParameter(f"{since!r} is not a date like 2021-03-01", param_hint="--since") from None
+        except ValueError as exc:
+            raise click.BadParameter(_date_problem(since, exc), param_hint="--since") from None
     with store.begin() as conn:
         rows = list_requests(conn, kind, start)
     zone = ZoneInfo(flow.settings.timezone)
@@ -804,8 +808,12 @@ def report(since: str | None, until: str | None, fmt: str) -> None:
     for name, text in (("--since", since), ("--until", until)):
         try:
             bounds.append(clock.parse(text, flow.settings.timezone) if text else None)
-        except ValueError:
-            raise click.BadParameter(f"{text!r} is not a date like 2021-03-01", param_hint=name) from None
+        except ValueError as exc:
+            raise click.BadParameter(_date_problem(text, exc), param_hint=name) from None
+    if bounds[0] and bounds[1] and bounds[0] >= bounds[1]:
+        raise click.BadParameter(
+            f"--since {since} is not before --until {until}: the period is empty", param_hint="--since"
+        )
     with store.begin() as conn:
         data = reporting.build(conn, flow, bounds[0], bounds[1])
     if fmt == "csv":

@@ -11,7 +11,7 @@ from ivr import ConfigError, create_app
 from ivr.cli import main
 from ivr.spreadsheet import cell
 
-from .conftest import MONDAY_10
+from .conftest import MONDAY_10, SignedClient
 
 
 @pytest.mark.parametrize(
@@ -85,3 +85,28 @@ def test_the_readme_lists_every_setting_with_its_range() -> None:
         line = next((line for line in readme.splitlines() if line.startswith(f"| `{row['name']}`")), None)
         assert line is not None, row["name"]
         assert f"| {row['allowed']} |" in line and f"| {row['default']} |" in line, line
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["hours", "--at", "9999-12-31T23:59"], "'9999-12-31T23:59' is out of range: give a moment from 1970 to 2199"),
+        (["requests", "list", "--since", "0001-01-01"], "'0001-01-01' is out of range"),
+        (["report", "--since", "0001-01-01"], "'0001-01-01' is out of range"),
+        (["report", "--since", "2021-03-08", "--until", "2021-03-01"], "is not before --until 2021-03-01"),
+        (["simulate", "--at", "0001-01-01T00:00", "3"], "'0001-01-01T00:00' is out of range"),
+    ],
+)
+def test_a_moment_out_of_range_is_one_clear_line(
+    args: list[str], message: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IVR_DATABASE_URL", f"sqlite:///{tmp_path / 'x.sqlite3'}")
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output
+
+
+def test_a_simulated_clock_out_of_range_is_refused_not_an_incident(tmp_path: Any) -> None:
+    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'x.sqlite3'}", "ALLOW_SIMULATED_CLOCK": True})
+    answer = SignedClient(app).post("/voice", data={"CallSid": "CA1"}, headers={"X-Ivr-Clock": "0001-01-01T00:00"})
+    assert "out of range" in answer.headers["X-Ivr-Refused"] and "Здравствуйте".encode() in answer.data
+    assert app.extensions["ivr"].incidents.failures == 0

@@ -6,6 +6,7 @@ import os
 from datetime import datetime
 from typing import Any
 
+from .. import clock
 from .call import Call
 from .transport import HttpSession, InProcessSession, Session
 
@@ -15,16 +16,11 @@ DEFAULT_ACCOUNT = "AC" + "0" * 32
 
 
 def parse_at(value: str | datetime | None) -> datetime | None:
-    """`at` as a datetime; a string must be ISO-8601 (raises ValueError otherwise)."""
+    """`at` as a datetime (without an offset it is left for the app to read in the flow's zone);
+    a string must be ISO-8601, from 1970 to 2199 (raises ValueError otherwise)."""
     if value is None or isinstance(value, datetime):
         return value
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    try:
-        return datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"{value!r} is not an ISO-8601 date and time like 2021-03-01T10:00:00+03:00") from None
+    return clock.parse(value, zone=None)
 
 
 class Simulator:
