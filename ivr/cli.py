@@ -809,7 +809,7 @@ def report(since: str | None, until: str | None, fmt: str) -> None:
         try:
             bounds.append(clock.parse(text, flow.settings.timezone) if text else None)
         except ValueError as exc:
-            raise click.BadParameter(_date_problem(text, exc), param_hint=name) from None
+            raise click.BadParameter(_date_problem(text or "", exc), param_hint=name) from None
     if bounds[0] and bounds[1] and bounds[0] >= bounds[1]:
         raise click.BadParameter(
             f"--since {since} is not before --until {until}: the period is empty", param_hint="--since"

@@ -289,12 +289,16 @@ def install_error_pages(app: Flask) -> None:
     """Errors on webhook paths (a body too large, an unknown path, a crash) still answer TwiML."""
 
     def answer(error: Exception) -> Response:
+        if not isinstance(error, HTTPException):
+            log.exception("unexpected error on %s", request.path)
+        if request.path.startswith("/simulator/api"):  # the web phone's API answers JSON, always
+            status = error.code if isinstance(error, HTTPException) and error.code else 500
+            message = error.description if isinstance(error, HTTPException) else "internal error (see the server log)"
+            return Response(json.dumps({"error": message}), status=status, mimetype="application/json")
         if not request.path.startswith("/voice"):
             return error if isinstance(error, HTTPException) else Response("internal error", status=500)  # type: ignore[return-value]
         if isinstance(error, HTTPException) and error.code == 403:
             return Response("forbidden", status=403)
-        if not isinstance(error, HTTPException):
-            log.exception("unexpected error on %s", request.path)
         return xml(runtime().handler.emergency(url_for("voice.after_emergency")))
 
     app.register_error_handler(HTTPException, answer)

@@ -9,6 +9,7 @@ On by default under `ivr serve`, off under gunicorn unless IVR_SIMULATOR=1.
 
 from __future__ import annotations
 
+import re
 import secrets
 import threading
 from collections import OrderedDict
@@ -92,6 +93,19 @@ def _state(key: str, call: Call, since: int = 0, exchanges_since: int = 0) -> Re
     )
 
 
+_CALLER = re.compile(r"\+?[0-9]{3,15}|anonymous")
+
+
+def _body() -> dict[str, Any]:
+    """The request's JSON object ({} when there is none); a 400 in JSON for anything else."""
+    body = request.get_json(silent=True)
+    if body is None:
+        return {}
+    if not isinstance(body, dict):
+        abort(400, description="send a JSON object, like {\"kind\": \"keys\", \"text\": \"5\"}")
+    return body
+
+
 def _error(message: str, status: int = 400) -> Response:
     response = jsonify({"error": message})
     response.status_code = status
@@ -117,8 +131,11 @@ def asset(name: str) -> Response:
 @bp.post("/api/calls")
 def place_call() -> Response:
     """Place a call: {"from": "+7...", "at": "2021-03-06T10:00"} (at is read in the flow's zone)."""
-    body = request.get_json(silent=True) or {}
-    caller = str(body.get("from") or "+79161234567")[:32]
+    body = _body()
+    caller = body.get("from") or "+79161234567"
+    if not isinstance(caller, str) or not _CALLER.fullmatch(caller.strip()):
+        return _error(f"'from' {caller!r} is not a phone number like +79161234567, nor 'anonymous'")
+    caller = caller.strip()
     at_text = str(body.get("at") or "").strip()
     try:
         at = parse_at(at_text) if at_text else None
@@ -140,7 +157,7 @@ def place_call() -> Response:
 def caller_input(key: str) -> Response:
     """What the caller does: {"kind": "keys"|"say"|"silence"|"dial"|"record"|"hangup", "text": ...}."""
     call = current_app.extensions["ivr.webphone"].get(key)
-    body = request.get_json(silent=True) or {}
+    body = _body()
     kind, text = str(body.get("kind", "")), str(body.get("text", ""))[:500]
     since, exchanges_since = len(call.events), len(call.exchanges)
     try:

@@ -154,3 +154,31 @@ def test_the_web_phone_is_refused_from_other_machines_and_through_tunnels(
     client = phone_app.test_client()
     assert client.get("/simulator", environ_base=environ, headers=headers).status_code == 403
     assert client.post("/simulator/api/calls", json={}, environ_base=environ, headers=headers).status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "body", "status", "says"),
+    [
+        ("/simulator/api/calls", "post", [1, 2], 400, "send a json object"),
+        ("/simulator/api/calls", "post", {"from": {"a": 1}}, 400, "is not a phone number"),
+        ("/simulator/api/calls", "post", {"from": "call me maybe"}, 400, "is not a phone number"),
+        ("/simulator/api/calls", "get", None, 405, "method is not allowed"),
+        ("/simulator/api/nowhere", "get", None, 404, "not found"),
+    ],
+)
+def test_the_api_answers_every_error_in_json(
+    phone_app: Any, path: str, method: str, body: Any, status: int, says: str
+) -> None:
+    client = phone_app.test_client()
+    reply = getattr(client, method)(path, json=body) if body is not None else getattr(client, method)(path)
+    assert reply.status_code == status and reply.mimetype == "application/json"
+    assert says in reply.get_json()["error"].lower()
+
+
+def test_an_unexpected_api_failure_is_json_and_logged(phone_app: Any, caplog: Any, monkeypatch: Any) -> None:
+    from ivr import webphone
+
+    monkeypatch.setattr(webphone, "_state", lambda *args: 1 / 0)
+    reply = phone_app.test_client().post("/simulator/api/calls", json={})
+    assert reply.status_code == 500 and reply.get_json() == {"error": "internal error (see the server log)"}
+    assert "unexpected error on /simulator/api/calls" in caplog.text and "ZeroDivisionError" in caplog.text
