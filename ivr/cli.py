@@ -87,25 +87,63 @@ def _simulated_option(command: Any) -> Any:
 
 
 class _Commands(click.Group):
-    """The `ivr` group: a database that fails under a command is one line, not a traceback."""
+    """The `ivr` group, with one error path for every command: a misuse is one line naming what was
+    wrong and where help is (exit 2), a failure of the app one line (exit 1), and a traceback only
+    with --debug or IVR_DEBUG=1."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["standalone_mode"] = False
+        try:
+            result = super().main(*args, **kwargs)
+        except click.UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx is not None else "ivr"
+            click.echo(f"{where}: {exc.format_message()} (see `{where} --help`)", err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            click.echo(f"ivr: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("ivr: aborted", err=True)
+            sys.exit(1)
+        sys.exit(result if isinstance(result, int) else 0)
 
     def invoke(self, ctx: click.Context) -> Any:
         from sqlalchemy.exc import DBAPIError
 
-        from .errors import StoreUnavailable
+        from .errors import IvrError, StoreUnavailable
 
         try:
             return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
         except (StoreUnavailable, DBAPIError) as exc:
-            if os.environ.get("IVR_DEBUG"):
+            if _debugging(ctx):
                 raise
-            click.echo(f"ivr: the database failed: {_reason(exc)} (IVR_DEBUG=1 shows the traceback)", err=True)
+            click.echo(f"ivr: the database failed: {_reason(exc)} {_TRACEBACK_HINT}", err=True)
             ctx.exit(1)
+        except IvrError as exc:
+            if _debugging(ctx):
+                raise
+            click.echo(f"ivr: {_reason(exc)}", err=True)
+            ctx.exit(exc.exit_code)
+        except Exception as exc:
+            if _debugging(ctx):
+                raise
+            click.echo(f"ivr: unexpected {type(exc).__name__}: {_reason(exc)} {_TRACEBACK_HINT}", err=True)
+            ctx.exit(1)
+
+
+_TRACEBACK_HINT = "(--debug or IVR_DEBUG=1 shows the traceback)"
+
+
+def _debugging(ctx: click.Context) -> bool:
+    return bool(os.environ.get("IVR_DEBUG")) or bool(ctx.find_root().params.get("debug"))
 
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="ivr")
-def main() -> None:
+@click.option("--debug", is_flag=True, help="Show the traceback when something fails.")
+def main(debug: bool) -> None:
     """Voice menus on Twilio: serve the hotline, check flows, simulate calls."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)  # `ivr db upgrade` says what it did itself

@@ -102,7 +102,7 @@ def _body() -> dict[str, Any]:
     if body is None:
         return {}
     if not isinstance(body, dict):
-        abort(400, description="send a JSON object, like {\"kind\": \"keys\", \"text\": \"5\"}")
+        abort(400, description='send a JSON object, like {"kind": "keys", "text": "5"}')
     return body
 
 

@@ -137,7 +137,10 @@ def test_an_admin_command_on_a_failing_database_says_so_in_one_line(
     monkeypatch.setenv("IVR_DATABASE_URL", f"sqlite:///{tmp_path / 'missing' / 'x.sqlite3'}")
     result = CliRunner().invoke(main, command)
     assert result.exit_code == 1
-    assert result.output == "ivr: the database failed: unable to open database file (IVR_DEBUG=1 shows the traceback)\n"
+    assert (
+        result.output
+        == "ivr: the database failed: unable to open database file (--debug or IVR_DEBUG=1 shows the traceback)\n"
+    )
 
 
 def test_wal_files_left_read_only_get_the_database_file_s_mode_back(tmp_path: Path, monkeypatch: Any) -> None:

@@ -110,3 +110,69 @@ def test_a_simulated_clock_out_of_range_is_refused_not_an_incident(tmp_path: Any
     answer = SignedClient(app).post("/voice", data={"CallSid": "CA1"}, headers={"X-Ivr-Clock": "0001-01-01T00:00"})
     assert "out of range" in answer.headers["X-Ivr-Refused"] and "Здравствуйте".encode() in answer.data
     assert app.extensions["ivr"].incidents.failures == 0
+
+
+def _commands(group: Any = main, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    import click
+
+    found = []
+    for name, command in group.commands.items():
+        found.append((*path, name))
+        if isinstance(command, click.Group):
+            found += _commands(command, (*path, name))
+    return found
+
+
+COMMANDS = _commands()
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_every_command_explains_itself_and_a_wrong_option_in_one_line(
+    command: tuple[str, ...], tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IVR_DATABASE_URL", f"sqlite:///{tmp_path / 'x.sqlite3'}")
+    runner = CliRunner()
+    helped = runner.invoke(main, [*command, "--help"])
+    assert helped.exit_code == 0 and helped.output.startswith("Usage: ") and "Traceback" not in helped.output
+    wrong = runner.invoke(main, [*command, "--no-such-option"])
+    assert wrong.exit_code == 2, wrong.output
+    (line,) = wrong.output.splitlines()
+    assert line.startswith(f"main {' '.join(command)}: ") and "No such option '--no-such-option'" in line
+    assert "--help" in line
+
+
+@pytest.mark.parametrize(
+    ("args", "status", "says"),
+    [
+        (["simulate", "--at", "soon", "3"], 2, "'soon' is not an ISO-8601 date and time"),
+        (["simulate", "--url", "notaurl"], 2, "must start with http:// or https://"),
+        (["hours", "lunch"], 2, "'lunch' is not a schedule of the flow"),
+        (["allowance", "release", "999999", "--reason", "dup"], 2, "'999999' is no spent allowance"),
+        (["requests", "list", "--since", "yesterday"], 2, "'yesterday' is not a date like 2021-03-01"),
+        (["purge", "--days", "0"], 2, "0 is not in the range 1<=x<=36500"),
+        (["check", "/nonexistent/flow.yaml"], 1, "flow.yaml"),
+        (["nosuchcommand"], 2, "No such command 'nosuchcommand'"),
+    ],
+)
+def test_common_mistakes_get_one_line_and_the_right_status(
+    args: list[str], status: int, says: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IVR_DATABASE_URL", f"sqlite:///{tmp_path / 'x.sqlite3'}")
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == status, result.output
+    assert says in result.output and "Traceback" not in result.output
+    assert len([line for line in result.output.splitlines() if line.strip()]) <= 2, result.output
+
+
+def test_an_unexpected_failure_is_one_line_and_a_traceback_only_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ivr import seal
+
+    monkeypatch.setattr(seal, "new_key", lambda: 1 / 0)
+    quiet = CliRunner().invoke(main, ["keys", "new"])
+    assert quiet.exit_code == 1
+    assert (
+        quiet.output
+        == "ivr: unexpected ZeroDivisionError: division by zero (--debug or IVR_DEBUG=1 shows the traceback)\n"
+    )
+    loud = CliRunner().invoke(main, ["--debug", "keys", "new"])
+    assert isinstance(loud.exception, ZeroDivisionError)
