@@ -19,7 +19,7 @@ from flask import Flask
 
 from . import flows
 from .errors import ConfigError, FlowError
-from .model import Flow
+from .model import Allowance, Flow, Register
 
 
 @contextmanager
@@ -50,10 +50,17 @@ def _exit_with(exc: FlowError) -> NoReturn:
 
 
 def _flow_or_exit(path: str | None) -> Flow:
+    """The flow named, else IVR_FLOW's, else the bundled hotline; or its problems and exit 1."""
     try:
-        return flows.load(path)
+        return flows.load(path or os.environ.get("IVR_FLOW") or None)
     except FlowError as exc:
         _exit_with(exc)
+
+
+def _one_flow(argument: str | None, option: str | None) -> str | None:
+    if argument and option and argument != option:
+        raise click.UsageError(f"two flow files: {argument!r} and --flow {option!r}; give one")
+    return argument or option
 
 
 def _app_or_exit(config: dict[str, Any], quiet: bool = True) -> Flask:
@@ -116,6 +123,9 @@ class _Commands(click.Group):
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
+        except BrokenPipeError:  # the reader stopped early (`ivr graph | head`): not a failure
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            ctx.exit(0)
         except (StoreUnavailable, DBAPIError) as exc:
             if _debugging(ctx):
                 raise
@@ -151,9 +161,10 @@ def main(debug: bool) -> None:
 
 @main.command()
 @click.argument("flow", required=False, type=click.Path(dir_okay=False))
-def check(flow: str | None) -> None:
+@click.option("--flow", "flow_option", type=click.Path(dir_okay=False), help="Flow file (as everywhere else).")
+def check(flow: str | None, flow_option: str | None) -> None:
     """Validate a flow file (default: the bundled DMS hotline) and print a summary."""
-    model = _flow_or_exit(flow)
+    model = _flow_or_exit(_one_flow(flow, flow_option))
     kinds = Counter(node.kind for node in model.nodes.values())
     click.echo(f"{_shown(model.path)}: OK, flow {model.name!r}")
     click.echo(f"  nodes: {len(model.nodes)} (" + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())) + ")")
@@ -465,6 +476,8 @@ def hours(words: tuple[str, ...], at_text: str | None, reason: str | None, flow:
     else:
         raise click.UsageError(f"name a schedule: {', '.join(model.schedules)}")
     store = handler.store
+    if action in ("close", "open") and at_text:
+        raise click.UsageError(f"--at goes with asking about the hours; `ivr hours {action}` acts now")
     if action == "close":
         if not reason or not reason.strip():
             raise click.UsageError("say why with --reason, e.g. --reason 'office flooded'")
@@ -600,6 +613,11 @@ def requests_list(kind: str | None, since: str | None, as_csv: bool) -> None:
             start = clock.parse(since, flow.settings.timezone)
         except ValueError as exc:
             raise click.BadParameter(_date_problem(since, exc), param_hint="--since") from None
+    kinds = sorted({n.request for n in flow.nodes.values() if isinstance(n, Register | Allowance)})
+    if kind and kind not in kinds:
+        raise click.BadParameter(
+            f"{kind!r} is not a kind of request of the flow; known: {', '.join(kinds)}", param_hint="--kind"
+        )
     with store.begin() as conn:
         rows = list_requests(conn, kind, start)
     zone = ZoneInfo(flow.settings.timezone)
@@ -739,12 +757,13 @@ def _print_crawl(what: str, report: Any) -> None:
 
 @main.command()
 @click.argument("flow", required=False, type=click.Path(dir_okay=False))
+@click.option("--flow", "flow_option", type=click.Path(dir_okay=False), help="Flow file (as everywhere else).")
 @click.option("--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid", show_default=True)
-def graph(flow: str | None, fmt: str) -> None:
+def graph(flow: str | None, flow_option: str | None, fmt: str) -> None:
     """Draw the phone tree: keys on the edges, schedules and allowances in the nodes."""
     from . import graph as drawing
 
-    model = _flow_or_exit(flow)
+    model = _flow_or_exit(_one_flow(flow, flow_option))
     click.echo(drawing.mermaid(model) if fmt == "mermaid" else drawing.dot(model), nl=False)
 
 
@@ -890,7 +909,7 @@ def twilio() -> None:
 )
 @click.option("--dry-run", is_flag=True, help="Only show what would change.")
 def twilio_connect(number: str, public_url: str, dry_run: bool) -> None:
-    """Point a number's voice webhook and status callback at this server."""
+    """Point a number's voice webhook, its fallback and its status callback at this server."""
     from twilio.base.exceptions import TwilioException, TwilioRestException
 
     from . import twilio_setup
@@ -900,10 +919,13 @@ def twilio_connect(number: str, public_url: str, dry_run: bool) -> None:
         raise click.UsageError(f"set {' and '.join(missing)} (Twilio console, Account info) and try again")
     try:
         twilio_setup.check_public_url(public_url)
+        twilio_setup.check_number(number)
         client = twilio_setup.make_client(os.environ["TWILIO_ACCOUNT_SID"], os.environ["TWILIO_AUTH_TOKEN"])
         settings = twilio_setup.connect(client, number, public_url, dry_run)
     except twilio_setup.SetupError as exc:
         raise click.UsageError(str(exc)) from None
+    except OSError as exc:  # no network, a refused connection, a name that does not resolve
+        raise click.ClickException(f"cannot reach Twilio's API: {_reason(exc)} (is this machine online?)") from None
     except (TwilioRestException, TwilioException) as exc:
         # A REST error carries .status; a failed page fetch carries the response as its second argument.
         response = exc.args[1] if len(exc.args) > 1 else None

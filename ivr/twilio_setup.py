@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -40,13 +41,24 @@ def check_public_url(url: str) -> str:
         raise SetupError(f"{url!r} must be an https:// address, like the one ngrok prints (Forwarding https://...)")
     if parts.query or parts.fragment:
         raise SetupError(f"{url!r} must be a base address without ?query or #fragment")
+    if parts.path.rstrip("/").endswith("/voice"):
+        base = url.strip().rstrip("/").removesuffix("/voice")
+        raise SetupError(f"{url!r} must be the base address, without /voice (give {base!r}; /voice is added)")
     return url.strip().rstrip("/")
+
+
+def check_number(number: str) -> str:
+    """A phone number in E.164 (+ and 8 to 15 digits), as Twilio lists its numbers."""
+    if not re.fullmatch(r"\+[1-9][0-9]{7,14}", number.strip()):
+        raise SetupError(f"{number!r} is not a number in E.164, like +15005550006 (a plus, the country code, digits)")
+    return number.strip()
 
 
 def connect(client: Any, number: str, public_url: str, dry_run: bool) -> list[Setting]:
     """Point `number`'s voice webhook (POST /voice), its fallback (POST /voice/fallback: Twilio calls it
     when the webhook fails) and its status callback (POST /voice/status) at public_url."""
     base = check_public_url(public_url)
+    number = check_number(number)
     found = client.incoming_phone_numbers.list(phone_number=number, limit=2)
     if not found:
         others = [n.phone_number for n in client.incoming_phone_numbers.list(limit=5)]

@@ -176,3 +176,37 @@ def test_an_unexpected_failure_is_one_line_and_a_traceback_only_when_asked(monke
     )
     loud = CliRunner().invoke(main, ["--debug", "keys", "new"])
     assert isinstance(loud.exception, ZeroDivisionError)
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["requests", "list", "--kind", "nosuch"], "'nosuch' is not a kind of request of the flow; known: callback"),
+        (["hours", "close", "--reason", "x", "--at", "2021-03-01T10:00"], "--at goes with asking about the hours"),
+        (["check", "flows/dms_hotline.yaml", "--flow", "other.yaml"], "two flow files"),
+        (
+            ["twilio", "connect", "--number", "123", "--public-url", "https://x.example"],
+            "'123' is not a number in E.164",
+        ),
+        (
+            ["twilio", "connect", "--number", "+15005550006", "--public-url", "https://x.example/voice"],
+            "without /voice (give 'https://x.example'",
+        ),
+    ],
+)
+def test_more_mistakes_are_refused_with_what_would_be_right(
+    args: list[str], says: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IVR_DATABASE_URL", f"sqlite:///{tmp_path / 'x.sqlite3'}")
+    monkeypatch.setenv("TWILIO_ACCOUNT_SID", "AC" + "0" * 32)
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2 and says in result.output, result.output
+
+
+def test_check_and_graph_take_the_flow_from_ivr_flow_like_every_other_command(
+    monkeypatch: pytest.MonkeyPatch, mini_flow: Any
+) -> None:
+    monkeypatch.setenv("IVR_FLOW", str(mini_flow))
+    assert "OK, flow 'mini'" in CliRunner().invoke(main, ["check"]).output
+    assert 'info["info"]' in CliRunner().invoke(main, ["graph"]).output
+    assert "OK, flow 'mini'" in CliRunner().invoke(main, ["check", "--flow", str(mini_flow)]).output
