@@ -777,10 +777,12 @@ def test_scripts(paths: tuple[Path, ...], url: str | None, flow: Path | None) ->
     """Run call scripts (*.call.yaml files, or folders of them) and report pass or fail."""
     from . import scripts
 
+    if url and not url.startswith(("http://", "https://")):
+        raise click.BadParameter(f"{url!r} must start with http:// or https://", param_hint="--url")
     files = scripts.find(list(paths))
     if not files:
         raise click.UsageError(f"no *{scripts.SUFFIX} files in {', '.join(map(str, paths))}")
-    passed = failed = 0
+    passed = failed = skipped = 0
     progress = _show_progress(False)
 
     def report(text: str) -> None:
@@ -796,7 +798,10 @@ def test_scripts(paths: tuple[Path, ...], url: str | None, flow: Path | None) ->
             failed += 1
             report(f"FAIL {path}: {exc}")
             continue
-        if outcome.passed:
+        if outcome.skipped:
+            skipped += 1
+            report(f"SKIP {path}: {outcome.skipped}")
+        elif outcome.passed:
             passed += 1
             report(f"PASS {path}: {outcome.script.name}")
         else:
@@ -804,7 +809,7 @@ def test_scripts(paths: tuple[Path, ...], url: str | None, flow: Path | None) ->
             report(f"FAIL {path}: {outcome.script.name}")
             for failure in outcome.failures:
                 click.echo(f"    {failure}")
-    click.echo(f"{passed} passed, {failed} failed")
+    click.echo(f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))
     sys.exit(1 if failed else 0)
 
 

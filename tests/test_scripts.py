@@ -1,13 +1,18 @@
 """Call scripts: parsing with clear errors, pass and fail reports, pytest collection."""
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
-from ivr import scripts
+from ivr import create_app, scripts
 from ivr.cli import main
 from ivr.errors import FlowError
+
+from .conftest import serving
+
+ROOT = Path(__file__).resolve().parent.parent
 
 pytest_plugins = ["pytester"]
 
@@ -73,3 +78,37 @@ def test_pytest_collects_call_scripts(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*call script*bad.call.yaml*", "*expected to hear «психолог»*"])
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("at: tomorrow\nsteps:\n  - press: '3'\n", ":1: `at`: 'tomorrow' is not an ISO-8601 date and time"),
+        ("steps:\n  - press: 'abc'\n", ":2: `press` takes keys 0-9, * and #"),
+    ],
+)
+def test_a_wrong_script_is_reported_at_its_line_and_the_others_still_run(tmp_path: Path, text: str, says: str) -> None:
+    (tmp_path / "a_wrong.call.yaml").write_text(text, encoding="utf-8")
+    (tmp_path / "b_fine.call.yaml").write_text(
+        "at: 2021-03-01T10:00:00+03:00\nsteps:\n  - press: '3'\n  - expect: {transferred_to: '+78007756610'}\n",
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(main, ["test", str(tmp_path)])
+    assert result.exit_code == 1 and says in result.output and "Traceback" not in result.output
+    assert "PASS" in result.output and result.output.rstrip().endswith("1 passed, 1 failed")
+
+
+def test_over_http_scripts_that_need_the_app_in_process_are_skipped_with_the_reason(ivr_databases: Any) -> None:
+    url = ivr_databases()
+    app = create_app({"DATABASE_URL": url, "SIMULATED_DATABASE_URL": url, "ALLOW_SIMULATED_CLOCK": True})
+    with serving(app) as voice:
+        result = CliRunner().invoke(main, ["test", "--url", voice, str(ROOT / "calls")])
+    assert "SKIP" in result.output and "need the app in-process (run without --url)" in result.output
+    assert result.exit_code == 0, result.output
+    assert result.output.rstrip().endswith("skipped")
+    app.extensions["ivr"].dispose()
+
+
+def test_ivr_test_refuses_a_url_that_is_none() -> None:
+    result = CliRunner().invoke(main, ["test", "--url", "notaurl", str(ROOT / "calls")])
+    assert result.exit_code == 2 and "'notaurl' must start with http:// or https://" in result.output

@@ -20,6 +20,8 @@ from typing import Any
 
 import pytest
 
+from ivr.errors import FlowError
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("ivr", "ivr voice-menu simulator")
@@ -116,11 +118,15 @@ class CallScriptItem(pytest.Item):
 
         flow = self.config.getoption("--ivr-flow") or self.config.getini("ivr_flow") or None
         outcome = scripts.run(scripts.load(self.path), flow=Path(flow) if flow else None)
+        if outcome.skipped:
+            pytest.skip(outcome.skipped)
         if not outcome.passed:
             raise CallScriptError("\n".join([outcome.script.name, *outcome.failures]))
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, CallScriptError):
+            return f"call script {self.path}:\n{excinfo.value}"
+        if isinstance(excinfo.value, FlowError):  # the script file itself is wrong: its lines, no traceback
             return f"call script {self.path}:\n{excinfo.value}"
         return str(super().repr_failure(excinfo))
 
