@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from ivr import create_app
 from ivr.simulator import Simulator, SimulatorError
+from ivr.simulator.console import parse_token, perform
 
 # A realistic mix of calls: (weight, tokens). Same paths as scripts/simulate_week.py, shorter.
 MIX: list[tuple[int, list[str]]] = [
@@ -80,16 +81,7 @@ def record_mix(calls: int, database_url: str, seed: int = 1) -> list[list[Reques
             if call.ended:
                 break
             try:
-                if token == "hangup":
-                    call.hangup()
-                elif token == "-":
-                    call.silence()
-                elif token.startswith("say:"):
-                    call.say(token[4:])
-                elif token.startswith("dial:"):
-                    call.dial_outcome(token[5:])
-                else:
-                    call.press(token.replace("POLICY", str(1_000_000 + index)))
+                perform(call, parse_token(token.replace("POLICY", str(1_000_000 + index))))
             except SimulatorError:
                 break
         if not call.ended:

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from ivr import create_app
 from ivr.simulator import Simulator, SimulatorError
+from ivr.simulator.console import parse_token, perform
 
 MSK = ZoneInfo("Europe/Moscow")
 OUTCOMES = ["completed"] * 7 + ["busy", "no-answer", "failed"]
@@ -69,15 +70,14 @@ def main() -> None:
         for token in inputs:
             if call.ended or token is None:
                 break
+            if token == "DIAL":
+                text = f"dial:{rng.choice(OUTCOMES)}"
+            elif token == "-" or token.startswith("say:"):
+                text = token
+            else:  # a policy number is drawn for every key press, as the seed's week was made
+                text = token.replace("POLICY", str(rng.randrange(10**6, 10**6 + 60)))
             try:
-                if token == "DIAL":
-                    call.dial_outcome(rng.choice(OUTCOMES))
-                elif token == "-":
-                    call.silence()
-                elif token.startswith("say:"):
-                    call.say(token[4:])
-                else:
-                    call.press(token.replace("POLICY", str(rng.randrange(10**6, 10**6 + 60))))
+                perform(call, parse_token(text))  # the same actions as `ivr simulate` tokens
             except SimulatorError:
                 break  # the call went another way (closed hours, a used allowance): this caller gives up
         if not call.ended:

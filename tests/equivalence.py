@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from ivr.simulator import Simulator, SimulatorError
+from ivr.simulator.console import parse_token, perform
 from ivr.store import allowance_audit, allowance_uses, journal, requests
 
 MSK = ZoneInfo("Europe/Moscow")
@@ -69,17 +70,9 @@ def place_calls(app: Any, calls: int = CALLS, seed: int = SEED, token: str = "")
         for token_ in inputs:
             if call.ended or token_ is None:
                 break
+            text = f"dial:{rng.choice(OUTCOMES)}" if token_ == "DIAL" else token_.replace("POLICY", policy)
             try:
-                if token_ == "DIAL":
-                    call.dial_outcome(rng.choice(OUTCOMES))
-                elif token_ == "-":
-                    call.silence()
-                elif token_ == "hangup":
-                    call.hangup()
-                elif token_.startswith("say:"):
-                    call.say(token_[4:])
-                else:
-                    call.press(token_.replace("POLICY", policy))
+                perform(call, parse_token(text))  # the same actions as `ivr simulate` tokens
             except SimulatorError:
                 break  # the call went another way than this path expects: this caller gives up
         if not call.ended:
