@@ -351,11 +351,14 @@ def simulate(
       dial:STATUS    how the transfer ends (completed, busy, no-answer, failed, canceled)
       record:TEXT    a recording with that transcription
       hangup         hang up
-    When the tokens run out the caller hangs up.
+    When the tokens run out the caller hangs up. Tokens may also be piped in, one per line.
     """
     from .simulator import parse_at
     from .simulator.console import parse_token
 
+    if not inputs and not sys.stdin.isatty():
+        # Piped: `printf '3\ndial:busy\n' | ivr simulate`, one token per line.
+        inputs = tuple(line.strip() for line in sys.stdin.read().splitlines() if line.strip())
     try:
         tokens = [parse_token(t) for t in inputs]
     except ValueError as exc:
@@ -686,6 +689,12 @@ def crawl(url: str | None, times: tuple[str, ...], flow: str | None, as_json: bo
         if url:
             if not url.startswith(("http://", "https://")):
                 raise click.BadParameter(f"{url!r} must start with http:// or https://", param_hint="--url")
+            from .simulator import Simulator
+
+            probe = Simulator(url=url).call()  # before crawling: does anything answer there?
+            if probe.exchanges and probe.exchanges[0].status == 0:
+                reason = next((e["message"] for e in probe.events if e["type"] == "error"), "no answer")
+                raise click.UsageError(f"{reason}: is the server running?")
             crawler = Crawler(url=url, scenarios=default_scenarios(None, list(times)), progress=progress)
             what = url
         else:

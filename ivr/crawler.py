@@ -419,15 +419,29 @@ class Crawler:
 
 
 def default_scenarios(flow: Flow | None, times: list[str] | None = None) -> list[Scenario]:
-    """Moments that reach open and closed schedules and both sides of the programme period."""
-    if times:
-        return [Scenario(f"at {t}", t) for t in times]
-    scenarios = [
-        Scenario("weekday 10:00, programme in force", "2021-03-01T10:00:00+03:00"),
-        Scenario("Saturday 10:00, schedules closed", "2021-03-06T10:00:00+03:00"),
-        Scenario("after the programme period", "2022-01-10T10:00:00+03:00"),
-    ]
-    if flow is not None and flow.schedules:
+    """Moments that reach open and closed schedules and both sides of the programme period, each
+    labelled with what holds then for this flow (over HTTP the flow is unknown: only the moment)."""
+    moments = times or ["2021-03-01T10:00:00+03:00", "2021-03-06T10:00:00+03:00", "2022-01-10T10:00:00+03:00"]
+    scenarios = [Scenario(_label(flow, moment), moment) for moment in moments]
+    if not times and flow is not None and flow.schedules:
         names = tuple(flow.schedules)
-        scenarios.append(Scenario("weekday 10:00, emergency closure", "2021-03-01T10:00:00+03:00", names))
+        scenarios.append(Scenario(_label(flow, moments[0], "emergency closure of every schedule"), moments[0], names))
     return scenarios
+
+
+def _label(flow: Flow | None, moment: str, closure: str = "") -> str:
+    from . import clock
+
+    at = clock.parse(moment, flow.settings.timezone if flow is not None else "UTC")
+    parts = [f"{at:%a %Y-%m-%d %H:%M}"]
+    if flow is not None and flow.programme is not None:
+        parts.append("programme in force" if flow.programme.active(at) else "programme not in force")
+    if closure:
+        parts.append(closure)
+    elif flow is not None and flow.schedules:
+        states = {name: schedule.is_open(at, None) for name, schedule in flow.schedules.items()}
+        if all(states.values()) or not any(states.values()):
+            parts.append("schedules open" if all(states.values()) else "schedules closed")
+        else:
+            parts.append(", ".join(f"{name} {'open' if state else 'closed'}" for name, state in states.items()))
+    return ", ".join(parts)

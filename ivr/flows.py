@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Mapping
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -293,13 +293,15 @@ def _allowances(r: _Reader, doc: Located, default_tz: str) -> dict[str, Allowanc
 def _moment(value: Any) -> datetime:
     if isinstance(value, datetime):
         moment = value
+    elif isinstance(value, date):  # YAML reads 2020-12-01 as a date: say it as written, not as Python
+        raise ValueError(f"{value.isoformat()} needs a time and a UTC offset, like {value.isoformat()}T00:00:00+03:00")
     else:
         try:
             moment = datetime.fromisoformat(str(value))
         except ValueError:
             raise ValueError(f"{value!r} is not an ISO date-time like 2020-12-01T00:00:00+03:00") from None
     if moment.tzinfo is None:
-        raise ValueError(f"{value!r} needs a UTC offset, like +03:00")
+        raise ValueError(f"{moment.isoformat()} needs a UTC offset, like {moment.isoformat()}+03:00")
     return moment
 
 

@@ -36,7 +36,15 @@ def test_one_moment_leaves_the_closed_branches_unreached_and_fails(runner: CliRu
 
 def test_default_scenarios_reach_open_closed_emergency_and_outside_the_programme(hotline: Any) -> None:
     names = [s.name for s in default_scenarios(hotline)]
-    assert len(names) == 4 and any("emergency" in n for n in names) and any("after the programme" in n for n in names)
+    assert (
+        len(names) == 4 and any("emergency" in n for n in names) and any("programme not in force" in n for n in names)
+    )
+    assert "Sat 2021-03-06 10:00, programme in force, schedules closed" in names
+
+
+def test_scenario_labels_claim_nothing_about_a_flow_they_do_not_know() -> None:
+    names = [s.name for s in default_scenarios(None)]
+    assert names == ["Mon 2021-03-01 10:00", "Sat 2021-03-06 10:00", "Mon 2022-01-10 10:00"]
 
 
 def broken_app() -> Flask:

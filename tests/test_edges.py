@@ -210,3 +210,28 @@ def test_check_and_graph_take_the_flow_from_ivr_flow_like_every_other_command(
     assert "OK, flow 'mini'" in CliRunner().invoke(main, ["check"]).output
     assert 'info["info"]' in CliRunner().invoke(main, ["graph"]).output
     assert "OK, flow 'mini'" in CliRunner().invoke(main, ["check", "--flow", str(mini_flow)]).output
+
+
+def test_piped_tokens_drive_a_simulated_call() -> None:
+    result = CliRunner().invoke(main, ["simulate", "--at", MONDAY_10], input="3\ndial:completed\n")
+    assert result.exit_code == 0 and "Соединяю с медицинским навигатором" in result.output
+    assert "call ended: app-hangup" in result.output
+
+
+def test_crawl_of_a_url_where_nothing_answers_says_so_in_one_line() -> None:
+    result = CliRunner().invoke(main, ["crawl", "--url", "http://127.0.0.1:9/voice"])
+    assert result.exit_code == 2 and "cannot reach http://127.0.0.1:9/voice" in result.output
+    assert "is the server running?" in result.output and "{" not in result.output
+
+
+def test_words_said_to_a_keys_only_prompt_are_shown_as_what_twilio_hears() -> None:
+    result = CliRunner().invoke(main, ["simulate", "--at", MONDAY_10, "1", "say:123"])
+    assert "caller: said «123», but this prompt takes keys only: heard as silence" in result.output
+
+
+def test_the_simulator_says_which_verbs_it_waited_for_in_words(sim: Any) -> None:
+    from ivr.simulator import SimulatorError
+
+    call = sim.call(at=MONDAY_10).press("3")
+    with pytest.raises(SimulatorError, match=r"the call waits in <Dial>, not in <Gather> or <Record>$"):
+        call.silence()

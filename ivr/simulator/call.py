@@ -295,7 +295,8 @@ class Call:
             raise SimulatorError(f"cannot {action}: the call has ended ({self.end})")
         if self.waiting is None or self.waiting.verb not in verbs:
             where = self.waiting.verb if self.waiting else "nothing"
-            raise SimulatorError(f"cannot {action}: the call waits in <{where.capitalize()}>, not {verbs}")
+            wanted = " or ".join(f"<{verb.capitalize()}>" for verb in verbs)
+            raise SimulatorError(f"cannot {action}: the call waits in <{where.capitalize()}>, not in {wanted}")
         return self.waiting
 
     def _input_begins(self) -> None:

@@ -111,6 +111,8 @@ def describe(event: Event, colour: bool) -> str | None:
     if kind == "gather":
         got = event.get("got")
         heard = "(silence)" if got is None else got if got else "(nothing)"
+        if event.get("ignored"):  # spoken to a prompt that takes keys only: Twilio hears silence
+            heard = f"said «{event['ignored']}», but this prompt takes keys only: heard as silence"
         return paint("  ⌨  caller: ", fg="yellow", bold=True) + heard
     if kind == "dial":
         outcome = event.get("outcome")
