@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Mapping
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import date, datetime
 from pathlib import Path
 from types import MappingProxyType
@@ -85,6 +86,20 @@ NODE_FIELDS: Mapping[str, frozenset[str]] = {
 }
 
 
+_SETTINGS_KEYS = (
+    "voice",
+    "language",
+    "timezone",
+    "start",
+    "main_menu",
+    "operator",
+    "attempts",
+    "gather_timeout",
+    "dial_timeout",
+)
+# A transfer target Twilio can dial: a number in E.164, or a SIP or Twilio Client address.
+_DIALABLE = re.compile(r"\+[1-9][0-9]{6,14}|sip:\S+@\S+|client:[A-Za-z0-9_.-]+")
+
 SCHEDULE_FIELDS = frozenset(
     {
         "timezone",
@@ -153,6 +168,15 @@ class _Reader:
                 self.problem(m.line_of(key), node, f"`{key}` has a broken placeholder: {exc}")
         return value
 
+    def unknown_keys(self, m: Located, known: Iterable[str], what: str) -> None:
+        """Report each key of `m` that is not `known`, once, at its line, with a likely fix."""
+        from .validate import did_you_mean
+
+        for key in m:
+            if key not in known:
+                hint = did_you_mean(str(key), known) or f"; known: {', '.join(sorted(known))}"
+                self.problem(m.line_of(key), None, f"{what}: unknown key {key!r}{hint}")
+
     def check(self, m: Located, key: str, node: str | None, fn: Callable[[Any], Any]) -> Any:
         try:
             return fn(m[key])
@@ -171,7 +195,16 @@ def _settings(r: _Reader, doc: Located) -> Settings:
         else:
             texts[key] = r.text(t, key, None, DEFAULT_TEXTS[key])
     # A bad zone is reported; UTC stands in so the rest of the file can still be checked.
+    r.unknown_keys(s, _SETTINGS_KEYS, "settings")
     tz = r.check(s, "timezone", None, schedule.check_timezone) if "timezone" in s else "UTC"
+    ranges = {"attempts": (3, 1, 10), "gather_timeout": (5, 1, 60), "dial_timeout": (30, 5, 600)}
+    numbers = {}
+    for key, (default, low, high) in ranges.items():
+        value = r.get(s, key, int, None, default)
+        if value is not None and not low <= value <= high:
+            r.problem(s.line_of(key), None, f"settings.{key}: {value} is not from {low} to {high}")
+            value = default  # reported here once, not again at every node that relies on it
+        numbers[key] = value or default
     return Settings(
         voice=r.get(s, "voice", str, None, "Polly.Tatyana"),
         language=r.get(s, "language", str, None, "ru-RU"),
@@ -179,9 +212,9 @@ def _settings(r: _Reader, doc: Located) -> Settings:
         start=r.get(s, "start", str, None) or "",
         main_menu=r.get(s, "main_menu", str, None) or "",
         operator=r.get(s, "operator", str, None, "") or "",
-        attempts=r.get(s, "attempts", int, None, 3) or 3,
-        gather_timeout=r.get(s, "gather_timeout", int, None, 5) or 5,
-        dial_timeout=r.get(s, "dial_timeout", int, None, 30) or 30,
+        attempts=numbers["attempts"],
+        gather_timeout=numbers["gather_timeout"],
+        dial_timeout=numbers["dial_timeout"],
         texts=MappingProxyType(texts),
     )
 
@@ -199,10 +232,19 @@ def _contacts(r: _Reader, doc: Located, env: Mapping[str, str]) -> dict[str, Con
         else:
             r.problem(section.line_of(name), None, f"contact {name!r} must be a number or a mapping")
             continue
-        target = env.get(var, "").strip() or target
-        if not target.strip():
+        overridden = env.get(var, "").strip()
+        if isinstance(raw, Located):
+            r.unknown_keys(raw, ("number", "env"), f"contact {name!r}")
+        if not target.strip() and not overridden:
             r.problem(section.line_of(name), None, f"contact {name!r} has no number")
-        result[name] = Contact(name=name, target=target.strip(), env=var)
+        elif not _DIALABLE.fullmatch(overridden or target.strip()):
+            said = (
+                f"{var}={overridden!r} (overriding contact {name!r})" if overridden else f"contact {name!r}: {target!r}"
+            )
+            r.problem(
+                section.line_of(name), None, f"{said} is not dialable: use E.164 like +78002001441, or sip:, client:"
+            )
+        result[name] = Contact(name=name, target=(overridden or target).strip(), env=var)
     return result
 
 
@@ -268,6 +310,7 @@ def _schedules(r: _Reader, doc: Located, default_tz: str) -> dict[str, schedule.
 def _allowances(r: _Reader, doc: Located, default_tz: str) -> dict[str, AllowanceRule]:
     result = {}
     for name, raw in _named(r, doc, "allowances", "allowance"):
+        r.unknown_keys(raw, ("limit", "period", "anchor", "timezone"), f"allowance {name!r}")
         limit = r.get(raw, "limit", int, None, 1)
         if limit is not None and limit < 1:
             r.problem(raw.line_of("limit"), None, f"allowance {name!r}: limit must be at least 1")
@@ -309,6 +352,7 @@ def _programme(r: _Reader, doc: Located) -> Programme | None:
     if "programme" not in doc:
         return None
     p = r.section(doc, "programme")
+    r.unknown_keys(p, ("start", "end", "inactive"), "programme")
     for key in ("start", "end"):
         if key not in p:
             r.problem(p.line, None, f"programme: missing `{key}`")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 from . import prompts
 from .errors import FlowProblem
 from .model import WAITING_KINDS, Allowance, AnyNode, Ask, Branch, Flow, Hangup, Menu, Message, Register, Transfer
@@ -15,6 +18,12 @@ class _Problems:
 
     def problem(self, line: int | None, node: str | None, message: str) -> None:
         self.problems.append(FlowProblem(self.file, line, node, message))
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """ "; did you mean 'x'?" for a likely typo of a known name, else ""."""
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.7)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def validate(flow: Flow, doc: Located, file: str) -> list[FlowProblem]:
@@ -92,10 +101,12 @@ def _validate(r: _Problems, flow: Flow, doc: Located) -> None:
 
     stored = {n.store for n in flow.nodes.values() if isinstance(n, Ask)}
     known_values = stored | prompts.ENGINE_VALUES
+    broken = False  # a target that is no node: the root cause of whatever then looks unreachable
     for node in flow.nodes.values():
         for field_name, target in targets(flow, node):
             if target and target not in flow.nodes:
-                r.problem(node.line, node.id, f"{field_name}: no node {target!r}")
+                broken = True
+                r.problem(node.line, node.id, f"{field_name}: no node {target!r}{did_you_mean(target, flow.nodes)}")
         _check_references(r, flow, node, stored, known_values)
         back = isinstance(node, Menu) and any(o.to == s.main_menu for o in node.options)
         if isinstance(node, Menu) and node.id != s.main_menu and s.main_menu and not back:
@@ -115,7 +126,7 @@ def _validate(r: _Problems, flow: Flow, doc: Located) -> None:
         seen.add(reached)
         todo += [t for _, t in targets(flow, flow.nodes[reached]) if t in flow.nodes]
     for node_id in flow.nodes:
-        if s.start in flow.nodes and node_id not in seen:
+        if s.start in flow.nodes and node_id not in seen and not broken:
             r.problem(
                 node_lines.get(node_id),
                 node_id,

@@ -86,7 +86,8 @@ def test_a_worker_killed_after_committing_a_grant_the_fallback_repeats_it(
     errors = [e for e in call.transcript if e["type"] == "error"]
     assert errors and errors[0]["fallback"] is True  # Twilio's error, then its fallback request
     assert len(stored(database, "SELECT * FROM ivr_allowance_uses")) == 1  # spent once
-    assert server.alive() and worker not in server.workers()  # the master replaced the worker
+    wait_for(lambda: worker not in server.workers(), 20, "the master to replace the killed worker")
+    assert server.alive()
 
 
 # ---------------------------------------------------------------- read-only, then writable again

@@ -1,6 +1,7 @@
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -78,7 +79,7 @@ def test_on_is_a_string_key_not_a_boolean(write_flow: WriteFlow) -> None:
 
 def test_dangling_target_is_reported_with_line_and_node(write_flow: WriteFlow) -> None:
     path = write_flow(MINI_FLOW.replace("next: main\n      operator", "next: mian\n      operator"))
-    assert problems(path) == ["20: node 'info': next: no node 'mian'"]
+    assert problems(path) == ["20: node 'info': next: no node 'mian'; did you mean 'main'?"]
 
 
 def test_unreachable_node_is_reported(write_flow: WriteFlow) -> None:
@@ -197,3 +198,65 @@ def test_bad_override_is_reported(write_flow: WriteFlow) -> None:
         "13: schedule 'office': unknown field 'opens'; known: calendar, closed_on, hours, moved_workday, overrides, "
         "shorten_before_holidays, timezone, working_on",
     ]
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            ("      operator: operator\n", "      operator: operator\n      voicee: Polly.Maxim\n"),
+            "settings: unknown key 'voicee'; did you mean 'voice'?",
+        ),
+        (
+            ("      operator: operator\n", "      operator: operator\n      attempts: -1\n"),
+            "settings.attempts: -1 is not from 1 to 10",
+        ),
+        (
+            ('      desk: "+78002001441"\n', '      desk: "call me maybe"\n'),
+            "contact 'desk': 'call me maybe' is not dialable: use E.164 like +78002001441, or sip:, client:",
+        ),
+        (
+            (
+                "    contacts:\n",
+                "    allowances:\n      so: {limt: 2}\n    programme:\n      start: 2020-12-01T00:00:00+03:00\n"
+                "      end: 2021-12-01T00:00:00+03:00\n      ende: 2022-01-01\n      inactive: bye\n    contacts:\n",
+            ),
+            "allowance 'so': unknown key 'limt'; did you mean 'limit'?",
+        ),
+    ],
+    ids=["unknown setting", "attempts out of range", "contact not dialable", "unknown allowance key"],
+)
+def test_each_mistake_is_reported_once_at_its_line_with_what_would_be_right(
+    write_flow: WriteFlow, change: tuple[str, str], expected: str
+) -> None:
+    text = MINI_FLOW.replace(*change)
+    assert text != MINI_FLOW
+    found = problems(write_flow(text))
+    assert [p for p in found if expected in p] and len([p for p in found if "attempts" in p]) <= 1, found
+    assert not any("unreachable" in p for p in found), found
+
+
+def test_an_unknown_programme_key_is_reported(write_flow: WriteFlow) -> None:
+    text = MINI_FLOW.replace(
+        "    contacts:\n",
+        "    programme:\n      start: 2020-12-01T00:00:00+03:00\n      end: 2021-12-01T00:00:00+03:00\n"
+        "      ende: x\n      inactive: bye\n    contacts:\n",
+    )
+    assert any("programme: unknown key 'ende'; did you mean 'end'?" in p for p in problems(write_flow(text)))
+
+
+def test_a_contact_override_that_is_not_dialable_is_named(write_flow: WriteFlow) -> None:
+    with pytest.raises(FlowError) as raised:
+        flows.load(write_flow(MINI_FLOW), env={"IVR_CONTACT_DESK": "garbage"})
+    assert "IVR_CONTACT_DESK='garbage' (overriding contact 'desk') is not dialable" in str(raised.value)
+
+
+def test_one_typo_in_next_is_one_problem_not_a_cascade(hotline: Any, tmp_path: Any) -> None:
+    from ivr.flows import BUNDLED_FLOW
+
+    broken = tmp_path / "hotline.yaml"
+    broken.write_text(
+        BUNDLED_FLOW.read_text(encoding="utf-8").replace("next: main\n", "next: mian\n", 1), encoding="utf-8"
+    )
+    found = problems(broken)
+    assert len(found) == 1 and "no node 'mian'; did you mean 'main'?" in found[0], found
