@@ -20,6 +20,7 @@ from flask import Flask
 from . import flows
 from .errors import ConfigError, FlowError
 from .model import Allowance, Flow, Register
+from .seal import new_key
 
 
 @contextmanager
@@ -262,8 +263,6 @@ def keys() -> None:
 def keys_new() -> None:
     """Print a new key. Put it first in IVR_STATE_KEYS on every instance; keep the old key after it
     (comma-separated) until the calls it sealed are over, then drop it."""
-    from .seal import new_key
-
     click.echo(new_key())
 
 
@@ -390,7 +389,12 @@ def simulate(
                 chosen = database_url or f"sqlite:///{Path(scratch) / 'simulated.sqlite3'}"
                 # The database of a simulated call run here is the sandbox itself (a throw-away one,
                 # or the one --database-url names to keep state in).
-                config: dict[str, Any] = {"DATABASE_URL": chosen, "SIMULATED_DATABASE_URL": chosen, "PUBLIC_URL": None}
+                config: dict[str, Any] = {
+                    "DATABASE_URL": chosen,
+                    "SIMULATED_DATABASE_URL": chosen,
+                    "PUBLIC_URL": None,
+                    "STATE_KEYS": new_key(),  # a key for this call only: nothing is left behind
+                }
                 if flow:
                     config["FLOW"] = flow
                 if auth_token:
@@ -703,6 +707,7 @@ def crawl(url: str | None, times: tuple[str, ...], flow: str | None, as_json: bo
                 "DATABASE_URL": scratch_db,
                 "SIMULATED_DATABASE_URL": scratch_db,
                 "PUBLIC_URL": None,
+                "STATE_KEYS": new_key(),  # a key for this crawl only: nothing is left behind
             }
             if flow:
                 config["FLOW"] = flow

@@ -24,6 +24,7 @@ from typing import Any
 
 from . import clock
 from .errors import FlowError, FlowProblem
+from .seal import new_key
 from .simulator import DIAL_OUTCOMES, Call, Simulator, SimulatorError
 from .simulator.console import Token, perform
 from .yamlsrc import Located, load_yaml
@@ -207,6 +208,7 @@ def _simulator(script: CallScript, url: str | None, flow: Path | None) -> Iterat
         config = {
             "DATABASE_URL": scratch_db,
             "SIMULATED_DATABASE_URL": scratch_db,  # a throw-away database: the script's calls stay in it
+            "STATE_KEYS": new_key(),  # and a key of its own: nothing is left behind
             "PUBLIC_URL": None,
             "LOG_LEVEL": "ERROR",
             "DEVELOPMENT": True,
