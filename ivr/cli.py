@@ -297,6 +297,11 @@ def serve(host: str, port: int, flow: str | None, allow_simulated_clock: bool, d
         click.echo("Set IVR_PUBLIC_URL to your tunnel's https address to see the webhook to paste into Twilio.")
     checking = "ON" if app.config.get("TWILIO_AUTH_TOKEN") else "OFF (set TWILIO_AUTH_TOKEN)"
     click.echo(f"Signature checking: {checking}")
+    try:
+        app.extensions["ivr"].handler.store.ready()
+        click.echo("Database: ready")
+    except Exception as exc:
+        click.echo(f"Database: NOT READY ({_reason(exc)}); callers reach the operator until it is")
     app.run(host=host, port=port, debug=debug, use_reloader=debug)
 
 
