@@ -187,9 +187,12 @@ def test_record_with_action_and_transcription() -> None:
     call = Simulator(app).call()
     call.record("болит голова", duration=7)
     paths = [entry["path"] for entry in log]
-    assert paths == ["/voice", "/text", "/saved"]
-    assert log[1]["values"]["TranscriptionText"] == "болит голова"
-    assert log[2]["values"]["RecordingDuration"] == "7" and log[2]["values"]["RecordingUrl"].startswith("https://")
+    assert paths == ["/voice", "/saved", "/text"]  # the transcription is asynchronous: after the action
+    assert log[1]["values"]["RecordingDuration"] == "7" and log[1]["values"]["RecordingUrl"].startswith("https://")
+    assert "Digits" not in log[1]["values"]  # ended by silence, not by a key
+    text = log[2]["values"]
+    assert text["TranscriptionText"] == "болит голова" and text["TranscriptionStatus"] == "completed"
+    assert text["TranscriptionSid"].startswith("TR") and text["RecordingSid"] == log[1]["values"]["RecordingSid"]
     assert call.heard == "saved"
 
 
@@ -327,3 +330,57 @@ def test_wrong_input_for_the_waiting_verb_is_refused() -> None:
 def test_unreachable_url_is_an_application_error() -> None:
     call = Simulator(url="http://127.0.0.1:9/voice").call()
     assert call.end == "app-error" and "cannot reach" in call.transcript[0].get("message", "") + str(call.transcript)
+
+
+def test_record_ends_only_on_a_finish_key_and_stops_at_max_length() -> None:
+    log: list[dict[str, Any]] = []
+    app = twiml_app({"/voice": '<Record action="/saved" finishOnKey="#" maxLength="10"/>', "/saved": "<Hangup/>"}, log)
+    call = Simulator(app).call()
+    call.press("5")  # not a finish key: just sound in the recording
+    assert call.waiting is not None and call.waiting.verb == "record" and len(log) == 1
+    call.press("#")
+    assert log[1]["values"]["Digits"] == "#"
+    long = Simulator(app).call().record("a long message", duration=60)
+    assert long.ended and log[-1]["values"]["RecordingDuration"] == "10"
+
+
+def test_hanging_up_during_a_recording_still_requests_the_action_with_digits_hangup() -> None:
+    log: list[dict[str, Any]] = []
+    app = twiml_app(
+        {
+            "/voice": '<Record action="/saved" recordingStatusCallback="/rec"/>',
+            "/saved": "<Say>never</Say>",
+            "/rec": "",
+        },
+        log,
+    )
+    call = Simulator(app).call().hangup()
+    assert [e["path"] for e in log] == ["/voice", "/saved", "/rec"]
+    assert log[1]["values"]["Digits"] == "hangup" and log[2]["values"]["RecordingStatus"] == "completed"
+    assert "never" not in call.heard and call.end == "caller-hangup"
+
+
+def test_say_with_loop_0_repeats_until_the_caller_hangs_up() -> None:
+    call = Simulator(twiml_app({"/voice": '<Say loop="0">hold on</Say><Say>after</Say>'})).call()
+    assert call.waiting is not None and call.waiting.verb == "loop" and "after" not in call.heard
+    with pytest.raises(SimulatorError):
+        call.press("1")
+    assert call.hangup().end == "caller-hangup"
+
+
+@pytest.mark.parametrize(("reason", "status"), [("busy", "busy"), ("rejected", "no-answer")])
+def test_a_rejected_call_ends_busy_or_no_answer_as_twilio_says(reason: str, status: str) -> None:
+    log: list[dict[str, Any]] = []
+    app = twiml_app({"/voice": f'<Reject reason="{reason}"/>', "/status": ""}, log)
+    Simulator(app, status_callback="/status").call()
+    assert log[1]["values"]["CallStatus"] == status and log[1]["values"]["CallDuration"] == "0"
+
+
+def test_the_status_callback_carries_twilio_s_parameters_and_the_simulated_duration() -> None:
+    log: list[dict[str, Any]] = []
+    app = twiml_app({"/voice": '<Pause length="12"/><Say>bye</Say>', "/status": ""}, log)
+    Simulator(app, status_callback="/status").call()  # no --at: the duration still counts
+    values = log[1]["values"]
+    assert values["CallStatus"] == "completed" and values["CallDuration"] == "12"
+    assert values["CallbackSource"] == "call-progress-events" and values["SequenceNumber"] == "0"
+    assert values["Timestamp"].endswith("+0000") or values["Timestamp"].endswith("GMT")

@@ -8,12 +8,13 @@ placed at 17:59:59 presses its first key at 17:59:59.
 from __future__ import annotations
 
 import copy
+import email.utils
 import secrets
 import urllib.parse
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from twilio.request_validator import RequestValidator
@@ -128,6 +129,9 @@ class Call:
         self.from_, self.to = from_, to
         self.started_at = at
         self.clock = at
+        self._rejected = ""
+        self.elapsed = 0.0  # simulated seconds since the call began (pauses, timeouts, transfers, recordings)
+        self._pending: list[tuple[str, dict[str, str]]] = []  # callbacks Twilio makes after the step
         self.auth_token = auth_token
         self.account_sid = account_sid
         self.status_callback = status_callback
@@ -199,7 +203,16 @@ class Call:
         waiting = self._expect("gather", "record", action="press keys")
         self._input_begins()
         if waiting.verb == "record":
-            return self._finish_recording(waiting, text="", digits=keys[:1] or "hangup")
+            finish = (
+                _attr(waiting.element, "finishOnKey", "1234567890*#")
+                if "finishOnKey" in waiting.element.attrib
+                else "1234567890*#"
+            )
+            key = next((k for k in keys if k in finish), None)
+            if key is None:  # a key that does not end it is just sound in the recording
+                self._event("warning", message=f"keys {keys!r} are not in finishOnKey {finish!r}: recording goes on")
+                return self
+            return self._finish_recording(waiting, text="", digits=key)
         gather = waiting.element
         if "dtmf" not in _attr(gather, "input", "dtmf"):
             self._event("gather", input=_attr(gather, "input", "dtmf"), got=None, ignored=keys)
@@ -275,8 +288,7 @@ class Call:
         """Leave a recording (with `text` as its transcription) at a <Record>."""
         waiting = self._expect("record", action="leave a recording")
         self._input_begins()
-        self._advance(duration)
-        return self._finish_recording(waiting, text=text, digits="hangup", duration=duration)
+        return self._finish_recording(waiting, text=text, digits="", duration=duration)  # ended by silence
 
     def hangup(self) -> Call:
         """The caller hangs up."""
@@ -284,6 +296,10 @@ class Call:
             return self
         if self.waiting is not None and self.waiting.event is not None and self.waiting.verb == "dial":
             self.waiting.event["outcome"] = "caller-hangup"
+        if self.waiting is not None and self.waiting.verb == "record":
+            # Twilio still requests the action, with Digits=hangup; what it answers is not played.
+            waiting, self._heard = self.waiting, []
+            self._finish_recording(waiting, text="", digits="hangup", hung_up=True)
         self._event("hangup", by="caller")
         self._finish("caller-hangup")
         return self
@@ -311,6 +327,7 @@ class Call:
         self.events.append(event)
 
     def _advance(self, seconds: float) -> None:
+        self.elapsed += seconds
         if self.clock is not None:
             self.clock += timedelta(seconds=seconds)
 
@@ -418,6 +435,9 @@ class Call:
         tag = el.tag
         if tag in ("Say", "Play", "Pause"):
             self._speak(el)
+            if tag != "Pause" and _attr(el, "loop", "1") == "0":
+                # Repeated until the caller hangs up: the verbs after it never run.
+                self.waiting = Waiting("loop", el, self._document.url, self.events[-1])
         elif tag == "Gather":
             for child in el:
                 if child.tag in ("Say", "Play", "Pause"):
@@ -445,7 +465,9 @@ class Call:
             self._event("hangup", by="app")
             self._finish("app-hangup")
         elif tag == "Reject":
-            self._event("reject", reason=_attr(el, "reason", "rejected"))
+            reason = _attr(el, "reason", "rejected")
+            self._rejected = "busy" if reason == "busy" else "rejected"  # the call ends busy or no-answer
+            self._event("reject", reason=reason)
             self._finish("rejected")
         elif tag in ("Sms", "Message"):
             self._event("sms", to=_attr(el, "to", self.from_), text=(el.text or "").strip())
@@ -466,35 +488,79 @@ class Call:
         self._continue_document()  # Twilio falls through to the next verb
         return self
 
-    def _finish_recording(self, waiting: Waiting, text: str, digits: str, duration: int = 5) -> Call:
+    def _finish_recording(
+        self, waiting: Waiting, text: str, digits: str, duration: int = 5, hung_up: bool = False
+    ) -> Call:
         el = waiting.element
+        limit = _int(el, "maxLength", 3600) or 3600
+        duration = min(duration, limit)  # a recording stops at maxLength
+        self._advance(duration)
         sid = "RE" + secrets.token_hex(16)
         url = f"https://api.twilio.com/2010-04-01/Accounts/{self.account_sid}/Recordings/{sid}"
         if waiting.event is not None:
-            waiting.event.update(got=text or None, recording_url=url)
+            waiting.event.update(got=text or None, recording_url=url, duration=duration)
+        recording = {"RecordingUrl": url, "RecordingSid": sid, "RecordingDuration": str(duration)}
+        # Asynchronous on Twilio: they arrive after the step that made the recording.
         callback = _attr(el, "transcribeCallback")
         if callback and text:
-            extra = {
-                "TranscriptionText": text,
-                "TranscriptionStatus": "completed",
-                "RecordingUrl": url,
-                "RecordingSid": sid,
-            }
-            reply = self._request(urllib.parse.urljoin(waiting.document_url, callback), "POST", extra)
-            self._event("request", method="POST", url=callback, status=reply.status)
-        params = {
-            "RecordingUrl": url,
-            "RecordingSid": sid,
-            "RecordingDuration": str(duration),
-            "Digits": digits,
-        }
-        return self._submit(waiting, params)
+            self._pending.append(
+                (
+                    urllib.parse.urljoin(waiting.document_url, callback),
+                    {
+                        **recording,
+                        "TranscriptionText": text,
+                        "TranscriptionStatus": "completed",
+                        "TranscriptionSid": "TR" + secrets.token_hex(16),
+                    },
+                )
+            )
+        status_callback = _attr(el, "recordingStatusCallback")
+        if status_callback:
+            self._pending.append(
+                (
+                    urllib.parse.urljoin(waiting.document_url, status_callback),
+                    {
+                        **recording,
+                        "RecordingStatus": "completed",
+                        "RecordingChannels": "1",
+                        "RecordingSource": "RecordVerb",
+                    },
+                )
+            )
+        params = dict(recording, **({"Digits": digits} if digits else {}))
+        if hung_up:
+            action = _attr(el, "action") or waiting.document_url
+            reply = self._request(
+                urllib.parse.urljoin(waiting.document_url, action), _attr(el, "method", "POST"), params
+            )
+            self._event("request", method=_attr(el, "method", "POST"), url=action, status=reply.status)
+            return self
+        self._submit(waiting, params)
+        self._send_pending()
+        return self
+
+    def _send_pending(self) -> None:
+        """The callbacks Twilio sends on its own after a step (transcriptions, recording status)."""
+        pending, self._pending = self._pending, []
+        for url, params in pending:
+            reply = self._request(url, "POST", params)
+            self._event("request", method="POST", url=url, status=reply.status, callback=True)
 
     def _finish(self, how: str) -> None:
         self.end = how
         self.waiting = None
+        self._send_pending()
         if self.status_callback:
             url = urllib.parse.urljoin(self._document.url, self.status_callback)
-            elapsed = (self.clock - self.started_at).total_seconds() if self.clock and self.started_at else 0
-            reply = self._request(url, "POST", {"CallStatus": "completed", "CallDuration": str(int(elapsed))})
+            status = {"busy": "busy", "rejected": "no-answer"}.get(self._rejected, "completed")
+            answered = not self._rejected
+            moment = (self.clock or datetime.now(UTC)).astimezone(UTC)
+            params = {
+                "CallStatus": status,
+                "CallDuration": str(int(self.elapsed)) if answered else "0",
+                "Timestamp": email.utils.format_datetime(moment),
+                "CallbackSource": "call-progress-events",
+                "SequenceNumber": "0",
+            }
+            reply = self._request(url, "POST", params)
             self._event("request", method="POST", url=url, status=reply.status)
