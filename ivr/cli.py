@@ -325,6 +325,13 @@ def serve(host: str, port: int, flow: str | None, allow_simulated_clock: bool, d
 @click.option("--status-callback", help="URL for the final status callback (in-process default: /voice/status).")
 @click.option("--database-url", help="In-process: keep state in this database instead of a throw-away one.")
 @click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="One of Twilio's conditional parameters to send (ForwardedFrom, CallerName, FromCountry ...); repeatable.",
+)
+@click.option(
     "--fallback-url",
     help="The number's fallback URL, requested as Twilio does when the app fails (in-process: /voice/fallback).",
 )
@@ -341,6 +348,7 @@ def simulate(
     flow: str | None,
     status_callback: str | None,
     database_url: str | None,
+    params: tuple[str, ...],
     fallback_url: str | None,
     as_json: bool,
     verbose: bool,
@@ -360,6 +368,14 @@ def simulate(
     from .simulator import parse_at
     from .simulator.console import parse_token
 
+    conditional: dict[str, str] = {}
+    for pair in params:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip() or not name.strip().isidentifier():
+            raise click.BadParameter(
+                f"{pair!r} is not NAME=VALUE, like ForwardedFrom=+74951234567", param_hint="--param"
+            )
+        conditional[name.strip()] = value
     if not inputs and not sys.stdin.isatty():
         # Piped: `printf '3\ndial:busy\n' | ivr simulate`, one token per line.
         inputs = tuple(line.strip() for line in sys.stdin.read().splitlines() if line.strip())
@@ -388,6 +404,7 @@ def simulate(
                     auth_token=auth_token,
                     status_callback=status_callback,
                     fallback_url=fallback_url,
+                    params=conditional,
                 )
             else:
                 # A throw-away database, and no public URL: in-process requests are signed for localhost.
@@ -410,6 +427,7 @@ def simulate(
                     auth_token=auth_token,
                     status_callback=status_callback or "/voice/status",
                     fallback_url=fallback_url or "/voice/fallback",
+                    params=conditional,
                 )
             call = sim.call(from_=from_, to=to, at=at)
             first = call.exchanges[0] if call.exchanges else None

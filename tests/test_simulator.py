@@ -384,3 +384,29 @@ def test_the_status_callback_carries_twilio_s_parameters_and_the_simulated_durat
     assert values["CallStatus"] == "completed" and values["CallDuration"] == "12"
     assert values["CallbackSource"] == "call-progress-events" and values["SequenceNumber"] == "0"
     assert values["Timestamp"].endswith("+0000") or values["Timestamp"].endswith("GMT")
+
+
+def test_twilio_s_conditional_parameters_are_sent_when_given() -> None:
+    log: list[dict[str, Any]] = []
+    app = twiml_app({"/voice": '<Gather action="/next" numDigits="1"/>', "/next": "<Hangup/>"}, log)
+    call = Simulator(app, params={"ForwardedFrom": "+74951234567", "CallerName": "IVANOV"}).call()
+    call.press("1")
+    assert all(e["values"]["ForwardedFrom"] == "+74951234567" for e in log)
+    assert log[1]["values"]["CallerName"] == "IVANOV"
+
+
+def test_the_param_option_sends_them_and_refuses_what_is_not_name_value() -> None:
+    from click.testing import CliRunner
+
+    from ivr.cli import main
+
+    good = CliRunner().invoke(main, ["simulate", "--param", "FromCountry=RU", "--json", "3"])
+    assert good.exit_code == 0
+    bad = CliRunner().invoke(main, ["simulate", "--param", "nonsense", "3"])
+    assert bad.exit_code == 2 and "'nonsense' is not NAME=VALUE" in bad.output
+
+
+def test_a_document_over_64_kb_is_twilio_s_error_11750() -> None:
+    call = Simulator(twiml_app({"/voice": "<Say>" + "а" * 40_000 + "</Say>"})).call()
+    errors = [e for e in call.transcript if e["type"] == "error"]
+    assert call.end == "app-error" and errors[0]["code"] == "11750"

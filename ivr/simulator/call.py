@@ -21,6 +21,7 @@ from twilio.request_validator import RequestValidator
 
 from .transport import Reply, Session
 
+MAX_DOCUMENT = 64 * 1024  # Twilio's limit on a TwiML document (error 11750)
 DIAL_OUTCOMES = ("completed", "busy", "no-answer", "failed", "canceled")
 APPLICATION_ERROR = "We are sorry, an application error has occurred. Goodbye."
 
@@ -69,6 +70,8 @@ def _document(url: str, reply: Reply) -> tuple[ET.Element | None, str, str]:
     """The TwiML document of a reply, or None with Twilio's error code and what went wrong."""
     if reply.error:
         return None, "11205", reply.error
+    if len(reply.body) > MAX_DOCUMENT:
+        return None, "11750", f"the answer from {url} is {len(reply.body)} bytes: Twilio takes at most 64 kB"
     if not 200 <= reply.status < 300:
         hint = ""
         if reply.status == 403:
@@ -121,9 +124,11 @@ class Call:
         status_callback: str | None = None,
         loop_limit: int = 50,
         fallback_url: str | None = None,
+        params: Mapping[str, str] | None = None,
     ) -> None:
         self.session = session
         self.fallback_url = fallback_url
+        self.conditional = dict(params or {})
         self.refused: list[str] = []  # what the app said it did not honour
         self.call_sid = call_sid or "CA" + secrets.token_hex(16)
         self.from_, self.to = from_, to
@@ -342,6 +347,7 @@ class Call:
             "CallStatus": "in-progress" if self._answered else "ringing",
             "Direction": "inbound",
             "ApiVersion": "2010-04-01",
+            **self.conditional,  # ForwardedFrom, CallerName, FromCountry ... when given
         }
         params.update(extra)
         return params

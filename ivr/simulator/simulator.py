@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -38,8 +39,11 @@ class Simulator:
         status_callback: str | None = None,
         loop_limit: int = 50,
         fallback_url: str | None = None,
+        params: Mapping[str, str] | None = None,
     ) -> None:
-        """`fallback_url` is the number's fallback URL: requested, as Twilio does, when the app fails."""
+        """`fallback_url` is the number's fallback URL: requested, as Twilio does, when the app fails;
+        `params` are Twilio's conditional parameters sent with every request (ForwardedFrom,
+        CallerName, FromCountry, ParentCallSid ...)."""
         if (app is None) == (url is None):
             raise ValueError("give either an app (in-process) or a url (over HTTP), not both or neither")
         self.app = app
@@ -52,6 +56,7 @@ class Simulator:
         self.status_callback = status_callback
         self.loop_limit = loop_limit
         self.fallback_url = fallback_url
+        self.params = dict(params or {})
 
     def _session(self) -> Session:
         if self.app is not None:
@@ -79,4 +84,5 @@ class Simulator:
             status_callback=self.status_callback,
             loop_limit=self.loop_limit,
             fallback_url=self.fallback_url,
+            params=self.params,
         )
