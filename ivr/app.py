@@ -13,7 +13,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import flows, settings
 from .calls import CallHandler
-from .errors import ConfigError
+from .errors import ConfigError, reason
 from .seal import KeyRing
 from .store import Store
 from .web import Runtime, bp, install_error_pages
@@ -84,13 +84,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     try:  # workers boot without the database: a problem here is said once, and retried per webhook
         store.ready()
     except Exception as exc:
-        log.warning("the database is not ready yet (%s); callers reach the operator until it is", _first_line(exc))
+        log.warning("the database is not ready yet (%s); callers reach the operator until it is", reason(exc))
     return app
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(getattr(exc, "orig", None) or exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def database_url(config: Mapping[str, Any]) -> str:

@@ -18,7 +18,7 @@ import click
 from flask import Flask
 
 from . import flows
-from .errors import ConfigError, FlowError
+from .errors import ConfigError, FlowError, reason
 from .model import Allowance, Flow, Register
 from .seal import new_key
 
@@ -130,17 +130,17 @@ class _Commands(click.Group):
         except (StoreUnavailable, DBAPIError) as exc:
             if _debugging(ctx):
                 raise
-            click.echo(f"ivr: the database failed: {_reason(exc)} {_TRACEBACK_HINT}", err=True)
+            click.echo(f"ivr: the database failed: {reason(exc)} {_TRACEBACK_HINT}", err=True)
             ctx.exit(1)
         except IvrError as exc:
             if _debugging(ctx):
                 raise
-            click.echo(f"ivr: {_reason(exc)}", err=True)
+            click.echo(f"ivr: {reason(exc)}", err=True)
             ctx.exit(exc.exit_code)
         except Exception as exc:
             if _debugging(ctx):
                 raise
-            click.echo(f"ivr: unexpected {type(exc).__name__}: {_reason(exc)} {_TRACEBACK_HINT}", err=True)
+            click.echo(f"ivr: unexpected {type(exc).__name__}: {reason(exc)} {_TRACEBACK_HINT}", err=True)
             ctx.exit(1)
 
 
@@ -211,7 +211,7 @@ def db_upgrade() -> None:
     try:
         before, after = database.upgrade(engine)
     except Exception as exc:
-        _fail(f"cannot upgrade the database: {_reason(exc)}")
+        _fail(f"cannot upgrade the database: {reason(exc)}")
     finally:
         engine.dispose()
     if before.current == after.current:
@@ -232,7 +232,7 @@ def db_check() -> None:
             conn.execution_options(ivr_read=True)  # a read: it must not wait for, or block, writers
             found = database.revision(conn)
     except Exception as exc:
-        _fail(f"cannot reach the database: {_reason(exc)}")
+        _fail(f"cannot reach the database: {reason(exc)}")
     finally:
         engine.dispose()
     if not found.up_to_date:
@@ -242,11 +242,6 @@ def db_check() -> None:
 
 def _date_problem(text: str, exc: ValueError) -> str:
     return str(exc) if "out of range" in str(exc) else f"{text!r} is not a date like 2021-03-01"
-
-
-def _reason(exc: BaseException) -> str:
-    text = str(getattr(exc, "orig", None) or exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _fail(message: str) -> NoReturn:
@@ -301,7 +296,7 @@ def serve(host: str, port: int, flow: str | None, allow_simulated_clock: bool, d
         app.extensions["ivr"].handler.store.ready()
         click.echo("Database: ready")
     except Exception as exc:
-        click.echo(f"Database: NOT READY ({_reason(exc)}); callers reach the operator until it is")
+        click.echo(f"Database: NOT READY ({reason(exc)}); callers reach the operator until it is")
     app.run(host=host, port=port, debug=debug, use_reloader=debug)
 
 
@@ -967,7 +962,7 @@ def twilio_connect(number: str, public_url: str, dry_run: bool) -> None:
     except twilio_setup.SetupError as exc:
         raise click.UsageError(str(exc)) from None
     except OSError as exc:  # no network, a refused connection, a name that does not resolve
-        raise click.ClickException(f"cannot reach Twilio's API: {_reason(exc)} (is this machine online?)") from None
+        raise click.ClickException(f"cannot reach Twilio's API: {reason(exc)} (is this machine online?)") from None
     except (TwilioRestException, TwilioException) as exc:
         # A REST error carries .status; a failed page fetch carries the response as its second argument.
         response = exc.args[1] if len(exc.args) > 1 else None

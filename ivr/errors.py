@@ -5,6 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+def reason(exc: BaseException) -> str:
+    """The first line of what went wrong (the driver's own message for a database error)."""
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 class IvrError(Exception):
     """Base class of every error this package raises on purpose."""
 

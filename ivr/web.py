@@ -26,6 +26,7 @@ from werkzeug.exceptions import HTTPException
 from . import clock, twiml
 from .calls import Answer, CallHandler, Webhook
 from .engine import Input
+from .errors import reason
 from .incidents import Incidents
 from .security import is_local, signature_problem
 
@@ -272,9 +273,9 @@ def readyz() -> Response:
     try:
         runtime().handler.store.ready()
     except Exception as exc:
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:300] or type(exc).__name__
+        why = reason(exc)[:300]
         # The reason may name hosts and files: only for a probe on this machine, not through a tunnel.
-        body = {"status": "not ready", "reason": reason if is_local(request) else "see the server log"}
+        body = {"status": "not ready", "reason": why if is_local(request) else "see the server log"}
         return Response(json.dumps(body), status=503, mimetype="application/json")
     return Response('{"status": "ready"}', mimetype="application/json")
 
