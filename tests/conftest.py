@@ -39,6 +39,13 @@ MONDAY_10 = "2021-03-01T10:00:00+03:00"
 SATURDAY_10 = "2021-03-06T10:00:00+03:00"
 
 
+@pytest.fixture(autouse=True)
+def simulated_calls_apart(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Simulated calls of an app a test builds go to a sandbox in the test's own folder (unless the
+    test says where), never to one in the project's instance folder shared across runs."""
+    monkeypatch.setenv("IVR_SIMULATED_DATABASE_URL", f"sqlite:///{tmp_path / 'simulated.sqlite3'}")
+
+
 @pytest.fixture(scope="session")
 def hotline() -> Flow:
     """The bundled DMS hotline flow, loaded once."""

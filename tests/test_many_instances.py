@@ -18,7 +18,9 @@ from .conftest import AUTH_TOKEN, MONDAY_10, serving
 @pytest.fixture
 def two_instances(ivr_databases: Any) -> Iterator[tuple[str, str]]:
     url = ivr_databases()
-    apps = [create_app({"DATABASE_URL": url, "ALLOW_SIMULATED_CLOCK": True, "LOG_LEVEL": "ERROR"}) for _ in range(2)]
+    # Both instances keep the simulated calls on the database they share: that is what is tested.
+    config = {"DATABASE_URL": url, "SIMULATED_DATABASE_URL": url, "ALLOW_SIMULATED_CLOCK": True, "LOG_LEVEL": "ERROR"}
+    apps = [create_app(config) for _ in range(2)]
     with ExitStack() as stack:
         first, second = (stack.enter_context(serving(app)) for app in apps)
         yield first, second
