@@ -848,7 +848,7 @@ def test_scripts(paths: tuple[Path, ...], url: str | None, flow: Path | None) ->
 @main.command()
 def schema() -> None:
     """Print the JSON Schema of flow files (editors use it to complete and check them)."""
-    from .schema import flow_schema
+    from .flowfile import json_schema as flow_schema
 
     click.echo(json.dumps(flow_schema(), ensure_ascii=False, indent=2))
 
@@ -878,7 +878,7 @@ def new(name: str, root: Path) -> None:
         click.echo(f"wrote {path}")
     schema_path = root / "schema" / "flow.schema.json"
     if not schema_path.exists():  # the flow's first line points editors at it
-        from .schema import flow_schema
+        from .flowfile import json_schema as flow_schema
 
         schema_path.parent.mkdir(parents=True, exist_ok=True)
         schema_path.write_text(json.dumps(flow_schema(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")

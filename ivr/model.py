@@ -6,18 +6,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
-from typing import Literal
+from typing import Literal, get_args
 from zoneinfo import ZoneInfo
 
 from .schedule import Schedule
 
-DIAL_STATUSES = ("completed", "answered", "busy", "no-answer", "failed", "canceled")
+# What a transfer's `outcomes` maps: Twilio's DialCallStatus values, and `otherwise` for the rest.
+DialOutcome = Literal["completed", "answered", "busy", "no-answer", "failed", "canceled", "otherwise"]
+DIAL_STATUSES: tuple[str, ...] = get_args(DialOutcome)[:-1]
 TERMINAL_KINDS = frozenset({"hangup"})
 WAITING_KINDS = frozenset({"menu", "ask", "transfer", "hangup"})
 EMPTY: Mapping[str, str] = MappingProxyType({})
 
 
-PERIODS = ("policy_year", "calendar_year")
+Period = Literal["policy_year", "calendar_year"]
+PERIODS: tuple[str, ...] = get_args(Period)
 
 
 @dataclass(frozen=True)

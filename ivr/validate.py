@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Iterable
-
 from . import prompts
 from .errors import FlowProblem
+from .flowfile import did_you_mean
 from .model import WAITING_KINDS, Allowance, AnyNode, Ask, Branch, Flow, Hangup, Menu, Message, Register, Transfer
 from .yamlsrc import Located
 
@@ -18,12 +16,6 @@ class _Problems:
 
     def problem(self, line: int | None, node: str | None, message: str) -> None:
         self.problems.append(FlowProblem(self.file, line, node, message))
-
-
-def did_you_mean(name: str, known: Iterable[str]) -> str:
-    """ "; did you mean 'x'?" for a likely typo of a known name, else ""."""
-    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.7)
-    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def validate(flow: Flow, doc: Located, file: str) -> list[FlowProblem]:

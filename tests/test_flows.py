@@ -4,6 +4,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ivr import flows
 from ivr.errors import FlowError
@@ -96,12 +98,12 @@ def test_menu_without_silence_handling_is_reported(write_flow: WriteFlow) -> Non
     ]
 
 
-def test_unknown_field_and_kind_are_reported(write_flow: WriteFlow) -> None:
+def test_unknown_field_and_kind_are_reported_once_without_their_cascade(write_flow: WriteFlow) -> None:
+    # 'operator' leads to 'bye': its kind is the one root cause, not also a missing target
     text = MINI_FLOW.replace("        say: Справка.\n", "        sya: Справка.\n        say: Справка.\n")
     text = text.replace("kind: hangup", "kind: goodbye")
     assert problems(write_flow(text)) == [
         "22: node 'info': unknown field 'sya' for a message; known: next, say",
-        "25: node 'operator': outcomes.completed: no node 'bye'",
         "30: node 'bye': unknown kind 'goodbye'; use one of menu, message, ask, branch, allowance, register, "
         "transfer, hangup",
     ]
@@ -151,9 +153,9 @@ def test_schedule_errors_name_their_line(write_flow: WriteFlow) -> None:
         '          mon: "18:00-09:00"\n          funday: "09:00-10:00"\n    nodes:',
     )
     assert problems(write_flow(text)) == [
-        "10: `timezone`: 'Europe/Moskva' is not a known IANA time zone like 'Europe/Moscow'",
-        "12: `mon`: '18:00-09:00' ends before it starts",
-        "13: schedule 'office': unknown weekday 'funday'; use mon, tue, wed, thu, fri, sat, sun",
+        "10: schedule 'office': timezone: 'Europe/Moskva' is not a known IANA time zone like 'Europe/Moscow'",
+        "12: schedule 'office': hours.mon: '18:00-09:00' ends before it starts",
+        "13: schedule 'office': hours: unknown key 'funday'; use 'mon', 'tue', 'wed', 'thu', 'fri', 'sat' or 'sun'",
     ]
 
 
@@ -194,8 +196,8 @@ def test_bad_override_is_reported(write_flow: WriteFlow) -> None:
         "          2021-03-01: sometimes\n        opens: never\n    nodes:",
     )
     assert problems(write_flow(text)) == [
-        "12: schedule 'office': override 2021-03-01: 'sometimes' is not an interval like '09:00-18:00'",
-        "13: schedule 'office': unknown field 'opens'; known: calendar, closed_on, hours, moved_workday, overrides, "
+        "12: schedule 'office': overrides.2021-03-01: 'sometimes' is not an interval like '09:00-18:00'",
+        "13: schedule 'office': unknown key 'opens'; known: calendar, closed_on, hours, moved_workday, overrides, "
         "shorten_before_holidays, timezone, working_on",
     ]
 
@@ -260,3 +262,88 @@ def test_one_typo_in_next_is_one_problem_not_a_cascade(hotline: Any, tmp_path: A
     )
     found = problems(broken)
     assert len(found) == 1 and "no node 'mian'; did you mean 'main'?" in found[0], found
+
+
+# ---- one definition: the loader and the JSON Schema agree, and every error is one located line ----
+
+_JUNK = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-5, max_value=10**6),
+    st.sampled_from(["", " ", "x", "*", "mian", "25:00-26:00", "2026-13-01", "{broken", "Mars/Base", "+7"]),
+    st.lists(st.integers(), max_size=2),
+    st.dictionaries(st.sampled_from(["to", "limit", "sya", "kind"]), st.integers(), max_size=2),
+)
+
+
+def _leaves(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in [(*path, k), *_leaves(v, (*path, k))]]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in [(*path, i), *_leaves(v, (*path, i))]]
+    return []
+
+
+def _hotline_doc() -> dict[str, Any]:
+    from .test_schema import load  # as ivr reads it (`on:` stays a word), dates as text
+
+    doc: dict[str, Any] = load(flows.BUNDLED_FLOW)
+    return doc
+
+
+_PATHS = _leaves(_hotline_doc())
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(where=st.sampled_from(_PATHS), junk=_JUNK, rename=st.booleans())
+def test_any_broken_value_or_key_is_a_located_problem_in_plain_words(
+    tmp_path: Path, where: tuple[Any, ...], junk: Any, rename: bool
+) -> None:
+    import yaml
+
+    doc = _hotline_doc()
+    parent = doc
+    for part in where[:-1]:
+        parent = parent[part]
+    if rename and isinstance(parent, dict):
+        parent[f"{where[-1]}x"] = parent.pop(where[-1])
+    else:
+        parent[where[-1]] = junk
+    path = tmp_path / "mutated.yaml"
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    try:
+        flows.load(path, env={})
+    except FlowError as exc:
+        assert exc.problems
+        for problem in exc.problems:
+            assert problem.line is not None and problem.line >= 1, problem
+            for jargon in ("Input should", "pydantic", "[type=", "function-after", "datetime.", "Value error"):
+                assert jargon not in problem.message, problem
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (("      operator: operator\n", "      operator: operator\n      voicee: x\n"), "unknown key 'voicee'"),
+        (("      operator: operator\n", "      operator: operator\n      attempts: 11\n"), "11 is not from 1 to 10"),
+        (("kind: hangup", "kind: goodbye"), "unknown kind 'goodbye'"),
+        (('"2": operator', '"2": operator\n          "*": operator'), "key '*' is reserved"),
+        (("next: main\n      operator", "next: 5main\n      operator"), "'5main' is not a node name"),
+        (("outcomes: {completed: bye", "outcomes: {maybe: bye, completed: bye"), "unknown key 'maybe'"),
+    ],
+    ids=["unknown setting", "attempts range", "unknown kind", "star key", "bad name", "unknown outcome"],
+)
+def test_the_loader_and_the_json_schema_refuse_the_same_file(
+    write_flow: WriteFlow, change: tuple[str, str], expected: str
+) -> None:
+    import jsonschema
+
+    from ivr.flowfile import json_schema
+
+    from .test_schema import load
+
+    path = write_flow(MINI_FLOW.replace(*change))
+    assert any(expected in p for p in problems(path))
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(load(path), json_schema())
+    jsonschema.validate(load(write_flow(MINI_FLOW)), json_schema())

@@ -8,7 +8,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from ivr.schema import flow_schema
+from ivr.flowfile import json_schema as flow_schema
 
 ROOT = Path(__file__).resolve().parent.parent
 
