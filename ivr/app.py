@@ -11,7 +11,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import flows, settings
+from . import flows, settings, studio
 from .calls import CallHandler
 from .errors import ConfigError, reason
 from .seal import KeyRing
@@ -32,6 +32,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         TWILIO_AUTH_TOKEN=os.environ.get("TWILIO_AUTH_TOKEN") or None,
         TWILIO_ACCOUNT_SID=os.environ.get("TWILIO_ACCOUNT_SID") or None,
         STATE_KEYS=None,  # the key ring sealing call state in action URLs, newest first
+        PROMPTS_DIR=None,  # recorded prompts: <dir>/<flow>/<id>.wav (default: `prompts` beside `flows`)
         DEVELOPMENT=False,  # `ivr serve` and the local tools: a missing key ring is made, not refused
         **settings.defaults(),  # the checked ones: kinds and ranges in ivr/settings.py
     )
@@ -45,13 +46,15 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     store = Store(url, busy_timeout=app.config["DB_BUSY_TIMEOUT"])
     allow_clock = app.config["ALLOW_SIMULATED_CLOCK"]
     keys, max_steps = _state_keys(app), app.config["MAX_CALL_STEPS"]
-    handler = CallHandler(flow, store, keys, max_steps=max_steps)
+    recordings = studio.Recordings.scan(flow, app.config["PROMPTS_DIR"])
+    handler = CallHandler(flow, store, keys, max_steps=max_steps, recordings=recordings)
     sandbox_url = simulated_database_url(
         {"DATABASE_URL": url, "SIMULATED_DATABASE_URL": app.config["SIMULATED_DATABASE_URL"]}, app.instance_path
     )
 
     def make_sandbox() -> CallHandler:
-        return CallHandler(flow, Store(sandbox_url, busy_timeout=store.busy_timeout), keys, max_steps=max_steps)
+        sandbox = Store(sandbox_url, busy_timeout=store.busy_timeout)
+        return CallHandler(flow, sandbox, keys, max_steps=max_steps, recordings=recordings)
 
     app.extensions["ivr"] = Runtime(
         handler, allow_simulated_clock=allow_clock, make_sandbox=None if sandbox_url == url else make_sandbox

@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from . import allowance, engine, journal, requests, twiml
+from . import allowance, engine, journal, prompts, requests, studio, twiml
 from .engine import CallState, Input, SpendEffect, Turn
 from .model import Flow
 from .seal import KeyRing
@@ -40,6 +40,7 @@ class Webhook:
     given: Input
     now: datetime
     root: str = ""
+    media: str = ""  # the absolute URL recorded prompts are played from (Twilio needs it absolute)
 
 
 @dataclass(frozen=True)
@@ -82,12 +83,20 @@ def _bound_to(call_sid: str, step: int, node: str) -> bytes:
 class CallHandler:
     """Serves the webhooks of every call of one flow against one store, with one key ring."""
 
-    def __init__(self, flow: Flow, store: Store, keys: KeyRing, max_steps: int = MAX_STEPS) -> None:
+    def __init__(
+        self,
+        flow: Flow,
+        store: Store,
+        keys: KeyRing,
+        max_steps: int = MAX_STEPS,
+        recordings: studio.Recordings | None = None,
+    ) -> None:
         self.flow = flow
         self.store = store
         self.keys = keys
         self.max_steps = max_steps
-        self.renderer = twiml.Renderer(flow.settings)
+        self.recordings = recordings if recordings else None
+        self.renderer = twiml.Renderer(flow.settings, self.recordings)
 
     # ------------------------------------------------------------ sealed state in action URLs
 
@@ -131,7 +140,8 @@ class CallHandler:
     def handle(self, hook: Webhook) -> Answer:
         """The answer to one webhook; raises only when the store fails."""
         if hook.step > self.max_steps:
-            return Answer(twiml.goodbye(self.flow.settings, self.flow.text("too_long")), "", "too-long")
+            goodbye = self._goodbye("too_long", hook.media)
+            return Answer(goodbye, "", "too-long")
         closures = _Closures(self.store) if self.flow.schedules else {}
         caller = hook.given.caller
         before: CallState | None = None
@@ -155,7 +165,12 @@ class CallHandler:
         return Answer(xml, turn.state.node, outcome, turn.state.anonymous, turn.path)
 
     def _render(self, hook: Webhook, turn: Turn) -> str:
-        return self.renderer.render(turn, self.action_url(hook.root, hook.call_sid, hook.step + 1, turn.state))
+        url = self.action_url(hook.root, hook.call_sid, hook.step + 1, turn.state)
+        return self.renderer.render(turn, url, hook.media)
+
+    def _goodbye(self, text: str, media: str) -> str:
+        phrase = prompts.render(self.flow.text(text), {}, {})
+        return twiml.goodbye(self.flow.settings, phrase, self.recordings, media)
 
     def _anonymize(self, conn: Connection, event: Event) -> None:
         # What the call appended before it turned anonymous goes; one row keeps its step and hour.
@@ -207,8 +222,8 @@ class CallHandler:
         contact = operator_contact(self.flow)
         return twiml.emergency(settings, self.flow.text("technical_failure"), contact, url)
 
-    def after_emergency(self) -> str:
-        return twiml.goodbye(self.flow.settings, self.flow.text("goodbye_after_failure"))
+    def after_emergency(self, media: str = "") -> str:
+        return self._goodbye("goodbye_after_failure", media)
 
 
 def operator_contact(flow: Flow) -> str:

@@ -179,6 +179,49 @@ def check(flow: str | None, flow_option: str | None) -> None:
         click.echo(f"  allowance {rule.name}: {rule.limit} per {rule.period.replace('_', ' ')}")
     if model.programme:
         click.echo(f"  programme: {model.programme.start.isoformat()} .. {model.programme.end.isoformat()}")
+    _say_recordings(model)
+
+
+def _say_recordings(model: Flow) -> None:
+    """How many prompts are recorded, and each missing or orphaned recording as a warning."""
+    from . import studio
+
+    recordings = studio.Recordings.scan(model, os.environ.get("IVR_PROMPTS_DIR") or None)
+    pieces = studio.catalogue(model)
+    if recordings:
+        recorded = sum(1 for p in pieces if recordings.file_for(p.text))
+        click.echo(f"  recordings: {recorded} of {len(pieces)} prompts ({_shown(str(recordings.folder))})")
+    for problem in studio.problems(model, os.environ.get("IVR_PROMPTS_DIR") or None):
+        click.echo(f"warning: {_shown(problem)}", err=True)
+
+
+@main.group()
+def prompts() -> None:
+    """Every text a caller can hear: a script for a studio, and which are recorded."""
+
+
+@prompts.command("export")
+@click.option(
+    "--flow", "flow_path", type=click.Path(dir_okay=False), help="Flow file (default: IVR_FLOW or the hotline)."
+)
+@click.option("--format", "fmt", type=click.Choice(["csv", "html"]), default="csv", show_default=True)
+@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), help="Write here instead of stdout.")
+def prompts_export(flow_path: str | None, fmt: str, output: str | None) -> None:
+    """Write the studio's script: one row per piece to record (id, node, text, what the system says
+    after it, whether it is recorded), as CSV or as a printable HTML page."""
+    from . import studio
+
+    model = _flow_or_exit(_one_flow(None, flow_path))
+    recordings = studio.Recordings.scan(model, os.environ.get("IVR_PROMPTS_DIR") or None)
+    text = studio.export_csv(model, recordings) if fmt == "csv" else studio.export_html(model, recordings)
+    if output:
+        try:
+            Path(output).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise click.BadParameter(f"cannot write {output}: {exc.strerror}", param_hint="--output") from None
+        click.echo(f"wrote {output}: {len(studio.catalogue(model))} prompts", err=True)
+    else:
+        click.echo(text, nl=False)
 
 
 @main.group()

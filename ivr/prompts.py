@@ -34,6 +34,26 @@ class _Formatter(string.Formatter):
         return str(value)
 
 
-def render(template: str, values: Mapping[str, str], contacts: Mapping[str, str]) -> str:
+class Phrase(str):
+    """A filled template that remembers its pieces: the template's own words (which a studio may
+    have recorded) and the values the system speaks between them."""
+
+    pieces: tuple[tuple[bool, str], ...]  # (recordable, text), in order
+
+    def __new__(cls, pieces: tuple[tuple[bool, str], ...]) -> Phrase:
+        phrase = super().__new__(cls, "".join(text for _, text in pieces).strip())
+        phrase.pieces = pieces
+        return phrase
+
+
+def render(template: str, values: Mapping[str, str], contacts: Mapping[str, str]) -> Phrase:
     """Fill a template; `{contact:NAME}` speaks contact NAME's number."""
-    return _Formatter(contacts).vformat(template, (), values).strip()
+    formatter = _Formatter(contacts)
+    pieces: list[tuple[bool, str]] = []
+    for literal, name, spec, conversion in string.Formatter().parse(template):
+        if literal:
+            pieces.append((True, literal))
+        if name is not None:
+            value, _ = formatter.get_field(name, (), values)
+            pieces.append((False, formatter.format_field(formatter.convert_field(value, conversion), spec or "")))
+    return Phrase(tuple(pieces))

@@ -16,10 +16,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
-from flask import Blueprint, Flask, Response, abort, current_app, g, request, url_for
+from flask import Blueprint, Flask, Response, abort, current_app, g, request, send_from_directory, url_for
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 
@@ -29,6 +30,7 @@ from .engine import Input
 from .errors import reason
 from .incidents import Incidents
 from .security import is_local, signature_problem
+from .studio import AUDIO_TYPES
 
 log = logging.getLogger("ivr.web")
 journal = logging.getLogger("ivr.webhook")  # one JSON line per webhook
@@ -193,7 +195,8 @@ def _webhook(step: int, node: str | None, seal: str | None = None, kind: str = "
         _log("", step, "", "no-call-sid", started, False)
         return xml(handler.emergency(url_for("voice.after_emergency")))
     seal = values.get("s", "") if seal is None else seal
-    hook = Webhook(sid, step, node, seal, caller_input(values), request_now(), request.script_root)
+    media = media_url(handler)
+    hook = Webhook(sid, step, node, seal, caller_input(values), request_now(), request.script_root, media)
     try:
         answer = handler.handle(hook)
     except Exception:
@@ -283,7 +286,31 @@ def readyz() -> Response:
 @bp.route("/voice/after-emergency", methods=["GET", "POST"])
 def after_emergency() -> Response:
     """After the emergency transfer: a last word and goodbye."""
-    return xml(runtime().handler.after_emergency())
+    handler = runtime().handler
+    return xml(handler.after_emergency(media_url(handler)))
+
+
+def media_url(handler: CallHandler) -> str:
+    """The absolute URL this flow's recordings are served from, as the caller's request reached us
+    (behind a proxy: the public one, see TRUST_PROXY); "" when nothing is recorded."""
+    if not handler.recordings:
+        return ""
+    return f"{request.url_root.rstrip('/')}/prompts/{quote(handler.flow.name, safe='')}"
+
+
+@bp.route("/prompts/<flow>/<name>", methods=["GET", "HEAD"])
+def recording(flow: str, name: str) -> Response:
+    """A recorded prompt, for Twilio's <Play> (cached by Twilio and proxies; only files the flow's
+    catalogue names are served). X-Ivr-Prompt carries its words, for the simulators to show."""
+    handler = runtime().handler
+    recordings = handler.recordings
+    if recordings is None or flow != handler.flow.name or name not in recordings.texts:
+        abort(404)
+    response = send_from_directory(
+        recordings.folder, name, mimetype=AUDIO_TYPES[Path(name).suffix], max_age=3600, conditional=True
+    )
+    response.headers["X-Ivr-Prompt"] = quote(recordings.texts[name])
+    return response
 
 
 def install_error_pages(app: Flask) -> None:

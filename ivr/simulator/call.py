@@ -91,6 +91,11 @@ def sign(token: str, url: str, params: Mapping[str, str]) -> str:
     return str(RequestValidator(token).compute_signature(url, params))
 
 
+def _origin(url: str) -> tuple[str, str]:
+    parts = urllib.parse.urlsplit(url)
+    return parts.scheme, parts.netloc
+
+
 def _attr(el: ET.Element, name: str, default: str = "") -> str:
     return el.get(name, default).strip()
 
@@ -431,11 +436,40 @@ class Call:
             self._event("say", **event)
             self._heard.extend([text] * max(loop, 1))
         elif el.tag == "Play":
-            self._event("play", url=(el.text or "").strip(), digits=_attr(el, "digits") or None)
+            self._play(el)
         elif el.tag == "Pause":
             length = _int(el, "length", 1)
             self._event("pause", length=length)
             self._advance(length)
+
+    def _play(self, el: ET.Element) -> None:
+        """Fetch the audio as Twilio does: what it cannot fetch or play is skipped with a warning."""
+        url = (el.text or "").strip()
+        digits = _attr(el, "digits") or None
+        if not url:
+            self._event("play", url="", digits=digits)
+            return
+        target = urllib.parse.urljoin(self._document.url, url)
+        if not urllib.parse.urlsplit(url).scheme:
+            self._event("warning", message=f"<Play> {url!r} is not an absolute URL: Twilio may not fetch it")
+        if _origin(target) != _origin(self._document.url):
+            # Media elsewhere (a CDN, Twilio's own): the simulator has no network to fetch it with.
+            self._event("play", url=target, digits=digits)
+            return
+        reply = self.session.send("GET", target, {}, {"User-Agent": "TwilioProxy/1.1 (ivr simulator)"}, None)
+        kind = reply.content_type.split(";")[0].strip().lower()
+        if reply.error or not 200 <= reply.status < 300:
+            why = reply.error or f"HTTP {reply.status}"
+            self._event("warning", message=f"11200: <Play> could not fetch {target}: {why}; Twilio skips it")
+            return
+        if not (kind.startswith("audio/") or kind in ("application/ogg", "binary/octet-stream")):
+            self._event("warning", message=f"<Play> {target} is {kind or 'of no type'}, not audio: Twilio skips it")
+            return
+        event: Event = {"url": target, "digits": digits}
+        if reply.prompt:
+            event["text"] = reply.prompt  # a recorded prompt of ours: the words it says
+            self._heard.append(reply.prompt)
+        self._event("play", **event)
 
     def _execute(self, el: ET.Element) -> None:
         tag = el.tag

@@ -105,6 +105,8 @@ def describe(event: Event, colour: bool) -> str | None:
     if kind == "say":
         return paint("  🔊 ", fg="cyan") + str(event["text"])
     if kind == "play":
+        if event.get("text"):
+            return paint("  🔊 ", fg="cyan") + str(event["text"]) + paint("  (recorded)", dim=True)
         return paint("  ♪  play ", fg="cyan") + str(event["url"])
     if kind == "pause":
         return paint(f"  …  pause {event['length']} s", dim=True)

@@ -26,6 +26,7 @@ class Reply:
     content_type: str = ""
     error: str | None = None
     refused: str = ""  # what the app said it did not honour (X-Ivr-Refused): the clock, the mark
+    prompt: str = ""  # the words of a recorded prompt (X-Ivr-Prompt), for the transcript
 
 
 class Session(Protocol):
@@ -128,7 +129,11 @@ class InProcessSession:
         self.cookies.keep(url, response_headers)
         found = {k.lower(): v for k, v in response_headers}
         return Reply(
-            int(status.split(" ", 1)[0]), payload, found.get("content-type", ""), refused=found.get("x-ivr-refused", "")
+            int(status.split(" ", 1)[0]),
+            payload,
+            found.get("content-type", ""),
+            refused=found.get("x-ivr-refused", ""),
+            prompt=urllib.parse.unquote(found.get("x-ivr-prompt", "")),
         )
 
 
@@ -157,6 +162,7 @@ class HttpSession:
                     response.read(),
                     headers.get("Content-Type", ""),
                     refused=headers.get("X-Ivr-Refused", ""),
+                    prompt=urllib.parse.unquote(headers.get("X-Ivr-Prompt", "")),
                 )
         except urllib.error.HTTPError as exc:
             return Reply(exc.code, exc.read(), exc.headers.get("Content-Type", ""))

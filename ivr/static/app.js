@@ -38,6 +38,10 @@
         const exchange = exchanges.shift();
         if (exchange && !exchange.url.endsWith("/voice/status")) line("request", "", exchange);
       } else if (event.type === "say") { line("say", event.text); say(event.text); }
+      else if (event.type === "play") {
+        if (event.text) { line("say", `${event.text} ♪ recorded`); say(event.text); }
+        else line("request", `♪ play ${event.url}`);
+      }
       else if (event.type === "gather") {
         const got = event.got === null || event.got === undefined ? "(silence)" : event.got || "(nothing)";
         line("caller", `You: ${got}`);
