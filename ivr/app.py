@@ -11,9 +11,10 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import flows, settings, studio
+from . import settings
 from .calls import CallHandler
 from .errors import ConfigError, reason
+from .revisions import Revisions
 from .seal import KeyRing
 from .store import Store
 from .web import Runtime, bp, install_error_pages
@@ -33,6 +34,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         TWILIO_ACCOUNT_SID=os.environ.get("TWILIO_ACCOUNT_SID") or None,
         STATE_KEYS=None,  # the key ring sealing call state in action URLs, newest first
         PROMPTS_DIR=None,  # recorded prompts: <dir>/<flow>/<id>.wav (default: `prompts` beside `flows`)
+        WATCH_FLOW=False,  # `ivr serve`: a changed flow file is taken at the next new call
         DEVELOPMENT=False,  # `ivr serve` and the local tools: a missing key ring is made, not refused
         **settings.defaults(),  # the checked ones: kinds and ranges in ivr/settings.py
     )
@@ -41,20 +43,19 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.config.update(config)
 
     settings.check(app.config)
-    flow = flows.load(app.config["FLOW"], env=app.config.get("ENV_OVERRIDES") or os.environ)
+    env = app.config.get("ENV_OVERRIDES") or os.environ
+    revisions = Revisions(app.config["FLOW"], env, app.config["PROMPTS_DIR"], watch=_flag(app.config["WATCH_FLOW"]))
     url = database_url({"DATABASE_URL": app.config["DATABASE_URL"], "INSTANCE_PATH": app.instance_path})
     store = Store(url, busy_timeout=app.config["DB_BUSY_TIMEOUT"])
     allow_clock = app.config["ALLOW_SIMULATED_CLOCK"]
     keys, max_steps = _state_keys(app), app.config["MAX_CALL_STEPS"]
-    recordings = studio.Recordings.scan(flow, app.config["PROMPTS_DIR"])
-    handler = CallHandler(flow, store, keys, max_steps=max_steps, recordings=recordings)
+    handler = CallHandler(revisions, store, keys, max_steps=max_steps)
     sandbox_url = simulated_database_url(
         {"DATABASE_URL": url, "SIMULATED_DATABASE_URL": app.config["SIMULATED_DATABASE_URL"]}, app.instance_path
     )
 
     def make_sandbox() -> CallHandler:
-        sandbox = Store(sandbox_url, busy_timeout=store.busy_timeout)
-        return CallHandler(flow, sandbox, keys, max_steps=max_steps, recordings=recordings)
+        return CallHandler(revisions, Store(sandbox_url, busy_timeout=store.busy_timeout), keys, max_steps=max_steps)
 
     app.extensions["ivr"] = Runtime(
         handler, allow_simulated_clock=allow_clock, make_sandbox=None if sandbox_url == url else make_sandbox

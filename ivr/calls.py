@@ -11,7 +11,7 @@ apology and the main menu.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from urllib.parse import parse_qs, quote, urlsplit
 
@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from . import allowance, engine, journal, prompts, requests, studio, twiml
 from .engine import CallState, Input, SpendEffect, Turn
 from .model import Flow
+from .revisions import Revisions, Version
 from .seal import KeyRing
 from .store import Event, Store, forget_call
 
@@ -41,6 +42,7 @@ class Webhook:
     now: datetime
     root: str = ""
     media: str = ""  # the absolute URL recorded prompts are played from (Twilio needs it absolute)
+    revision: str = ""  # the flow revision the call is on ("" for a new call: the current one)
 
 
 @dataclass(frozen=True)
@@ -76,38 +78,41 @@ class _Closures(Mapping[str, str]):
         return len(self._all())
 
 
-def _bound_to(call_sid: str, step: int, node: str) -> bytes:
-    return f"{call_sid}\x00{step}\x00{node}".encode()
+def _bound_to(call_sid: str, step: int, node: str, revision: str) -> bytes:
+    return f"{call_sid}\x00{step}\x00{node}\x00{revision}".encode()
 
 
 class CallHandler:
-    """Serves the webhooks of every call of one flow against one store, with one key ring."""
+    """Serves the webhooks of every call of a flow against one store, with one key ring; each call
+    on the flow revision it started on (`revisions`)."""
 
-    def __init__(
-        self,
-        flow: Flow,
-        store: Store,
-        keys: KeyRing,
-        max_steps: int = MAX_STEPS,
-        recordings: studio.Recordings | None = None,
-    ) -> None:
-        self.flow = flow
+    def __init__(self, revisions: Revisions, store: Store, keys: KeyRing, max_steps: int = MAX_STEPS) -> None:
+        self.revisions = revisions
         self.store = store
         self.keys = keys
         self.max_steps = max_steps
-        self.recordings = recordings if recordings else None
-        self.renderer = twiml.Renderer(flow.settings, self.recordings)
+        self._kept: set[str] = set()  # revisions this process has made sure the database keeps
+
+    @property
+    def flow(self) -> Flow:
+        """The current revision of the flow: the one new calls get."""
+        return self.revisions.current.flow
+
+    @property
+    def recordings(self) -> studio.Recordings | None:
+        return self.revisions.current.recordings
 
     # ------------------------------------------------------------ sealed state in action URLs
 
-    def action_url(self, root: str, call_sid: str, step: int, state: CallState) -> str:
+    def action_url(self, root: str, call_sid: str, step: int, state: CallState, revision: str = "") -> str:
         """Where the call's next webhook goes, carrying its state sealed for that very step."""
-        seal = self.keys.seal(state.pack(), _bound_to(call_sid, step, state.node))
-        return f"{root}{STEP_PATH}/{step}/{quote(state.node, safe='')}?s={seal}"
+        revision = revision or self.revisions.revision
+        seal = self.keys.seal(state.pack(), _bound_to(call_sid, step, state.node, revision))
+        return f"{root}{STEP_PATH}/{step}/{quote(state.node, safe='')}?s={seal}&r={revision}"
 
-    def state_of(self, call_sid: str, step: int, node: str, seal: str) -> CallState | None:
+    def state_of(self, call_sid: str, step: int, node: str, seal: str, revision: str = "") -> CallState | None:
         """The state a seal carries, or None when it is broken, forged or not this call's step."""
-        plain = self.keys.open(seal, _bound_to(call_sid, step, node))
+        plain = self.keys.open(seal, _bound_to(call_sid, step, node, revision or self.revisions.revision))
         if plain is None:
             return None
         try:
@@ -121,10 +126,11 @@ class CallHandler:
         parts = urlsplit(url)
         rest = parts.path.partition(STEP_PATH + "/")[2]
         step, _, node = rest.partition("/")
-        seal = parse_qs(parts.query).get("s", [""])[0]
+        query = parse_qs(parts.query)
+        seal, revision = query.get("s", [""])[0], query.get("r", [""])[0]
         if not step.isdecimal():
             return None
-        state = self.state_of(call_sid, int(step), node, seal)
+        state = self.state_of(call_sid, int(step), node, seal, revision)
         return (int(step), state) if state is not None else None
 
     def reseal(self, url: str, call_sid: str, twin_sid: str) -> str:
@@ -133,30 +139,48 @@ class CallHandler:
         if found is None:
             return url
         root = urlsplit(url).path.partition(STEP_PATH + "/")[0]
-        return self.action_url(root, twin_sid, found[0], found[1])
+        revision = parse_qs(urlsplit(url).query).get("r", [""])[0]
+        return self.action_url(root, twin_sid, found[0], found[1], revision)
+
+    def _version(self, hook: Webhook) -> Version | None:
+        """The flow revision the call is on; for a new call the current one, kept in the database so
+        that every instance can answer the call's next webhooks even after a reload."""
+        if hook.node is None:
+            version = self.revisions.get("")
+        else:
+            version = self.revisions.get(hook.revision, self.store.revision_source)
+        if version is not None and hook.node is None and version.flow.revision not in self._kept:
+            self.store.keep_revision(version.flow.revision, version.flow.name, version.source, hook.now)
+            self._kept.add(version.flow.revision)
+        return version
 
     # ------------------------------------------------------------ answering
 
     def handle(self, hook: Webhook) -> Answer:
         """The answer to one webhook; raises only when the store fails."""
+        found = self._version(hook)
+        if found is None:  # a revision no instance kept: the call goes on, lost, on the current one
+            found, hook = self.revisions.current, replace(hook, seal="", revision="")
+        v = found
         if hook.step > self.max_steps:
-            goodbye = self._goodbye("too_long", hook.media)
-            return Answer(goodbye, "", "too-long")
-        closures = _Closures(self.store) if self.flow.schedules else {}
+            return Answer(self._goodbye(v, "too_long", hook.media), "", "too-long")
+        flow = v.flow
+        hook = replace(hook, revision=flow.revision)
+        closures = _Closures(self.store) if flow.schedules else {}
         caller = hook.given.caller
         before: CallState | None = None
         if hook.node is None:
-            outcome, turn = "new", engine.start(self.flow, hook.now, caller, closures)
+            outcome, turn = "new", engine.start(flow, hook.now, caller, closures)
         else:
-            before = self.state_of(hook.call_sid, hook.step, hook.node, hook.seal)
+            before = self.state_of(hook.call_sid, hook.step, hook.node, hook.seal, flow.revision)
             if before is None:
-                outcome, turn = "lost", engine.lost(self.flow, hook.now, caller, closures)
+                outcome, turn = "lost", engine.lost(flow, hook.now, caller, closures)
             else:
-                outcome, turn = "step", engine.step(self.flow, before, hook.given, hook.now, closures)
+                outcome, turn = "step", engine.step(flow, before, hook.given, hook.now, closures)
         if turn.effect is not None:
-            return self._with_effect(hook, before, turn, outcome, closures)
-        xml = self._render(hook, turn)
-        event = journal.event(self.flow, hook.call_sid, hook.step, before, hook.given, turn, hook.now)
+            return self._with_effect(v, hook, before, turn, outcome, closures)
+        xml = self._render(v, hook, turn)
+        event = journal.event(flow, hook.call_sid, hook.step, before, hook.given, turn, hook.now)
         if not event.anonymous:
             self.store.append(event)
         elif before is None or not before.anonymous:
@@ -164,13 +188,13 @@ class CallHandler:
                 self._anonymize(conn, event)
         return Answer(xml, turn.state.node, outcome, turn.state.anonymous, turn.path)
 
-    def _render(self, hook: Webhook, turn: Turn) -> str:
-        url = self.action_url(hook.root, hook.call_sid, hook.step + 1, turn.state)
-        return self.renderer.render(turn, url, hook.media)
+    def _render(self, v: Version, hook: Webhook, turn: Turn) -> str:
+        url = self.action_url(hook.root, hook.call_sid, hook.step + 1, turn.state, v.flow.revision)
+        return v.renderer.render(turn, url, hook.media)
 
-    def _goodbye(self, text: str, media: str) -> str:
-        phrase = prompts.render(self.flow.text(text), {}, {})
-        return twiml.goodbye(self.flow.settings, phrase, self.recordings, media)
+    def _goodbye(self, v: Version, text: str, media: str) -> str:
+        phrase = prompts.render(v.flow.text(text), {}, {})
+        return twiml.goodbye(v.flow.settings, phrase, v.recordings, media)
 
     def _anonymize(self, conn: Connection, event: Event) -> None:
         # What the call appended before it turned anonymous goes; one row keeps its step and hour.
@@ -178,7 +202,7 @@ class CallHandler:
         self.store.append_in(conn, event)
 
     def _with_effect(
-        self, hook: Webhook, before: CallState | None, turn: Turn, outcome: str, closures: engine.Closures
+        self, v: Version, hook: Webhook, before: CallState | None, turn: Turn, outcome: str, closures: engine.Closures
     ) -> Answer:
         """Perform the turn's effects, keep the answer and append the event, all in one transaction."""
         for _ in range(3):
@@ -187,10 +211,10 @@ class CallHandler:
                     stored = self.store.turn(conn, hook.call_sid, hook.step)
                     if stored is not None:
                         return Answer(stored, hook.node or "", "replay", turn.state.anonymous)
-                    done = self._perform(conn, hook, turn, closures)
-                    xml = self._render(hook, done)
+                    done = self._perform(v.flow, conn, hook, turn, closures)
+                    xml = self._render(v, hook, done)
                     self.store.save_turn(conn, hook.call_sid, hook.step, xml, hook.now)
-                    event = journal.event(self.flow, hook.call_sid, hook.step, before, hook.given, done, hook.now)
+                    event = journal.event(v.flow, hook.call_sid, hook.step, before, hook.given, done, hook.now)
                     if event.anonymous:
                         self._anonymize(conn, event)
                     else:
@@ -202,19 +226,25 @@ class CallHandler:
                 continue
         raise RuntimeError(f"step {hook.step} of a call kept conflicting with its twins")
 
-    def _perform(self, conn: Connection, hook: Webhook, turn: Turn, closures: engine.Closures) -> Turn:
+    def _perform(self, flow: Flow, conn: Connection, hook: Webhook, turn: Turn, closures: engine.Closures) -> Turn:
         while turn.effect is not None:
             effect = turn.effect
             if isinstance(effect, SpendEffect):
                 outcome = allowance.spend(conn, hook.call_sid, effect, hook.now)
             else:
                 outcome = engine.EffectOutcome(True, requests.register(conn, hook.call_sid, effect, hook.now))
-            turn = engine.resume(self.flow, turn, outcome, hook.now, hook.given.caller, closures)
+            turn = engine.resume(flow, turn, outcome, hook.now, hook.given.caller, closures)
         return turn
 
     def finish(self, call_sid: str, status: str, duration: int | None, now: datetime) -> None:
-        """Twilio says the call is over: fold its events into the journal and forget them."""
-        journal.finish(self.store, self.flow, call_sid, status, duration, now)
+        """Twilio says the call is over: fold its events into the journal (by the flow revision the
+        call was on) and forget them."""
+        journal.finish(self.store, self.flow_of, call_sid, status, duration, now)
+
+    def flow_of(self, revision: str | None) -> Flow:
+        """The flow of a revision (the current one when it is unknown)."""
+        version = self.revisions.get(revision or "", self.store.revision_source)
+        return (version or self.revisions.current).flow
 
     def emergency(self, url: str) -> str:
         """TwiML for a call that cannot be served: apology, then the operator's contact."""
@@ -223,7 +253,7 @@ class CallHandler:
         return twiml.emergency(settings, self.flow.text("technical_failure"), contact, url)
 
     def after_emergency(self, media: str = "") -> str:
-        return self._goodbye("goodbye_after_failure", media)
+        return self._goodbye(self.revisions.current, "goodbye_after_failure", media)
 
 
 def operator_contact(flow: Flow) -> str:

@@ -6,6 +6,7 @@ engine walks, with the defaults that come from `settings` and the contacts the e
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Mapping
@@ -37,7 +38,7 @@ from .model import (
     Transfer,
 )
 from .validate import validate
-from .yamlsrc import Located, load_yaml
+from .yamlsrc import Located, load_yaml, read_text
 
 __all__ = ["BUNDLED_FLOW", "DEFAULT_TEXTS", "NODE_FIELDS", "load"]
 
@@ -212,17 +213,27 @@ class _Builder:
         raise AssertionError(f"a node kind without a model: {raw!r}")
 
 
-def load(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> Flow:
+def revision_of(text: str) -> str:
+    """The revision of a flow file: a short hash of its text."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+
+
+def load(
+    path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None, text: str | None = None
+) -> Flow:
     """Read and validate a flow file; raises FlowError listing every problem found.
 
     The shape is checked first, all of it at once; what needs the whole flow (targets, reachability)
     is checked once the shape is right, so a broken node is reported once, not again at every node
-    that leads to it.
+    that leads to it. `text` is the file's text when it is already read (an earlier revision kept in
+    the database); its revision is the hash of that text.
     """
     env = os.environ if env is None else env
     source = Path(path) if path is not None else BUNDLED_FLOW
     file = str(source)
-    doc = load_yaml(source)
+    if text is None:
+        text = read_text(source)
+    doc = load_yaml(source, text)
     try:
         shape = flowfile.FlowFile.model_validate(doc)
     except ValidationError as exc:
@@ -238,6 +249,7 @@ def load(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | No
         allowances=MappingProxyType(b.allowances(settings.timezone)),
         programme=b.programme(),
         nodes=MappingProxyType({node_id: b.node(node_id, raw, settings) for node_id, raw in shape.nodes.items()}),
+        revision=revision_of(text),
     )
     problems = b.problems + validate(flow, doc, file)
     if problems:

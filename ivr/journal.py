@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -64,7 +65,8 @@ def event(
         hour = now.replace(minute=0, second=0, microsecond=0)
         return Event(call_sid, step, hour, "", "[]", None, anonymous=True)
     found = facts(flow, before, given, turn, now)
-    return Event(call_sid, step, now, given.kind, json.dumps(list(turn.path)), json.dumps(found) if found else None)
+    path = json.dumps(list(turn.path))
+    return Event(call_sid, step, now, given.kind, path, json.dumps(found) if found else None, False, flow.revision)
 
 
 def _how_it_ended(flow: Flow, last_node: str | None, status: str) -> str:
@@ -104,15 +106,25 @@ def row(flow: Flow, taken: list[Event], status: str, duration: int | None, now: 
         "branch": _branch(flow, path),
         "last_node": last_node,
         "end": _how_it_ended(flow, last_node, status),
+        "revision": taken[0].revision,
     }
 
 
-def finish(store: Store, flow: Flow, call_sid: str, status: str, duration: int | None, now: datetime) -> None:
-    """Fold a finished call's events into its journal row and forget them."""
-    store.fold(call_sid, lambda taken: row(flow, taken, status, duration, now))
+FlowOf = Callable[[str | None], Flow]  # the flow of a revision
 
 
-def purge(store: Store, flow: Flow, now: datetime, keep_days: int, turns_hours: float = 24) -> int:
+def finish(store: Store, flow: Flow | FlowOf, call_sid: str, status: str, duration: int | None, now: datetime) -> None:
+    """Fold a finished call's events into its journal row (read with the flow of the revision the
+    call was on) and forget them."""
+    flow_of: FlowOf = flow if callable(flow) else lambda _revision: flow
+
+    def fold(taken: list[Event]) -> dict[str, Any]:
+        return row(flow_of(taken[0].revision), taken, status, duration, now)
+
+    store.fold(call_sid, fold)
+
+
+def purge(store: Store, flow: Flow | FlowOf, now: datetime, keep_days: int, turns_hours: float = 24) -> int:
     """Close the rows of calls silent for a day (no status callback came), drop stored turns older
     than `turns_hours`, and delete journal rows older than `keep_days`; returns the rows deleted."""
     stale = utc(now - timedelta(days=1))

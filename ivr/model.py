@@ -223,6 +223,7 @@ class Flow:
     allowances: Mapping[str, AllowanceRule]
     programme: Programme | None
     nodes: Mapping[str, AnyNode]
+    revision: str = ""  # a hash of the file's text: calls stay on the revision they started on
 
     def node(self, node_id: str) -> AnyNode:
         return self.nodes[node_id]

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
 
 from . import database
 from .compiled import Compiled
@@ -39,6 +40,7 @@ events = sa.Table(
     sa.Column("facts", sa.Text),  # JSON list: closed schedules, dial outcomes, requests, allowances
     # A call that turned anonymous (the psychologist) keeps one row: its step and hour, nothing else.
     sa.Column("anonymous", sa.Boolean, nullable=False, default=False),
+    sa.Column("revision", sa.String(16)),  # the flow's revision the call is on
 )
 
 # The answers of webhooks that had an effect (a registered request, a spent allowance), so that a
@@ -108,6 +110,18 @@ journal = sa.Table(
     sa.Column("last_node", sa.String(64)),  # where the call waited last
     sa.Column("end", sa.String(32)),  # goodbye, transferred, abandoned, ...
     sa.Column("facts", sa.Text),  # JSON list: closed schedules, dial outcomes, requests, allowances
+    sa.Column("revision", sa.String(16)),  # the flow's revision the call was on
+)
+
+# Every revision of the flow that calls were started on, with its text: any instance, also after a
+# restart or a reload, serves a call in progress on the revision it started with.
+flow_revisions = sa.Table(
+    "ivr_flow_revisions",
+    metadata,
+    sa.Column("revision", sa.String(16), primary_key=True),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
 
 closures = sa.Table(
@@ -139,6 +153,7 @@ class Event:
     path: str  # JSON list of node ids
     facts: str | None = None
     anonymous: bool = False
+    revision: str | None = None
 
 
 _LOCKED = ("database is locked", "database table is locked", "database is busy")
@@ -285,6 +300,7 @@ def _event_values(event: Event) -> dict[str, Any]:
         "path": event.path,
         "facts": event.facts,
         "anonymous": event.anonymous,
+        "revision": event.revision,
     }
 
 
@@ -457,6 +473,27 @@ class Store:
     def save_turn(self, conn: Connection, call_sid: str, step: int, twiml: str, now: datetime) -> None:
         """Keep a webhook's answer; a racing twin of it fails here (IntegrityError) and is answered again."""
         conn.execute(_INSERT_TURN, {"sid": call_sid, "step": step, "twiml": twiml, "at": utc(now)})
+
+    def keep_revision(self, revision: str, name: str, source: str, now: datetime) -> None:
+        """Keep a flow revision's text (once: a revision never changes)."""
+        with self.begin() as conn:
+            known = conn.execute(sa.select(flow_revisions.c.revision).where(flow_revisions.c.revision == revision))
+            if known.first() is None:
+                try:
+                    with conn.begin_nested():
+                        conn.execute(
+                            flow_revisions.insert().values(
+                                revision=revision, name=name, source=source, created_at=utc(now)
+                            )
+                        )
+                except IntegrityError:
+                    pass  # another instance kept it first
+
+    def revision_source(self, revision: str) -> str | None:
+        """The text of a kept flow revision, or None."""
+        with self.connection() as conn, self.reading(conn):
+            found = conn.execute(sa.select(flow_revisions.c.source).where(flow_revisions.c.revision == revision))
+            return found.scalar()
 
     def closures(self) -> dict[str, str]:
         """Emergency closures in force: schedule name -> reason (read when a schedule branch asks)."""

@@ -196,7 +196,9 @@ def _webhook(step: int, node: str | None, seal: str | None = None, kind: str = "
         return xml(handler.emergency(url_for("voice.after_emergency")))
     seal = values.get("s", "") if seal is None else seal
     media = media_url(handler)
-    hook = Webhook(sid, step, node, seal, caller_input(values), request_now(), request.script_root, media)
+    revision = values.get("r", "")[:16]
+    given = caller_input(values)
+    hook = Webhook(sid, step, node, seal, given, request_now(), request.script_root, media, revision)
     try:
         answer = handler.handle(hook)
     except Exception:

@@ -67,14 +67,21 @@ _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _constru
 _Loader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)
 
 
-def load_yaml(path: Path) -> Located:
-    """Read a YAML file whose top level is a mapping; a syntax error names file and line."""
+def read_text(path: Path) -> str:
+    """A flow file's text; a file that cannot be read is a FlowError naming it."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except OSError as exc:
         raise FlowError.single(str(path), None, None, f"cannot read the file: {exc.strerror}") from exc
     except UnicodeDecodeError as exc:
         raise FlowError.single(str(path), None, None, "the file is not UTF-8 text") from exc
+
+
+def load_yaml(path: Path, text: str | None = None) -> Located:
+    """Read a YAML file (or its `text`, already read) whose top level is a mapping; a syntax error
+    names file and line."""
+    if text is None:
+        text = read_text(path)
     try:
         data = yaml.load(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:

@@ -14,8 +14,8 @@ _handler = app.extensions["ivr"].handler
 _committed = _handler._with_effect
 
 
-def _hang_after_commit(hook: Any, *args: Any) -> Any:
-    answer = _committed(hook, *args)
+def _hang_after_commit(version: Any, hook: Any, *args: Any) -> Any:
+    answer = _committed(version, hook, *args)
     marker = Path(os.environ["IVR_FAULT_MARKER"])
     if hook.call_sid.startswith("CAhang") and not marker.exists():  # once: the fallback then answers
         marker.write_text(str(os.getpid()))

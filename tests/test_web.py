@@ -28,8 +28,9 @@ def follow(client: Any, response: Any, **form: str) -> Any:
 
 
 def unsealed(document: str) -> str:
-    """The document with each sealed state (it differs in every call) written as SEALED."""
-    return re.sub(r"\?s=[A-Za-z0-9_-]+", "?s=SEALED", document)
+    """The document with each sealed state (it differs in every call) and the flow's revision (it
+    differs with every edit of the flow) written as SEALED."""
+    return re.sub(r"\?s=[A-Za-z0-9_-]+(&amp;r=[0-9a-f]+)?", "?s=SEALED", document)
 
 
 def parse(response: Any) -> ET.Element:
