@@ -163,11 +163,18 @@ def main(debug: bool) -> None:
 @main.command()
 @click.argument("flow", required=False, type=click.Path(dir_okay=False))
 @click.option("--flow", "flow_option", type=click.Path(dir_okay=False), help="Flow file (as everywhere else).")
-def check(flow: str | None, flow_option: str | None) -> None:
+@click.option(
+    "--against",
+    type=click.Path(dir_okay=False),
+    help="The revision now serving calls: say where its calls in progress would be stranded.",
+)
+def check(flow: str | None, flow_option: str | None, against: str | None) -> None:
     """Validate a flow file (default: the bundled DMS hotline) and print a summary."""
     model = _flow_or_exit(_one_flow(flow, flow_option))
+    if against:
+        _say_stranded(_flow_or_exit(against), model)
     kinds = Counter(node.kind for node in model.nodes.values())
-    click.echo(f"{_shown(model.path)}: OK, flow {model.name!r}")
+    click.echo(f"{_shown(model.path)}: OK, flow {model.name!r}, revision {model.revision}")
     click.echo(f"  nodes: {len(model.nodes)} (" + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())) + ")")
     menus = [n.id for n in model.nodes.values() if n.kind == "menu"]
     click.echo(f"  menus: {', '.join(menus)}")
@@ -180,6 +187,22 @@ def check(flow: str | None, flow_option: str | None) -> None:
     if model.programme:
         click.echo(f"  programme: {model.programme.start.isoformat()} .. {model.programme.end.isoformat()}")
     _say_recordings(model)
+
+
+def _say_stranded(old: Flow, new: Flow) -> None:
+    from .revisions import stranded
+
+    click.echo(f"against {_shown(old.path)} (revision {old.revision}) -> revision {new.revision}:")
+    found = stranded(old, new)
+    if not found:
+        click.echo("  no call in progress could be stranded: every place a call waits is still there")
+    for line in found:
+        click.echo(f"  stranded: {line}")
+    if found:
+        click.echo(
+            "  calls waiting there finish on their own revision (kept in the database); they would "
+            "meet a lost call only if that revision were gone"
+        )
 
 
 def _say_recordings(model: Flow) -> None:
@@ -323,9 +346,12 @@ def serve(host: str, port: int, flow: str | None, allow_simulated_clock: bool, d
     if allow_simulated_clock:
         config["ALLOW_SIMULATED_CLOCK"] = True
     config["SIMULATOR"] = simulator
+    config["WATCH_FLOW"] = True  # an edited flow file is taken at the next new call
     app = _app_or_exit(config, quiet=False)
     public = app.config.get("PUBLIC_URL")
-    click.echo(f"Serving flow {_shown(app.extensions['ivr'].handler.flow.path)}")
+    revisions = app.extensions["ivr"].handler.revisions
+    _reload_on_sighup(revisions)
+    click.echo(f"Serving flow {_shown(revisions.path)} (revision {revisions.revision}; edits are taken at once)")
     click.echo(f"Webhook for a local simulator: http://{host}:{port}/voice")
     if simulator:
         click.echo(f"Phone in the browser: http://{host}:{port}/simulator")
@@ -341,6 +367,17 @@ def serve(host: str, port: int, flow: str | None, allow_simulated_clock: bool, d
     except Exception as exc:
         click.echo(f"Database: NOT READY ({reason(exc)}); callers reach the operator until it is")
     app.run(host=host, port=port, debug=debug, use_reloader=debug)
+
+
+def _reload_on_sighup(revisions: Any) -> None:
+    """SIGHUP: read the flow file again at the next webhook (calls in progress keep their revision)."""
+    import signal
+
+    def asked(_signum: int, _frame: Any) -> None:
+        revisions.reload_requested = True
+
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, asked)
 
 
 @main.command()

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from .engine import CallState, Input, Turn
 from .model import Allowance, Ask, Branch, Flow, Hangup, Menu, Register, Transfer
-from .store import Event, Store, aware, events, journal, turns, utc
+from .store import Event, Store, aware, events, flow_revisions, journal, turns, utc
 
 MAX_PATH = 200  # nodes kept per call
 
@@ -133,7 +133,17 @@ def purge(store: Store, flow: Flow | FlowOf, now: datetime, keep_days: int, turn
         calls = [call_sid for (call_sid,) in conn.execute(silent).all()]
     for call_sid in calls:
         finish(store, flow, call_sid, "no status callback", None, now)
+    current = flow.revision if not callable(flow) else ""
     with store.begin() as conn:
         conn.execute(turns.delete().where(turns.c.created_at < utc(now - timedelta(hours=turns_hours))))
+        # A revision no call is on any more (and not the one new calls get) is not needed again.
+        in_use = sa.select(events.c.revision).where(events.c.revision.is_not(None)).distinct()
+        conn.execute(
+            flow_revisions.delete().where(
+                flow_revisions.c.revision != current,
+                flow_revisions.c.revision.not_in(in_use),
+                flow_revisions.c.created_at < stale,
+            )
+        )
         cutoff = utc(now - timedelta(days=keep_days))
         return int(conn.execute(journal.delete().where(journal.c.started_at < cutoff)).rowcount)

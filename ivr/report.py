@@ -34,6 +34,7 @@ class Report:
     second_opinions: Counter[str] = field(default_factory=Counter)  # grant, refuse, release
     transfers: Counter[tuple[str, str]] = field(default_factory=Counter)  # (contact, outcome)
     requests: Counter[str] = field(default_factory=Counter)
+    revisions: Counter[str] = field(default_factory=Counter)  # the flow revision calls were on
 
     def rows(self) -> list[tuple[str, str, int]]:
         """Every figure as (section, label, count), the shape of the CSV."""
@@ -46,6 +47,7 @@ class Report:
         out += [("second opinion", k, v) for k, v in sorted(self.second_opinions.items())]
         out += [("transfer", f"{c}: {o}", v) for (c, o), v in sorted(self.transfers.items())]
         out += [("request", k, v) for k, v in sorted(self.requests.items())]
+        out += [("flow revision", k, v) for k, v in self.revisions.most_common()]
         return out
 
 
@@ -68,6 +70,7 @@ def build(conn: Connection, flow: Flow, since: datetime | None, until: datetime 
         if row.anonymous:
             report.anonymous += 1
             continue
+        report.revisions[row.revision or "(before revisions)"] += 1
         branch = row.branch or "(no choice made)"
         report.by_branch[f"{key_of[branch]}: {branch}" if branch in key_of else branch] += 1
         report.ends[row.end or "in progress"] += 1
@@ -174,6 +177,7 @@ def to_html(report: Report, title: str) -> str:
         _bars("Transfer outcomes", [(f"{c}: {o}", v) for (c, o), v in sorted(report.transfers.items())], "#16a085"),
         _bars("Requests registered", sorted(report.requests.items()), "#d68910"),
         _bars("Second opinions", sorted(report.second_opinions.items()), "#8e44ad"),
+        _bars("Flow revision the calls were on", report.revisions.most_common(), "#7f8c8d"),
     ]
     for schedule, cells in sorted(report.after_hours.items()) or [("representative", Counter())]:
         sections.append(_heatmap(f"After-hours demand: {schedule} (weekday × hour)", cells))
