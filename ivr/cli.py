@@ -171,8 +171,7 @@ def main(debug: bool) -> None:
 def check(flow: str | None, flow_option: str | None, against: str | None) -> None:
     """Validate a flow file (default: the bundled DMS hotline) and print a summary."""
     model = _flow_or_exit(_one_flow(flow, flow_option))
-    if against:
-        _say_stranded(_flow_or_exit(against), model)
+    previous = _flow_or_exit(against) if against else None
     kinds = Counter(node.kind for node in model.nodes.values())
     click.echo(f"{_shown(model.path)}: OK, flow {model.name!r}, revision {model.revision}")
     click.echo(f"  nodes: {len(model.nodes)} (" + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())) + ")")
@@ -187,6 +186,8 @@ def check(flow: str | None, flow_option: str | None, against: str | None) -> Non
     if model.programme:
         click.echo(f"  programme: {model.programme.start.isoformat()} .. {model.programme.end.isoformat()}")
     _say_recordings(model)
+    if previous is not None:
+        _say_stranded(previous, model)
 
 
 def _say_stranded(old: Flow, new: Flow) -> None:
