@@ -134,7 +134,16 @@ def test_db_check_reads_without_waiting_for_a_writer(tmp_path: Path, monkeypatch
 def test_an_admin_command_on_a_failing_database_says_so_in_one_line(
     command: list[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setenv("IVR_DATABASE_URL", f"sqlite:///{tmp_path / 'missing' / 'x.sqlite3'}")
+    url = f"sqlite:///{tmp_path / 'missing' / 'x.sqlite3'}"
+    monkeypatch.setenv("IVR_DATABASE_URL", url)
+    result = CliRunner().invoke(main, command)
+    assert result.exit_code == 2  # a wrong URL is the user's input
+    assert result.output == (
+        f"ivr: cannot open database {url}: the folder {tmp_path / 'missing'} does not exist "
+        "(create it, or fix IVR_DATABASE_URL)\n"
+    )
+    (tmp_path / "folder.sqlite3").mkdir()  # a database that cannot be opened for another reason
+    monkeypatch.setenv("IVR_DATABASE_URL", f"sqlite:///{tmp_path / 'folder.sqlite3'}")
     result = CliRunner().invoke(main, command)
     assert result.exit_code == 1
     assert (
