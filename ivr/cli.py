@@ -712,6 +712,32 @@ def allowance_release(reference: str, reason: str) -> None:
     click.echo(f"released {use['allowance']} of policy {use['key']} (request {reference}): {reason.strip()}")
 
 
+@main.command()
+@_simulated_option
+@click.option("--at", "at_text", metavar="ISO-8601", help="The moment to look from (default: now).")
+def callbacks(at_text: str | None) -> None:
+    """Call-back requests and when each is due: at once for an open line, else at its next opening."""
+    from . import callbacks as cb
+    from . import clock
+    from .requests import list_requests
+
+    flow, store = _admin_store()
+    try:
+        now = clock.parse(at_text, flow.settings.timezone) if at_text else clock.now()
+    except ValueError as exc:
+        raise click.BadParameter(_date_problem(at_text or "", exc), param_hint="--at") from None
+    with store.begin() as conn:
+        found = [cb.from_request(flow, row) for row in list_requests(conn, cb.KIND)]
+    if not found:
+        click.echo("no call-back requests")
+        return
+    zone = ZoneInfo(flow.settings.timezone)
+    for call in found:
+        when = call.due_at.astimezone(zone).strftime("%Y-%m-%d %H:%M") if call.due_at else "never (no opening ahead)"
+        state = "due" if call.is_due(now) else "waiting"
+        click.echo(f"{call.reference}  {call.line:<15} {call.phone:<16} {state:<8} due {when}")
+
+
 @main.group()
 def requests() -> None:
     """Registered requests: desk intake, second opinion, call-back."""
