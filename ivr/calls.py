@@ -165,7 +165,6 @@ class CallHandler:
         if hook.step > self.max_steps:
             return Answer(self._goodbye(v, "too_long", hook.media), "", "too-long")
         flow = v.flow
-        hook = replace(hook, revision=flow.revision)
         closures = _Closures(self.store) if flow.schedules else {}
         caller = hook.given.caller
         before: CallState | None = None

@@ -226,12 +226,13 @@ def _say_recordings(model: Flow) -> None:
     """How many prompts are recorded, and each missing or orphaned recording as a warning."""
     from . import studio
 
-    recordings = studio.Recordings.scan(model, os.environ.get("IVR_PROMPTS_DIR") or None)
+    root = os.environ.get("IVR_PROMPTS_DIR") or None
+    recordings = studio.Recordings.scan(model, root)
     pieces = studio.catalogue(model)
     if recordings:
         recorded = sum(1 for p in pieces if recordings.file_for(p.text))
         click.echo(f"  recordings: {recorded} of {len(pieces)} prompts ({_shown(str(recordings.folder))})")
-    for problem in studio.problems(model, os.environ.get("IVR_PROMPTS_DIR") or None):
+    for problem in studio.problems(model, root):
         click.echo(f"warning: {_shown(problem)}", err=True)
 
 

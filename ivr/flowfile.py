@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import types
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from types import MappingProxyType
@@ -605,8 +606,6 @@ def _plain(shape: Any) -> Any:
 
 
 def _is_union(shape: Any) -> bool:
-    import types
-
     return get_origin(shape) in (Union, types.UnionType)
 
 

@@ -71,10 +71,12 @@ class Revisions:
         """The version a call on `revision` is answered by ("" is the current one); None when it is
         neither in memory nor kept where `sources` looks (the database: any instance serves a call
         on a revision it never ran itself)."""
-        if self.watch or self.reload_requested:
-            self.reload_if_changed()
+        if not revision:  # a new call: the moment an edited file (or SIGHUP) takes effect
+            if self.watch or self.reload_requested:
+                self.reload_if_changed()
+            return self.current
         current = self.current
-        if not revision or revision == current.flow.revision:
+        if revision == current.flow.revision:
             return current
         version = self._known.get(revision)
         if version is None and sources is not None:

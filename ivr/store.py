@@ -17,7 +17,6 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError
 
 from . import database
 from .compiled import Compiled
@@ -476,18 +475,11 @@ class Store:
 
     def keep_revision(self, revision: str, name: str, source: str, now: datetime) -> None:
         """Keep a flow revision's text (once: a revision never changes)."""
-        with self.begin() as conn:
-            known = conn.execute(sa.select(flow_revisions.c.revision).where(flow_revisions.c.revision == revision))
-            if known.first() is None:
-                try:
-                    with conn.begin_nested():
-                        conn.execute(
-                            flow_revisions.insert().values(
-                                revision=revision, name=name, source=source, created_at=utc(now)
-                            )
-                        )
-                except IntegrityError:
-                    pass  # another instance kept it first
+        with self.begin() as conn:  # another instance may have kept it first: that row stays
+            conn.execute(
+                _insert_ignoring(flow_revisions, self.engine.dialect.name),
+                {"revision": revision, "name": name, "source": source, "created_at": utc(now)},
+            )
 
     def revision_source(self, revision: str) -> str | None:
         """The text of a kept flow revision, or None."""

@@ -97,7 +97,6 @@ def folder(flow: Flow, root: str | Path | None = None) -> Path:
 class Recordings:
     """The recorded pieces of a flow: their words -> file name, read once at start-up."""
 
-    flow: str
     folder: Path
     by_text: Mapping[str, str]  # piece words -> "<id>.wav"
     texts: Mapping[str, str]  # file name -> piece words
@@ -114,7 +113,7 @@ class Recordings:
                     by_text.setdefault(piece.text, path.name)
                     texts[path.name] = piece.text
                     break
-        return cls(flow.name, where, MappingProxyType(by_text), MappingProxyType(texts))
+        return cls(where, MappingProxyType(by_text), MappingProxyType(texts))
 
     def __bool__(self) -> bool:
         return bool(self.by_text)

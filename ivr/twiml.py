@@ -86,7 +86,11 @@ def render(
         _dial_target(dial, action.target)
     elif isinstance(action, End):
         response.hangup()
-    document = str(response)
+    return _with_media(str(response), recordings, media_url)
+
+
+def _with_media(document: str, recordings: Recordings | None, media_url: str) -> str:
+    """The document with where recordings are served filled in (only a document with recordings has it)."""
     return document.replace(_MEDIA, escape(media_url, _QUOTE)) if recordings else document
 
 
@@ -114,7 +118,7 @@ class Renderer:
         # With recordings, two phrases of the same words may be cut differently: their pieces count.
         key = _pieces(turn) if self.recordings else None
         document = escape(action_url, _QUOTE).join(self._template(turn.say, turn.action, key))
-        return document.replace(_MEDIA, escape(media_url, _QUOTE)) if self.recordings else document
+        return _with_media(document, self.recordings, media_url)
 
 
 def _pieces(turn: Turn) -> tuple[object, ...]:
@@ -136,8 +140,7 @@ def goodbye(settings: Settings, text: str, recordings: Recordings | None = None,
     response = VoiceResponse()
     _speak(response, text, {"voice": settings.voice, "language": settings.language}, recordings)
     response.hangup()
-    document = str(response)
-    return document.replace(_MEDIA, escape(media_url, _QUOTE)) if recordings else document
+    return _with_media(str(response), recordings, media_url)
 
 
 def empty() -> str:
