@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from . import allowance, engine, journal, prompts, requests, studio, twiml
+from . import allowance, callbacks, engine, journal, prompts, requests, studio, twiml
 from .engine import CallState, Input, SpendEffect, Turn
 from .model import Flow
 from .revisions import Revisions, Version
@@ -27,6 +27,7 @@ from .store import Event, Store, forget_call
 
 MAX_STEPS = 500  # webhooks in one call; beyond that the call is ended politely
 STEP_PATH = "/voice/step"  # action URLs: {root}/voice/step/{step}/{node}?s={sealed state}
+CALLBACK_PATH = "/voice/callback"  # a call-back call's webhook: {root}/voice/callback?t={sealed ticket}
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,8 @@ class Webhook:
     root: str = ""
     media: str = ""  # the absolute URL recorded prompts are played from (Twilio needs it absolute)
     revision: str = ""  # the flow revision the call is on ("" for a new call: the current one)
+    ticket: str = ""  # a call-back call's first webhook: its sealed ticket (which request, which attempt)
+    answered_by: str = ""  # ... and who answered it, by Twilio's answering-machine detection
 
 
 @dataclass(frozen=True)
@@ -168,7 +171,9 @@ class CallHandler:
         closures = _Closures(self.store) if flow.schedules else {}
         caller = hook.given.caller
         before: CallState | None = None
-        if hook.node is None:
+        if hook.node is None and hook.ticket:
+            outcome, turn = self._call_back(flow, hook, closures)
+        elif hook.node is None:
             outcome, turn = "new", engine.start(flow, hook.now, caller, closures)
         else:
             before = self.state_of(hook.call_sid, hook.step, hook.node, hook.seal, flow.revision)
@@ -186,6 +191,40 @@ class CallHandler:
             with self.store.begin() as conn:
                 self._anonymize(conn, event)
         return Answer(xml, turn.state.node, outcome, turn.state.anonymous, turn.path)
+
+    # ------------------------------------------------------------ call-backs the hotline places
+
+    def callback_urls(self, base: str, ticket: callbacks.Ticket) -> tuple[str, str]:
+        """The webhook and the status callback of a call-back attempt's call, its ticket sealed in both."""
+        sealed = quote(ticket.seal(self.keys), safe="")
+        return f"{base}{CALLBACK_PATH}?t={sealed}", f"{base}{CALLBACK_PATH}/status?t={sealed}"
+
+    def _call_back(self, flow: Flow, hook: Webhook, closures: engine.Closures) -> tuple[str, Turn]:
+        ticket = callbacks.Ticket.open(self.keys, hook.ticket)
+        if ticket is None:
+            return "lost", engine.lost(flow, hook.now, "", closures)
+        with self.store.begin() as conn:
+            callbacks.answered(conn, ticket, hook.call_sid, hook.answered_by)
+        machine = hook.answered_by in callbacks.MACHINE
+        turn = engine.call_back(flow, ticket.line, ticket.reference, ticket.last, machine, hook.now, closures)
+        return "callback", turn
+
+    def finish_callback(
+        self, token: str, call_sid: str, status: str, answered_by: str, duration: int | None, now: datetime
+    ) -> str | None:
+        """A call-back call is over: close its journal row, then end its attempt (connected or not) and
+        move the request on by the flow's policy; the attempt's outcome, or None for a broken ticket."""
+        ticket = callbacks.Ticket.open(self.keys, token)
+        self.finish(call_sid, status, duration, now)
+        if ticket is None:
+            return None
+        with self.store.begin() as conn:
+            if not answered_by:
+                mine = [a for a in callbacks.attempts_of(conn, ticket.reference) if a["attempt"] == ticket.attempt]
+                answered_by = (mine[0]["answered_by"] or "") if mine else ""
+            outcome = callbacks.outcome_of(status, answered_by, callbacks.was_connected(conn, call_sid))
+            callbacks.finish_attempt(conn, self.flow, ticket.reference, ticket.attempt, outcome, now)
+        return outcome
 
     def _render(self, v: Version, hook: Webhook, turn: Turn) -> str:
         url = self.action_url(hook.root, hook.call_sid, hook.step + 1, turn.state, v.flow.revision)

@@ -10,6 +10,7 @@ import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any, NoReturn
 from zoneinfo import ZoneInfo
@@ -201,6 +202,13 @@ def check(flow: str | None, flow_option: str | None, against: str | None) -> Non
         click.echo(f"  allowance {rule.name}: {rule.limit} per {rule.period.replace('_', ' ')}")
     if model.programme:
         click.echo(f"  programme: {model.programme.start.isoformat()} .. {model.programme.end.isoformat()}")
+    if model.callbacks is not None:
+        p = model.callbacks.policy
+        lines = ", ".join(f"{line} → {node}" for line, node in model.callbacks.lines.items())
+        click.echo(
+            f"  call-backs: {lines}; answering machine → {model.callbacks.machine}; up to {p.attempts} attempts "
+            f"{p.spacing_minutes} min apart, given up {p.give_up_hours} h after due, {p.at_once} at once"
+        )
     _say_recordings(model)
     if previous is not None:
         _say_stranded(previous, model)
@@ -648,6 +656,8 @@ def _admin_app(flow: str | None = None) -> Flask:
             "SIMULATED_DATABASE_URL": os.environ.get("IVR_SIMULATED_DATABASE_URL"),
         }
         config["DATABASE_URL"] = simulated_database_url(chosen, where["INSTANCE_PATH"])
+        # Calls the command places itself in the simulator (`callbacks run`) stay in that database too.
+        config["SIMULATED_DATABASE_URL"] = config["DATABASE_URL"]
     with _quiet():
         return _app_or_exit(config)
 
@@ -713,30 +723,153 @@ def allowance_release(reference: str, reason: str) -> None:
     click.echo(f"released {use['allowance']} of policy {use['key']} (request {reference}): {reason.strip()}")
 
 
-@main.command()
+def _moment(at_text: str | None, flow: Flow, option: str = "--at") -> datetime:
+    from . import clock
+
+    try:
+        return clock.parse(at_text, flow.settings.timezone) if at_text else clock.now()
+    except ValueError as exc:
+        raise click.BadParameter(_date_problem(at_text or "", exc), param_hint=option) from None
+
+
+@main.group(invoke_without_command=True)
 @_simulated_option
 @click.option("--at", "at_text", metavar="ISO-8601", help="The moment to look from (default: now).")
-def callbacks(at_text: str | None) -> None:
-    """Call-back requests and when each is due: at once for an open line, else at its next opening."""
+@click.pass_context
+def callbacks(ctx: click.Context, at_text: str | None) -> None:
+    """Call-back requests: when each is due (at once for an open line, else at its next opening),
+    and how placing it went (`ivr callbacks run` places the due ones)."""
+    if ctx.invoked_subcommand is not None:
+        if at_text:
+            raise click.UsageError(f"give --at after `{ctx.invoked_subcommand}`")
+        return
     from . import callbacks as cb
-    from . import clock
-    from .requests import list_requests
 
     flow, store = _admin_store()
-    try:
-        now = clock.parse(at_text, flow.settings.timezone) if at_text else clock.now()
-    except ValueError as exc:
-        raise click.BadParameter(_date_problem(at_text or "", exc), param_hint="--at") from None
+    now = _moment(at_text, flow)
     with store.begin() as conn:
-        found = [cb.from_request(flow, row) for row in list_requests(conn, cb.KIND)]
+        found = cb.listed(conn, flow)
     if not found:
         click.echo("no call-back requests")
         return
     zone = ZoneInfo(flow.settings.timezone)
     for call in found:
-        when = call.due_at.astimezone(zone).strftime("%Y-%m-%d %H:%M") if call.due_at else "never (no opening ahead)"
-        state = "due" if call.is_due(now) else "waiting"
-        click.echo(f"{call.reference}  {call.line:<15} {call.phone:<16} {state:<8} due {when}")
+        click.echo(cb.describe(call, now, zone))
+
+
+@callbacks.command("run")
+@_simulated_option
+@click.argument("inputs", nargs=-1)
+@click.option("--at", "at_text", metavar="ISO-8601", help="With --simulated or --dry-run: the moment to run at.")
+@click.option("--dry-run", is_flag=True, help="Only say which call-backs would be placed.")
+@click.option("--limit", type=click.IntRange(1, 1000), help="Place at most this many in this run.")
+@click.option("--every", type=click.IntRange(5, 3600), metavar="SECONDS", help="Keep running: a run every SECONDS.")
+@click.option(
+    "--answer",
+    type=click.Choice(["human", "machine", "busy", "no-answer", "failed"]),
+    default="human",
+    show_default=True,
+    help="With --simulated: how the callee answers.",
+)
+@click.option("--from", "from_", envvar="IVR_CALLBACK_FROM", help="The Twilio number calls come from (IVR_CALLBACK_FROM).")
+@click.option("--public-url", envvar="IVR_PUBLIC_URL", help="The server's public https URL (IVR_PUBLIC_URL).")
+def callbacks_run(
+    inputs: tuple[str, ...],
+    at_text: str | None,
+    dry_run: bool,
+    limit: int | None,
+    every: int | None,
+    answer: str,
+    from_: str | None,
+    public_url: str | None,
+) -> None:
+    """Place the call-backs that are due: through Twilio's REST API, or with --simulated in the
+    simulator (INPUT: what the callee does once connected, default dial:completed).
+
+    \b
+    Safe from cron and as a worker (--every) on several instances: each attempt is claimed once.
+    Real calls need TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, IVR_CALLBACK_FROM and IVR_PUBLIC_URL.
+    """
+    from . import callbacks as cb
+    from .simulator.console import parse_token
+
+    simulated = bool(click.get_current_context().meta.get("ivr_simulated"))
+    if at_text and not (simulated or dry_run):
+        raise click.UsageError("--at goes with --simulated or --dry-run: real calls are placed on the real clock")
+    if at_text and every:
+        raise click.UsageError("--every runs on the real clock; it cannot go with --at")
+    if (inputs or answer != "human") and not simulated:
+        raise click.UsageError("INPUT and --answer say what a simulated callee does: add --simulated")
+    try:
+        tokens = tuple(parse_token(t) for t in (inputs or ("dial:completed",)))
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    app = _admin_app()
+    handler = app.extensions["ivr"].handler
+    flow, store = handler.flow, handler.store
+    if flow.callbacks is None:
+        raise click.ClickException(f"the flow {flow.name!r} has no `callbacks:` section: it places no call-backs")
+    placer: Any = None
+    if simulated and not dry_run:
+        from .placing import SimulatedPlacer
+
+        placer = SimulatedPlacer(app, "machine_start" if answer == "machine" else answer, tokens)
+    elif not dry_run:
+        placer = _twilio_placer(handler, from_, public_url)
+    zone = ZoneInfo(flow.settings.timezone)
+    policy = flow.callbacks.policy
+
+    def one_run() -> None:
+        now = _moment(at_text, flow)
+        if placer is not None and simulated:
+            placer.at = now
+        shown = len(getattr(placer, "calls", []))
+        with _quiet():  # the webhooks' own log lines would drown the transcripts
+            done = cb.run(store, flow, placer, now, limit=limit)
+        if not done:
+            click.echo(f"{now.astimezone(zone):%Y-%m-%d %H:%M}: no call-back is due")
+        for placed in done:
+            c = placed.callback
+            head = f"{c.reference}  {c.line:<15} {c.phone:<16} attempt {placed.attempt} of {policy.attempts}"
+            if placer is None:
+                click.echo(f"{head}: would be placed (dry run)")
+                continue
+            calls = getattr(placer, "calls", [])
+            if simulated and len(calls) > shown:
+                from .simulator.console import show_new
+
+                click.echo(f"{head}: placed {placed.call_sid} (simulated, the callee answers: {answer})")
+                show_new(calls[shown], 0, False)
+                shown += 1
+            ended = f" → {placed.outcome}" if placed.outcome else " (ringing; its status callback ends it)"
+            detail = f": {placed.detail}" if placed.detail else ""
+            click.echo(f"{head}: {'placed ' + placed.call_sid if placed.call_sid else 'not placed'}{ended}{detail}")
+
+    if every is None:
+        one_run()
+        return
+    cb.work(one_run, every, cb.stop_on_signals())
+
+
+def _twilio_placer(handler: Any, from_: str | None, public_url: str | None) -> Any:
+    from . import twilio_setup
+    from .placing import TwilioPlacer
+
+    missing = [name for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN") if not os.environ.get(name)]
+    missing += ["IVR_CALLBACK_FROM (or --from)"] if not from_ else []
+    missing += ["IVR_PUBLIC_URL (or --public-url)"] if not public_url else []
+    if missing:
+        raise click.UsageError(
+            f"set {', '.join(missing)} to place real calls (or add --dry-run, or --simulated for the simulator)"
+        )
+    assert from_ is not None and public_url is not None
+    try:
+        base = twilio_setup.check_public_url(public_url)
+        number = twilio_setup.check_number(from_)
+    except twilio_setup.SetupError as exc:
+        raise click.UsageError(str(exc)) from None
+    client = twilio_setup.make_client(os.environ["TWILIO_ACCOUNT_SID"], os.environ["TWILIO_AUTH_TOKEN"])
+    return TwilioPlacer(client, handler, number, base)
 
 
 @main.group()

@@ -36,6 +36,8 @@ class Scenario:
     name: str
     at: str | None
     closures: tuple[str, ...] = ()
+    # A call-back call the hotline places instead of a caller's call: (line, AnsweredBy, last attempt).
+    callback: tuple[str, str, bool] | None = None
 
 
 @dataclass
@@ -202,6 +204,12 @@ class _InProcessBackend:
 
         for schedule in scenario.closures:
             self.store.close(schedule, "crawler scenario", clock.now())
+        if scenario.callback is not None:
+            from .callbacks import Ticket
+
+            line, answered_by, last = scenario.callback
+            url, _ = self.handler.callback_urls("", Ticket("0", line, 1, last))
+            return self.simulator.outbound(url, to="+79161234567", answer=answered_by, at=scenario.at)
         return self.simulator.call(at=scenario.at)
 
     def finish(self, scenario: Scenario) -> None:
@@ -426,6 +434,17 @@ def default_scenarios(flow: Flow | None, times: list[str] | None = None) -> list
     if not times and flow is not None and flow.schedules:
         names = tuple(flow.schedules)
         scenarios.append(Scenario(_label(flow, moments[0], "emergency closure of every schedule"), moments[0], names))
+    if not times and flow is not None and flow.callbacks is not None:
+        # The calls the hotline places: each line's, and what an answering machine and a last attempt hear.
+        for line in flow.callbacks.lines:
+            scenarios.append(Scenario(f"call-back of {line}, answered", moments[0], (), (line, "human", False)))
+        line = next(iter(flow.callbacks.lines))
+        for answered_by, last, what in (
+            ("human", True, "answered on the last attempt"),
+            ("machine_start", False, "an answering machine"),
+            ("machine_start", True, "an answering machine on the last attempt"),
+        ):
+            scenarios.append(Scenario(f"call-back of {line}, {what}", moments[0], (), (line, answered_by, last)))
     return scenarios
 
 

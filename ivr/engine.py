@@ -176,6 +176,20 @@ def start(flow: Flow, now: datetime, caller: str = "", closures: Closures = EMPT
     return _advance(flow, CallState(node=flow.settings.start), (), (), World(now, closures), caller)
 
 
+def call_back(
+    flow: Flow, line: str, reference: str, last_attempt: bool, machine: bool, now: datetime, closures: Closures = EMPTY
+) -> Turn:
+    """The first turn of a call the hotline placed to answer call-back request `reference` on `line`:
+    the line's outbound start node, or the answering machine's node."""
+    callbacks = flow.callbacks
+    if callbacks is None:
+        return lost(flow, now, "", closures)
+    start = callbacks.machine if machine else callbacks.lines.get(line) or callbacks.lines[callbacks.default_line]
+    state = CallState(node=start).remember("reference", reference, speech.digits(reference))
+    state = state.remember("last_attempt", "yes" if last_attempt else "no")
+    return _advance(flow, state, (), (), World(now, closures), "")
+
+
 def lost(flow: Flow, now: datetime, caller: str = "", closures: Closures = EMPTY) -> Turn:
     """A call the server has no state for: apologise and offer the main menu."""
     say = (flow.text("lost_call"),)

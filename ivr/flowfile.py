@@ -272,6 +272,25 @@ class ProgrammeFile(Shape):
         return self
 
 
+class CallbackPolicyFile(Shape):
+    """How call-backs are retried: attempts, minutes between them, hours after which to give up."""
+
+    attempts: _between(1, 10, "Calls placed at most for one request.") = 3  # type: ignore[valid-type]
+    spacing: _between(1, 1440, "Minutes from an unanswered attempt to the next.") = 30  # type: ignore[valid-type]
+    give_up: _between(1, 720, "Hours after the request fell due when no attempt is started any more.") = 48  # type: ignore[valid-type]
+    at_once: _between(1, 100, "Call-backs in progress at once, over every instance.") = 2  # type: ignore[valid-type]
+
+
+class CallbacksFile(Shape):
+    """`callbacks:` — the outbound calls that answer call-back requests."""
+
+    lines: Annotated[dict[Name, Name], Field(min_length=1)] = Field(
+        description="A line (a contact's name) to the node its call-back call starts at."
+    )
+    machine: Name = Field(description="The node an answering machine hears (a short message, then hang up).")
+    policy: CallbackPolicyFile = CallbackPolicyFile()
+
+
 class FailuresFile(Shape):
     """How many failures of one kind are allowed, then where the call goes."""
 
@@ -430,6 +449,7 @@ class FlowFile(Shape):
     schedules: dict[Name, ScheduleFile] = Field(default_factory=dict)
     allowances: dict[Name, AllowanceFile] = Field(default_factory=dict)
     programme: ProgrammeFile | None = None
+    callbacks: CallbacksFile | None = None
     nodes: Annotated[dict[StrictStr, NodeFile], Field(min_length=1)]
 
 

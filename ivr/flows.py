@@ -25,6 +25,8 @@ from .model import (
     AnyNode,
     Ask,
     Branch,
+    CallbackPolicy,
+    Callbacks,
     Contact,
     Failures,
     Flow,
@@ -132,6 +134,17 @@ class _Builder:
     def programme(self) -> Programme | None:
         p = self.shape.programme
         return None if p is None else Programme(start=p.start, end=p.end, inactive=p.inactive)
+
+    def callbacks(self, settings: Settings) -> Callbacks | None:
+        c = self.shape.callbacks
+        if c is None:
+            return None
+        p = c.policy
+        policy = CallbackPolicy(p.attempts, p.spacing, p.give_up, p.at_once)
+        operator = self.shape.nodes.get(settings.operator)
+        contact = str(getattr(operator, "contact", ""))
+        default = contact if contact in c.lines else next(iter(c.lines))
+        return Callbacks(MappingProxyType(dict(c.lines)), c.machine, policy, default)
 
     def failures(self, raw: flowfile.FailuresFile | None, key: str, node: str, settings: Settings) -> Failures:
         limit = raw.limit if raw and raw.limit else settings.attempts
@@ -248,6 +261,7 @@ def load(
         schedules=MappingProxyType(b.schedules(settings.timezone)),
         allowances=MappingProxyType(b.allowances(settings.timezone)),
         programme=b.programme(),
+        callbacks=b.callbacks(settings),
         nodes=MappingProxyType({node_id: b.node(node_id, raw, settings) for node_id, raw in shape.nodes.items()}),
         revision=revision_of(text),
     )

@@ -75,6 +75,15 @@ def _quote(text: str) -> str:
     return text.replace('"', "'")
 
 
+def _placed(flow: Flow) -> list[tuple[str, str]]:
+    """(label, start node) of the calls the flow places itself: each line's call-back, and what an
+    answering machine hears."""
+    if flow.callbacks is None:
+        return []
+    found = [(f"call-back: {line}", node) for line, node in flow.callbacks.lines.items()]
+    return [*found, ("call-back: answering machine", flow.callbacks.machine)]
+
+
 def mermaid(flow: Flow) -> str:
     """A Mermaid flowchart of the flow."""
     lines = ["flowchart TD"]
@@ -86,6 +95,9 @@ def mermaid(flow: Flow) -> str:
             arrow = "-.->" if fallback else "-->"
             text = f'|"{_quote(label)}"|' if label else ""
             lines.append(f"    {node.id} {arrow}{text} {target}")
+    if flow.callbacks is not None:
+        lines.append('    outbound>"☎ calls the hotline places (ivr callbacks run)"]')
+        lines += [f'    outbound -->|"{_quote(label)}"| {node}' for label, node in _placed(flow)]
     return "\n".join(lines) + "\n"
 
 
@@ -110,5 +122,8 @@ def dot(flow: Flow) -> str:
         for label, target, fallback in _edges(flow, node):
             style = ", style=dashed" if fallback else ""
             lines.append(f'    {node.id} -> {target} [label="{_quote(label)}"{style}];')
+    if flow.callbacks is not None:
+        lines.append('    outbound [shape=cds, label="calls the hotline places (ivr callbacks run)"];')
+        lines += [f'    outbound -> {node} [label="{_quote(label)}"];' for label, node in _placed(flow)]
     lines.append("}")
     return "\n".join(lines) + "\n"

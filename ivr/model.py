@@ -212,6 +212,28 @@ AnyNode = Menu | Message | Ask | Branch | Allowance | Register | Transfer | Hang
 
 
 @dataclass(frozen=True)
+class CallbackPolicy:
+    """How call-back requests are placed: attempts, the spacing between them, when to give up, and
+    how many calls are placed at once."""
+
+    attempts: int
+    spacing_minutes: int
+    give_up_hours: int  # after the request fell due, no attempt is started any more
+    at_once: int
+
+
+@dataclass(frozen=True)
+class Callbacks:
+    """The outbound flow of call-backs: the node each line's call-back starts at, the node an
+    answering machine hears, and the policy."""
+
+    lines: Mapping[str, str]  # line (a contact name) -> start node
+    machine: str
+    policy: CallbackPolicy
+    default_line: str  # the line of a call-back request that names none (the operator's)
+
+
+@dataclass(frozen=True)
 class Flow:
     """A validated phone tree; build it with flows.load()."""
 
@@ -224,6 +246,7 @@ class Flow:
     programme: Programme | None
     nodes: Mapping[str, AnyNode]
     revision: str = ""  # a hash of the file's text: calls stay on the revision they started on
+    callbacks: Callbacks | None = None
 
     def node(self, node_id: str) -> AnyNode:
         return self.nodes[node_id]

@@ -8,7 +8,9 @@ from collections.abc import Mapping
 from . import speech
 
 # Values the engine itself provides, beside the names that `ask` nodes store.
-ENGINE_VALUES = frozenset({"reference", "next_opening", "used_on", "next_period", "value", "last_transfer"})
+ENGINE_VALUES = frozenset(
+    {"reference", "next_opening", "used_on", "next_period", "value", "last_transfer", "last_attempt"}
+)
 
 
 def placeholders(template: str) -> list[tuple[str, str]]:

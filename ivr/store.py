@@ -132,6 +132,37 @@ closures = sa.Table(
 )
 
 
+# Call-backs placed: one row per call-back request (made when `ivr callbacks` first looks at it),
+# claimed by a conditional UPDATE so that of several workers exactly one places each attempt.
+callbacks = sa.Table(
+    "ivr_callbacks",
+    metadata,
+    sa.Column("reference", sa.String(16), primary_key=True),  # the request's reference
+    sa.Column("line", sa.String(64), nullable=False),
+    sa.Column("due_at", sa.DateTime(timezone=True)),  # NULL: the line never opens again
+    sa.Column("state", sa.String(16), nullable=False),  # due, placed, failed, answered, given-up
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("next_at", sa.DateTime(timezone=True), index=True),  # when the next attempt may start
+    sa.Column("claim_until", sa.DateTime(timezone=True)),  # a placed call not heard of by then is lost
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+callback_attempts = sa.Table(
+    "ivr_callback_attempts",
+    metadata,
+    sa.Column("reference", sa.String(16), primary_key=True),
+    sa.Column("attempt", sa.Integer, primary_key=True),
+    sa.Column("placed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("worker", sa.String(64), nullable=False),  # which `ivr callbacks run` placed it
+    sa.Column("call_sid", sa.String(64), index=True),
+    sa.Column("answered_by", sa.String(32)),  # Twilio's AnsweredBy: human, machine_start, fax, unknown
+    # connected, not-connected, machine, busy, no-answer, failed, canceled, error, lost; NULL while it runs
+    sa.Column("outcome", sa.String(16)),
+    sa.Column("ended_at", sa.DateTime(timezone=True)),
+    sa.Column("detail", sa.Text),  # why placing it failed (Twilio's error), never the callee's words
+)
+
+
 def utc(moment: datetime) -> datetime:
     # SQLite drops offsets; keep every stored moment in UTC so comparisons hold everywhere.
     return moment.astimezone(UTC).replace(tzinfo=None)
@@ -283,7 +314,7 @@ def forget_call(conn: Connection, call_sid: str) -> None:
     conn.execute(_FORGET, {"sid": call_sid})
 
 
-def _insert_ignoring(table: sa.Table, dialect: str) -> Any:
+def insert_ignoring(table: sa.Table, dialect: str) -> Any:
     """INSERT of every column but a generated id that leaves an existing row (same key) as it is."""
     insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
     binds: dict[str, Any] = {c.name: sa.bindparam(c.name) for c in table.c if c.name != "id"}
@@ -317,13 +348,13 @@ class Store:
         self._not_ready: tuple[float, str] | None = None  # when it was last found wanting, and why
         dialect = self.engine.dialect
         self._returning = dialect.name != "sqlite" or sqlite3.sqlite_version_info >= (3, 35)
-        self._append = Compiled(_insert_ignoring(events, dialect.name), dialect)
-        self._append_values = _insert_ignoring(events, dialect.name)
+        self._append = Compiled(insert_ignoring(events, dialect.name), dialect)
+        self._append_values = insert_ignoring(events, dialect.name)
         by_sid = events.c.call_sid == sa.bindparam("sid")
         self._take = Compiled(events.delete().where(by_sid).returning(*events.c), dialect)
         self._select = Compiled(sa.select(*events.c).where(by_sid), dialect)
         self._forget = Compiled(events.delete().where(by_sid), dialect)
-        self._close = Compiled(_insert_ignoring(journal, dialect.name), dialect)
+        self._close = Compiled(insert_ignoring(journal, dialect.name), dialect)
         self._closures = Compiled(sa.select(closures.c.schedule, closures.c.reason), dialect)
 
     def ready(self) -> None:
@@ -477,7 +508,7 @@ class Store:
         """Keep a flow revision's text (once: a revision never changes)."""
         with self.begin() as conn:  # another instance may have kept it first: that row stays
             conn.execute(
-                _insert_ignoring(flow_revisions, self.engine.dialect.name),
+                insert_ignoring(flow_revisions, self.engine.dialect.name),
                 {"revision": revision, "name": name, "source": source, "created_at": utc(now)},
             )
 

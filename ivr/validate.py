@@ -91,6 +91,24 @@ def _validate(r: _Problems, flow: Flow, doc: Located) -> None:
             f"programme.inactive: no node {flow.programme.inactive!r}",
         )
 
+    roots = [s.start]
+    if flow.callbacks is not None:
+        section = doc.get("callbacks")
+        lines_doc = section.get("lines") if isinstance(section, Located) else None
+        for line, start in flow.callbacks.lines.items():
+            where = lines_doc.line_of(line) if isinstance(lines_doc, Located) else None
+            if line not in flow.contacts:
+                known = did_you_mean(line, flow.contacts)
+                r.problem(where, None, f"callbacks.lines: {line!r} is not a contact{known}")
+            if start not in flow.nodes:
+                r.problem(where, None, f"callbacks.lines.{line}: no node {start!r}{did_you_mean(start, flow.nodes)}")
+            roots.append(start)
+        machine = flow.callbacks.machine
+        if machine not in flow.nodes:
+            where = section.line_of("machine") if isinstance(section, Located) else None
+            r.problem(where, None, f"callbacks.machine: no node {machine!r}{did_you_mean(machine, flow.nodes)}")
+        roots.append(machine)
+
     stored = {n.store for n in flow.nodes.values() if isinstance(n, Ask)}
     known_values = stored | prompts.ENGINE_VALUES
     broken = False  # a target that is no node: the root cause of whatever then looks unreachable
@@ -108,9 +126,9 @@ def _validate(r: _Problems, flow: Flow, doc: Located) -> None:
                 f"no way back to the main menu: add a key that leads to {s.main_menu!r}",
             )
 
-    # Reachability from the start node.
+    # Reachability from the start node (and the call-back calls' starts).
     seen: set[str] = set()
-    todo = [s.start] if s.start in flow.nodes else []
+    todo = [root for root in roots if root in flow.nodes] if s.start in flow.nodes else []
     while todo:
         reached = todo.pop()
         if reached in seen:
@@ -122,7 +140,7 @@ def _validate(r: _Problems, flow: Flow, doc: Located) -> None:
             r.problem(
                 node_lines.get(node_id),
                 node_id,
-                f"unreachable: no path from {s.start!r} leads here",
+                f"unreachable: no path from {' or '.join(repr(x) for x in dict.fromkeys(roots))} leads here",
             )
 
     # A loop of nodes that never wait for the caller would spin forever inside one webhook.

@@ -185,7 +185,7 @@ def _log(sid: str, step: int, node: str, outcome: str, started: float, anonymous
         journal.info(json.dumps(line, ensure_ascii=False))
 
 
-def _webhook(step: int, node: str | None, seal: str | None = None, kind: str = "") -> Response:
+def _webhook(step: int, node: str | None, seal: str | None = None, kind: str = "", ticket: str = "") -> Response:
     started = time.perf_counter()
     rt = runtime()
     handler = rt.handler_for_request()
@@ -198,7 +198,10 @@ def _webhook(step: int, node: str | None, seal: str | None = None, kind: str = "
     media = media_url(handler)
     revision = values.get("r", "")[:16]
     given = caller_input(values)
-    hook = Webhook(sid, step, node, seal, given, request_now(), request.script_root, media, revision)
+    answered_by = values.get("AnsweredBy", "")[:32]
+    hook = Webhook(
+        sid, step, node, seal, given, request_now(), request.script_root, media, revision, ticket, answered_by
+    )
     try:
         answer = handler.handle(hook)
     except Exception:
@@ -229,6 +232,20 @@ def _step_number(text: str) -> int:
     return number if number <= _MAX_STEP else -1
 
 
+@bp.route("/voice/callback", methods=["GET", "POST"])
+def callback() -> Response:
+    """The webhook of a call the hotline placed to answer a call-back request (`ivr callbacks run`):
+    its ticket (which request, which attempt) sealed in `t`; AnsweredBy from Twilio's machine detection."""
+    return _webhook(0, None, ticket=request.values.get("t", "")[:512] or "-")
+
+
+@bp.route("/voice/callback/status", methods=["GET", "POST"])
+def callback_status() -> Response:
+    """The status callback of a call-back call: the journal row is closed, the attempt ended, and the
+    request answered, tried again later, or given up by the flow's policy."""
+    return _status(request.values.get("t", "")[:512] or "-")
+
+
 @bp.route("/voice/fallback", methods=["GET", "POST"])
 def fallback() -> Response:
     """The number's fallback URL: Twilio calls it when a webhook failed (no answer, an error, a cut
@@ -244,6 +261,9 @@ def fallback() -> Response:
         seal = parse_qs(failed.query).get("s", [""])[0]
         log.warning("fallback for step %s after Twilio error %s", _step_number(number), code or "(none)")
         return _webhook(_step_number(number), unquote(node), seal, kind="fallback-")
+    if failed.path.endswith("/voice/callback"):  # a call-back call's first webhook: its ticket again
+        log.warning("fallback for a call-back call after Twilio error %s", code or "(none)")
+        return _webhook(0, None, kind="fallback-", ticket=parse_qs(failed.query).get("t", [""])[0] or "-")
     log.warning("fallback for a call's first webhook after Twilio error %s", code or "(none)")
     return _webhook(0, None, kind="fallback-")
 
@@ -251,14 +271,23 @@ def fallback() -> Response:
 @bp.route("/voice/status", methods=["GET", "POST"])
 def status() -> Response:
     """Twilio's status callback: a finished call's state is forgotten."""
+    return _status("")
+
+
+def _status(ticket: str) -> Response:
     sid = request.values.get("CallSid", "")
     call_status = request.values.get("CallStatus", "")
     if _SID.fullmatch(sid) and call_status in _FINAL_STATUSES:
         text = request.values.get("CallDuration", "")
         duration = int(text) if text.isdigit() and len(text) < 7 else None
         rt = runtime()
+        handler = rt.handler_for_request()
         try:
-            rt.handler_for_request().finish(sid, call_status, duration, request_now())
+            if ticket:
+                answered_by = request.values.get("AnsweredBy", "")[:32]
+                handler.finish_callback(ticket, sid, call_status, answered_by, duration, request_now())
+            else:
+                handler.finish(sid, call_status, duration, request_now())
         except Exception:
             rt.incidents.failed("status callbacks fail (the journal of finished calls is not closed)")
         else:

@@ -28,7 +28,8 @@ def test_check_prints_the_summary_of_the_hotline(runner: CliRunner) -> None:
     result = runner.invoke(main, ["check", "flows/dms_hotline.yaml"])
     assert result.exit_code == 0, result.output
     assert "flows/dms_hotline.yaml: OK, flow 'dms_hotline'" in result.output
-    assert "  nodes: 48 (" in result.output
+    assert "  nodes: 62 (" in result.output
+    assert "  call-backs: representative → cb_representative" in result.output
     assert "schedule representative: mon 09:00-18:00" in result.output
     assert "allowance second_opinion: 1 per policy year" in result.output
 

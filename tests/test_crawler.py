@@ -35,11 +35,19 @@ def test_one_moment_leaves_the_closed_branches_unreached_and_fails(runner: CliRu
 
 
 def test_default_scenarios_reach_open_closed_emergency_and_outside_the_programme(hotline: Any) -> None:
-    names = [s.name for s in default_scenarios(hotline)]
+    scenarios = default_scenarios(hotline)
+    names = [s.name for s in scenarios if s.callback is None]
     assert (
         len(names) == 4 and any("emergency" in n for n in names) and any("programme not in force" in n for n in names)
     )
     assert "Sat 2021-03-06 10:00, programme in force, schedules closed" in names
+
+
+def test_default_scenarios_place_each_lines_call_back_and_meet_an_answering_machine(hotline: Any) -> None:
+    placed = {s.callback for s in default_scenarios(hotline) if s.callback is not None}
+    lines = {"representative", "desk", "navigator", "coordinator"}
+    assert {(line, "human", False) for line in lines} <= placed
+    assert ("representative", "machine_start", False) in placed and ("representative", "machine_start", True) in placed
 
 
 def test_scenario_labels_claim_nothing_about_a_flow_they_do_not_know() -> None:

@@ -66,12 +66,12 @@ def test_an_older_schema_is_refused_until_ivr_db_upgrade_then_served_without_a_r
         ready = app.test_client().get("/readyz")
         assert ready.status_code == 503 and "run `ivr db upgrade`" in ready.json["reason"]
         check = runner.invoke(main, ["db", "check"])
-        assert check.exit_code == 1 and "this code needs revision 0003: run `ivr db upgrade`" in check.output
+        assert check.exit_code == 1 and "this code needs revision 0004: run `ivr db upgrade`" in check.output
 
         upgraded = runner.invoke(main, ["db", "upgrade"])
         assert upgraded.exit_code == 0, upgraded.output
-        assert upgraded.output == "upgraded from revision (before revisions) to revision 0003\n"
-        assert runner.invoke(main, ["db", "upgrade"]).output == "already at revision 0003: nothing to do\n"
+        assert upgraded.output == "upgraded from revision (before revisions) to revision 0004\n"
+        assert runner.invoke(main, ["db", "upgrade"]).output == "already at revision 0004: nothing to do\n"
         frozen.tick(3)  # the running app looks again
         served = client.post("/voice", data={"CallSid": "CA2"}, environ_base=CLOCK)
         assert b"<Gather" in served.data and app.test_client().get("/readyz").status_code == 200
@@ -80,7 +80,7 @@ def test_an_older_schema_is_refused_until_ivr_db_upgrade_then_served_without_a_r
         assert "ivr_calls" not in sa.inspect(conn).get_table_names()
     engine.dispose()
     ready = runner.invoke(main, ["db", "check"])
-    assert ready.exit_code == 0 and ready.output == "schema current (revision 0003)\n", ready.output
+    assert ready.exit_code == 0 and ready.output == "schema current (revision 0004)\n", ready.output
 
 
 def test_two_instances_upgrading_at_once_both_succeed_and_one_does_the_work(ivr_databases: Any, tmp_path: Path) -> None:
@@ -93,7 +93,7 @@ def test_two_instances_upgrading_at_once_both_succeed_and_one_does_the_work(ivr_
     outputs = [(run.wait(timeout=120), run.stdout.read(), run.stderr.read()) for run in runs]  # type: ignore[union-attr]
     assert [code for code, _, _ in outputs] == [0, 0], outputs
     said = sorted(out for _, out, _ in outputs)
-    assert said == ["already at revision 0003: nothing to do\n", "upgraded from an empty database to revision 0003\n"]
+    assert said == ["already at revision 0004: nothing to do\n", "upgraded from an empty database to revision 0004\n"]
 
 
 def test_db_check_says_why_an_unreachable_database_is_not_ready(
@@ -125,7 +125,7 @@ def test_db_check_reads_without_waiting_for_a_writer(tmp_path: Path, monkeypatch
     finally:
         writer.execute("ROLLBACK")
         writer.close()
-    assert result.exit_code == 0 and result.output == "schema current (revision 0003)\n"
+    assert result.exit_code == 0 and result.output == "schema current (revision 0004)\n"
 
 
 @pytest.mark.parametrize(

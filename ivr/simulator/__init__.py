@@ -1,6 +1,6 @@
 """A faithful local stand-in for Twilio: runs any TwiML app's webhooks, no account, no network."""
 
-from .call import DIAL_OUTCOMES, Call, Event, Exchange, SimulatorError
+from .call import ANSWERED_BY, DIAL_OUTCOMES, UNANSWERED, Call, Event, Exchange, SimulatorError
 from .simulator import Simulator, parse_at
 
-__all__ = ["DIAL_OUTCOMES", "Call", "Event", "Exchange", "Simulator", "SimulatorError", "parse_at"]
+__all__ = ["ANSWERED_BY", "DIAL_OUTCOMES", "UNANSWERED", "Call", "Event", "Exchange", "Simulator", "SimulatorError", "parse_at"]

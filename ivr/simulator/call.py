@@ -23,6 +23,9 @@ from .transport import Reply, Session
 
 MAX_DOCUMENT = 64 * 1024  # Twilio's limit on a TwiML document (error 11750)
 DIAL_OUTCOMES = ("completed", "busy", "no-answer", "failed", "canceled")
+# How the callee of an outbound call answers: Twilio's AnsweredBy values (machine detection), or not at all.
+ANSWERED_BY = ("human", "machine_start", "machine_end_beep", "machine_end_silence", "machine_end_other", "fax", "unknown")
+UNANSWERED = ("busy", "no-answer", "failed")
 APPLICATION_ERROR = "We are sorry, an application error has occurred. Goodbye."
 
 Event = dict[str, Any]
@@ -130,8 +133,16 @@ class Call:
         loop_limit: int = 50,
         fallback_url: str | None = None,
         params: Mapping[str, str] | None = None,
+        direction: str = "inbound",
+        answer: str = "",
     ) -> None:
+        """`direction` "outbound-api" is a call placed through the REST API; `answer` is how its callee
+        answers: a value of Twilio's AnsweredBy (human, machine_start, fax, unknown ...), sent with
+        the first webhook as machine detection does, or busy, no-answer, failed (nothing is
+        requested: only the status callback says so)."""
         self.session = session
+        self.direction = direction
+        self.answered_by = answer if answer not in UNANSWERED else ""
         self.fallback_url = fallback_url
         self.conditional = dict(params or {})
         self.refused: list[str] = []  # what the app said it did not honour
@@ -155,7 +166,12 @@ class Call:
         self._document = _Document(entry_url)
         self._fetches_without_input = 0
         self._answered = False
-        self._fetch(entry_url, method, {})
+        if answer in UNANSWERED:
+            self._event("unanswered", outcome=answer)
+            self._rejected = answer
+            self._finish(answer)
+            return
+        self._fetch(entry_url, method, {"AnsweredBy": self.answered_by} if self.answered_by else {})
         self._run()
 
     # ------------------------------------------------------------ what the caller observes
@@ -350,7 +366,7 @@ class Call:
             "Caller": self.from_,
             "Called": self.to,
             "CallStatus": "in-progress" if self._answered else "ringing",
-            "Direction": "inbound",
+            "Direction": self.direction,
             "ApiVersion": "2010-04-01",
             **self.conditional,  # ForwardedFrom, CallerName, FromCountry ... when given
         }
@@ -592,7 +608,7 @@ class Call:
         self._send_pending()
         if self.status_callback:
             url = urllib.parse.urljoin(self._document.url, self.status_callback)
-            status = {"busy": "busy", "rejected": "no-answer"}.get(self._rejected, "completed")
+            status = {"busy": "busy", "rejected": "no-answer"}.get(self._rejected, self._rejected or "completed")
             answered = not self._rejected
             moment = (self.clock or datetime.now(UTC)).astimezone(UTC)
             params = {
@@ -601,6 +617,7 @@ class Call:
                 "Timestamp": email.utils.format_datetime(moment),
                 "CallbackSource": "call-progress-events",
                 "SequenceNumber": "0",
+                **({"AnsweredBy": self.answered_by} if self.answered_by else {}),
             }
             reply = self._request(url, "POST", params)
             self._event("request", method="POST", url=url, status=reply.status)

@@ -108,6 +108,8 @@ def describe(event: Event, colour: bool) -> str | None:
         if event.get("text"):
             return paint("  🔊 ", fg="cyan") + str(event["text"]) + paint("  (recorded)", dim=True)
         return paint("  ♪  play ", fg="cyan") + str(event["url"])
+    if kind == "unanswered":
+        return paint("  ☎  ", fg="magenta") + f"the callee did not answer ({event['outcome']})"
     if kind == "pause":
         return paint(f"  …  pause {event['length']} s", dim=True)
     if kind == "gather":

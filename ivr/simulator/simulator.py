@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import urllib.parse
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from .. import clock
-from .call import Call
+from .call import ANSWERED_BY, UNANSWERED, Call
 from .transport import HttpSession, InProcessSession, Session
 
 DEFAULT_FROM = "+79161234567"
@@ -62,6 +63,40 @@ class Simulator:
         if self.app is not None:
             return InProcessSession(self.app)
         return HttpSession(self.url)
+
+    def outbound(
+        self,
+        url: str,
+        to: str,
+        from_: str = DEFAULT_TO,
+        answer: str = "human",
+        at: str | datetime | None = None,
+        status_callback: str | None = None,
+        call_sid: str | None = None,
+    ) -> Call:
+        """A call placed through Twilio's REST API (calls.create with machine detection): `url` is its
+        webhook, `to` the callee, `answer` how the callee answers (human, machine_start, fax, unknown
+        ... sent as AnsweredBy; or busy, no-answer, failed: no webhook, only the status callback)."""
+        if answer not in ANSWERED_BY + UNANSWERED:
+            raise ValueError(f"answer {answer!r} is not one of {', '.join(ANSWERED_BY + UNANSWERED)}")
+        session = self._session()
+        return Call(
+            session,
+            urllib.parse.urljoin(self.url, url),
+            method=self.method,
+            from_=from_,
+            to=to,
+            at=parse_at(at),
+            auth_token=self.auth_token,
+            account_sid=self.account_sid,
+            call_sid=call_sid,
+            status_callback=status_callback or self.status_callback,
+            loop_limit=self.loop_limit,
+            fallback_url=self.fallback_url,
+            params=self.params,
+            direction="outbound-api",
+            answer=answer,
+        )
 
     def call(
         self,
