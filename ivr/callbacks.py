@@ -34,6 +34,7 @@ from sqlalchemy.engine import Connection
 from .model import Flow
 from .seal import KeyRing
 from .store import Store, aware, callback_attempts, callbacks, insert_ignoring, journal, requests, utc
+from .understand import normalise_phone
 
 log = logging.getLogger("ivr.callbacks")
 
@@ -159,16 +160,12 @@ def from_request(flow: Flow, request: Mapping[str, Any], placed: Mapping[str, An
 
 
 def dialable(phone: str) -> str | None:
-    """The number in E.164 for Twilio: as typed on a Russian phone (8 and ten digits, or ten digits)
-    or as the caller ID came (+ and digits); None when it is none of these."""
-    digits = re.sub(r"[\s()-]", "", phone)
-    if re.fullmatch(r"\+[1-9][0-9]{7,14}", digits):
-        return digits
-    if re.fullmatch(r"[78][0-9]{10}", digits):
-        return "+7" + digits[1:]
-    if re.fullmatch(r"9[0-9]{9}", digits):
-        return "+7" + digits
-    return None
+    """The number in E.164 for Twilio (digits as a caller types them read as the engine reads them,
+    8XXXXXXXXXX as +7...); None when it is no number Twilio can call."""
+    text = re.sub(r"[\s()-]", "", phone)
+    if text.isdigit():
+        text = normalise_phone(text)
+    return text if re.fullmatch(r"\+[1-9][0-9]{7,14}", text) else None
 
 
 # ---------------------------------------------------------------- the state of placing
@@ -245,22 +242,22 @@ def sync(conn: Connection, flow: Flow, now: datetime) -> None:
         finish_attempt(conn, flow, reference, attempt, "lost", now, detail="no status callback came")
 
 
-def claim(conn: Connection, flow: Flow, reference: str, now: datetime, worker: str) -> Ticket | None:
+def claim(
+    conn: Connection, flow: Flow, reference: str, now: datetime, worker: str, force: bool = False
+) -> Ticket | None:
     """Take the next attempt of a due request for this worker; None when another worker has it, it is
-    not due (any more), or as many calls as the policy allows are in progress already."""
+    not due (any more), or as many calls as the policy allows are in progress already. `force` takes
+    a request not due yet, whatever runs (`ivr simulate --callback`)."""
     policy = _policy(flow)
     running = conn.execute(
         sa.select(sa.func.count()).select_from(callbacks).where(callbacks.c.state == "placed")
     ).scalar_one()
-    if running >= policy.at_once:
+    if running >= policy.at_once and not force:
         return None
+    due = sa.true() if force else callbacks.c.next_at <= utc(now)
     taken = conn.execute(
         callbacks.update()
-        .where(
-            callbacks.c.reference == reference,
-            callbacks.c.state.in_(_OPEN_STATES),
-            callbacks.c.next_at <= utc(now),
-        )
+        .where(callbacks.c.reference == reference, callbacks.c.state.in_(_OPEN_STATES), due)
         .values(
             state="placed",
             attempts=callbacks.c.attempts + 1,
@@ -274,9 +271,7 @@ def claim(conn: Connection, flow: Flow, reference: str, now: datetime, worker: s
         sa.select(callbacks.c.line, callbacks.c.attempts, callbacks.c.due_at).where(callbacks.c.reference == reference)
     ).one()
     conn.execute(
-        callback_attempts.insert().values(
-            reference=reference, attempt=attempt, placed_at=utc(now), worker=worker[:64]
-        )
+        callback_attempts.insert().values(reference=reference, attempt=attempt, placed_at=utc(now), worker=worker[:64])
     )
     return Ticket(reference, line, attempt, _next_attempt(flow, line, attempt, aware(due), now) is None)
 
@@ -396,11 +391,11 @@ def run(
             ticket = claim(conn, flow, callback.reference, now, worker)
         if ticket is None:
             continue
-        placed.append(_place(store, flow, placer, callback, ticket, now))
+        placed.append(place(store, flow, placer, callback, ticket, now))
     return placed
 
 
-def _place(store: Store, flow: Flow, placer: Placer, callback: CallBack, ticket: Ticket, now: datetime) -> Placement:
+def place(store: Store, flow: Flow, placer: Placer, callback: CallBack, ticket: Ticket, now: datetime) -> Placement:
     to = dialable(callback.phone)
     try:
         if to is None:
@@ -422,13 +417,15 @@ def _place(store: Store, flow: Flow, placer: Placer, callback: CallBack, ticket:
             .values(call_sid=call_sid[:64])
         )
         mine = [a for a in attempts_of(conn, ticket.reference) if a["attempt"] == ticket.attempt]
-    outcome = mine[0]["outcome"] or "" if mine else ""
+    outcome = (mine[0]["outcome"] or "") if mine else ""
     return Placement(callback, ticket.attempt, call_sid, outcome)
 
 
 def describe(callback: CallBack, now: datetime, zone: Any) -> str:
     """One line of `ivr callbacks`."""
-    when = callback.due_at.astimezone(zone).strftime("%Y-%m-%d %H:%M") if callback.due_at else "never (no opening ahead)"
+    when = (
+        callback.due_at.astimezone(zone).strftime("%Y-%m-%d %H:%M") if callback.due_at else "never (no opening ahead)"
+    )
     line = f"{callback.reference}  {callback.line:<15} {callback.phone:<16} {callback.status(now):<8} due {when}"
     if callback.attempts:
         line += f"; attempts {callback.attempts}, last {callback.last_outcome or 'in progress'}"

@@ -436,6 +436,12 @@ def _reload_on_sighup(revisions: Any) -> None:
     "--fallback-url",
     help="The number's fallback URL, requested as Twilio does when the app fails (in-process: /voice/fallback).",
 )
+@click.option(
+    "--callback",
+    "callback_ref",
+    metavar="REFERENCE",
+    help="Place the call-back of this request (a simulated call's) as `ivr callbacks run --simulated` would.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the whole call as one JSON object.")
 @click.option("-v", "--verbose", is_flag=True, help="Also show every webhook request.")
 def simulate(
@@ -451,6 +457,7 @@ def simulate(
     database_url: str | None,
     params: tuple[str, ...],
     fallback_url: str | None,
+    callback_ref: str | None,
     as_json: bool,
     verbose: bool,
 ) -> None:
@@ -464,6 +471,7 @@ def simulate(
       dial:STATUS    how the transfer ends (completed, busy, no-answer, failed, canceled)
       record:TEXT    a recording with that transcription
       hangup         hang up
+      answer:HOW     first, with --callback: human, machine, busy, no-answer, failed
     When the tokens run out the caller hangs up. Tokens may also be piped in, one per line.
     """
     from .simulator import parse_at
@@ -492,6 +500,13 @@ def simulate(
         raise click.BadParameter(f"{url!r} must start with http:// or https://", param_hint="--url")
     if url and (flow or database_url):
         raise click.UsageError("--flow and --database-url run the app in-process; they cannot go with --url")
+    if callback_ref is not None:
+        if url:
+            raise click.UsageError("--callback places the call in-process; it cannot go with --url")
+        _simulate_callback(callback_ref, tokens, at_text, database_url, flow, as_json, verbose)
+        return
+    if any(t.kind == "answer" for t in tokens):
+        raise click.UsageError("answer:HOW says how the callee of a call the hotline places answers: add --callback")
 
     with _quiet():  # a simulated call needs no server warnings
         from .simulator import Simulator, SimulatorError
@@ -571,6 +586,76 @@ def simulate(
             elif call.end:
                 click.echo(click.style(f"call ended: {call.end}", dim=True) if colour else f"call ended: {call.end}")
         sys.exit(1 if call.end == "app-error" else 0)
+
+
+def _simulate_callback(
+    reference: str,
+    tokens: list[Any],
+    at_text: str | None,
+    database_url: str | None,
+    flow_file: str | None,
+    as_json: bool,
+    verbose: bool,
+) -> None:
+    """`ivr simulate --callback`: the next attempt of one call-back request, now, in the simulator, on
+    the database of simulated calls (or --database-url), recorded as any attempt is."""
+    from . import callbacks as cb
+    from .placing import SimulatedPlacer
+    from .simulator.console import show_new
+
+    if database_url:
+        config: dict[str, Any] = {"DATABASE_URL": database_url, "SIMULATED_DATABASE_URL": database_url}
+        if flow_file:
+            config["FLOW"] = flow_file
+        with _quiet():
+            app = _app_or_exit(config)
+    else:
+        click.get_current_context().meta["ivr_simulated"] = True
+        app = _admin_app(flow_file)
+    handler = app.extensions["ivr"].handler
+    flow, store = handler.flow, handler.store
+    if flow.callbacks is None:
+        raise click.ClickException(f"the flow {flow.name!r} has no `callbacks:` section: it places no call-backs")
+    now = _moment(at_text, flow)
+    answer = tokens[0].text if tokens and tokens[0].kind == "answer" else "human"
+    rest = tuple(tokens[1:] if tokens and tokens[0].kind == "answer" else tokens)
+    with store.begin() as conn:
+        cb.sync(conn, flow, now)
+        found = next((c for c in cb.listed(conn, flow) if c.reference == reference), None)
+        if found is None:
+            raise click.BadParameter(
+                f"no call-back request {reference} among simulated calls (see `ivr callbacks --simulated`)",
+                param_hint="--callback",
+            )
+        ticket = cb.claim(conn, flow, reference, now, cb.worker_name(), force=True)
+    if ticket is None:
+        state = {"answered": "is answered already", "given-up": "was given up", "placed": "is being placed now"}
+        raise click.ClickException(f"call-back {reference} {state.get(found.state, 'cannot be placed')}")
+    placer = SimulatedPlacer(app, answer, rest, now)
+    with _quiet():
+        placed = cb.place(store, flow, placer, found, ticket, now)
+    if as_json:
+        body = placer.calls[0].to_json() if placer.calls else {}
+        click.echo(
+            json.dumps(
+                {
+                    **body,
+                    "callback": {
+                        "reference": reference,
+                        "attempt": ticket.attempt,
+                        "outcome": placed.outcome,
+                        "detail": placed.detail,
+                    },
+                },
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+        return
+    if placer.calls:
+        show_new(placer.calls[0], 0, sys.stdout.isatty() and "NO_COLOR" not in os.environ, verbose)
+    detail = f" ({placed.detail})" if placed.detail else ""
+    click.echo(f"call-back {reference}, attempt {ticket.attempt}: {placed.outcome or 'in progress'}{detail}")
 
 
 @main.command()
@@ -771,7 +856,9 @@ def callbacks(ctx: click.Context, at_text: str | None) -> None:
     show_default=True,
     help="With --simulated: how the callee answers.",
 )
-@click.option("--from", "from_", envvar="IVR_CALLBACK_FROM", help="The Twilio number calls come from (IVR_CALLBACK_FROM).")
+@click.option(
+    "--from", "from_", envvar="IVR_CALLBACK_FROM", help="The Twilio number calls come from (IVR_CALLBACK_FROM)."
+)
 @click.option("--public-url", envvar="IVR_PUBLIC_URL", help="The server's public https URL (IVR_PUBLIC_URL).")
 def callbacks_run(
     inputs: tuple[str, ...],

@@ -1,47 +1,20 @@
 """ivr twilio connect against recorded Twilio API exchanges (the twilio client's HTTP client replaced)."""
 
 import json
-import logging
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from twilio.http import HttpClient
-from twilio.http.response import Response
 
 from ivr import twilio_setup
 from ivr.cli import main
+from tests.replay import Replay
 
 real_client = twilio_setup.make_client
 
 RECORDED = json.loads((Path(__file__).parent / "fixtures" / "twilio_numbers.json").read_text(encoding="utf-8"))
 ACCOUNT = RECORDED["account_sid"]
-
-
-class Replay(HttpClient):
-    """Answers each request with the next recorded response, after checking it is the recorded request."""
-
-    def __init__(self, exchanges: list[dict[str, Any]]) -> None:
-        super().__init__(logging.getLogger("replay"), is_async=False)
-        self.exchanges = list(exchanges)
-
-    def request(
-        self,
-        method: str,
-        uri: str,
-        params: Any = None,
-        data: Any = None,
-        headers: Any = None,
-        auth: Any = None,
-        timeout: Any = None,
-        allow_redirects: bool = False,
-    ) -> Response:
-        assert self.exchanges, f"unexpected request {method} {uri}"
-        recorded = self.exchanges.pop(0)
-        assert {"method": method, "url": uri, "params": params or None, "data": data or None} == recorded["request"]
-        assert auth == (ACCOUNT, "token")
-        return Response(recorded["response"]["status"], json.dumps(recorded["response"]["body"]))
 
 
 @pytest.fixture
@@ -51,7 +24,7 @@ def replay(monkeypatch: pytest.MonkeyPatch) -> Any:
     used: list[Replay] = []
 
     def use(name: str) -> Replay:
-        http = Replay(RECORDED[name])
+        http = Replay(RECORDED[name], (ACCOUNT, "token"))
         used.append(http)
         monkeypatch.setattr(twilio_setup, "make_client", lambda sid, token: real_client(sid, token, http))
         return http

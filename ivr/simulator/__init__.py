@@ -3,4 +3,14 @@
 from .call import ANSWERED_BY, DIAL_OUTCOMES, UNANSWERED, Call, Event, Exchange, SimulatorError
 from .simulator import Simulator, parse_at
 
-__all__ = ["ANSWERED_BY", "DIAL_OUTCOMES", "UNANSWERED", "Call", "Event", "Exchange", "Simulator", "SimulatorError", "parse_at"]
+__all__ = [
+    "ANSWERED_BY",
+    "DIAL_OUTCOMES",
+    "UNANSWERED",
+    "Call",
+    "Event",
+    "Exchange",
+    "Simulator",
+    "SimulatorError",
+    "parse_at",
+]

@@ -24,7 +24,15 @@ from .transport import Reply, Session
 MAX_DOCUMENT = 64 * 1024  # Twilio's limit on a TwiML document (error 11750)
 DIAL_OUTCOMES = ("completed", "busy", "no-answer", "failed", "canceled")
 # How the callee of an outbound call answers: Twilio's AnsweredBy values (machine detection), or not at all.
-ANSWERED_BY = ("human", "machine_start", "machine_end_beep", "machine_end_silence", "machine_end_other", "fax", "unknown")
+ANSWERED_BY = (
+    "human",
+    "machine_start",
+    "machine_end_beep",
+    "machine_end_silence",
+    "machine_end_other",
+    "fax",
+    "unknown",
+)
 UNANSWERED = ("busy", "no-answer", "failed")
 APPLICATION_ERROR = "We are sorry, an application error has occurred. Goodbye."
 

@@ -9,14 +9,15 @@ from typing import Any
 
 import click
 
-from .call import DIAL_OUTCOMES, Call, Event, SimulatorError
+from .call import ANSWERED_BY, DIAL_OUTCOMES, UNANSWERED, Call, Event, SimulatorError
 
 _KEYS = re.compile(r"[0-9*#]+")
 
 TOKEN_HELP = (
     "Tokens, one per place the call waits: 5 or 123# (keys), - (silence until timeout), "
     "say:TEXT (speech), dial:STATUS (transfer outcome: " + ", ".join(DIAL_OUTCOMES) + "), "
-    "record:TEXT (a recording with that transcription), hangup."
+    "record:TEXT (a recording with that transcription), hangup; first, for a call the hotline places: "
+    "answer:human, answer:machine, answer:busy, answer:no-answer."
 )
 
 
@@ -24,7 +25,7 @@ TOKEN_HELP = (
 class Token:
     """One thing the caller does."""
 
-    kind: str  # keys, silence, say, dial, record, hangup
+    kind: str  # keys, silence, say, dial, record, hangup; answer (how the callee of an outbound call answers)
     text: str = ""
 
     def __str__(self) -> str:
@@ -43,6 +44,13 @@ def parse_token(raw: str) -> Token:
         if kind.lower() == "say" and not rest.strip():
             raise ValueError(f"{raw!r}: say: needs the words, e.g. say:психолог")
         return Token(kind.lower(), rest.strip())
+    if sep and kind.lower() == "answer":
+        answer = rest.strip().lower()
+        answer = "machine_start" if answer == "machine" else answer
+        if answer not in ANSWERED_BY + UNANSWERED:
+            choices = ", ".join(("machine", *ANSWERED_BY, *UNANSWERED))
+            raise ValueError(f"{raw!r}: how the callee answers must be one of {choices}")
+        return Token("answer", answer)
     if sep and kind.lower() == "dial":
         status = rest.strip().lower()
         if status not in DIAL_OUTCOMES:
@@ -58,6 +66,8 @@ def perform(call: Call, token: Token, show: bool = False) -> None:
 
     The outcome of a transfer completes an event already shown, so it gets a line of its own.
     """
+    if token.kind == "answer":
+        raise SimulatorError(f"{token}: how the callee answers is said first, for a call the hotline places")
     if token.kind == "dial":
         targets = ", ".join(call.dialed or [])
         call.dial_outcome(token.text)
