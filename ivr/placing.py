@@ -56,6 +56,7 @@ class SimulatedPlacer:
     tokens: tuple[Any, ...] = ()  # simulator.console.Token
     at: datetime | None = None
     calls: list[Any] = field(default_factory=list)  # the simulated calls, for their transcripts
+    hang_up: bool = True  # False: the call is left waiting after the tokens, for a script to go on with
 
     def place(self, callback: CallBack, ticket: Ticket, to: str) -> str:
         from .simulator import Simulator, SimulatorError
@@ -73,7 +74,7 @@ class SimulatedPlacer:
                 perform(call, step)
             except SimulatorError:
                 break
-        if not call.ended:
+        if not call.ended and self.hang_up:
             call.hangup()
         self.calls.append(call)
         return call.call_sid

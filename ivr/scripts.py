@@ -31,7 +31,8 @@ from .yamlsrc import Located, load_yaml
 
 SUFFIX = ".call.yaml"
 _ACTIONS = ("press", "say", "silence", "dial", "record", "hangup")
-_EXPECTATIONS = ("heard", "not_heard", "transferred_to", "hung_up", "ended", "registered")
+_EXPECTATIONS = ("heard", "not_heard", "transferred_to", "hung_up", "ended", "registered", "called_back")
+_ANSWERS = ("human", "machine", "busy", "no-answer", "failed")
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,8 @@ class ScriptCall:
     at: str | None
     from_: str
     steps: tuple[Step, ...]
+    # A call the hotline places instead: the call-back of the last call-back request, answered so.
+    answer: str | None = None
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,7 @@ def load(path: Path) -> CallScript:
     """Parse a call script; errors name the file and line."""
     doc = load_yaml(path)
     known = ("name", "flow", "at", "from", "steps", "calls", "closed_schedules")
+    call_keys = ("at", "from", "steps", "callback", "answer")
     for key in doc:
         if key not in known:
             raise _problem(path, doc.line_of(key), f"unknown key {key!r}; use {', '.join(known)}")
@@ -128,6 +132,19 @@ def load(path: Path) -> CallScript:
         raise _problem(path, doc.line_of("calls"), "`calls` must be a list of calls, each with `steps`")
     calls = []
     for raw in raw_calls:
+        if raw is not doc:
+            for key in raw:
+                if key not in call_keys:
+                    raise _problem(path, raw.line_of(key), f"unknown key {key!r} of a call; use {', '.join(call_keys)}")
+        answer = None
+        if "callback" in raw:
+            answer = str(raw.get("answer", "human"))
+            if raw["callback"] != "last":
+                raise _problem(path, raw.line_of("callback"), "`callback` takes `last`: the last call-back request")
+            if answer not in _ANSWERS:
+                raise _problem(path, raw.line_of("answer"), f"`answer` is one of {', '.join(_ANSWERS)}")
+        elif "answer" in raw:
+            raise _problem(path, raw.line_of("answer"), "`answer` goes with `callback: last`")
         at = raw.get("at", doc.get("at"))
         if at is not None and not hasattr(at, "isoformat"):
             try:
@@ -140,6 +157,7 @@ def load(path: Path) -> CallScript:
                 at=None if at is None else str(at.isoformat() if hasattr(at, "isoformat") else at),
                 from_=str(raw.get("from", doc.get("from", "+79161234567"))),
                 steps=_steps(path, raw.get("steps"), raw.line_of("steps")),
+                answer=answer,
             )
         )
     flow = doc.get("flow")
@@ -165,7 +183,12 @@ def _texts(value: Any) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list) else [str(value)]
 
 
-def _check(expect: dict[str, Any], call: Call, registered: Callable[[], list[str]]) -> list[str]:
+def _check(
+    expect: dict[str, Any],
+    call: Call,
+    registered: Callable[[], list[str]],
+    called_back: Callable[[], str | None] = lambda: None,
+) -> list[str]:
     problems = []
     heard = call.heard
     state = f"ended: {call.end}" if call.ended else "goes on"
@@ -186,6 +209,10 @@ def _check(expect: dict[str, Any], call: Call, registered: Callable[[], list[str
             problems.append(f"expected hung_up: {expect['hung_up']}; the call {state}")
     if "ended" in expect and bool(expect["ended"]) != call.ended:
         problems.append(f"expected ended: {expect['ended']}; the call {state}")
+    if "called_back" in expect:
+        found = called_back()
+        if found != expect["called_back"]:
+            problems.append(f"expected the call-back attempt to end {expect['called_back']!r}; it ended {found!r}")
     if "registered" in expect:
         kinds = registered()
         wanted = expect["registered"]
@@ -227,6 +254,33 @@ def _simulator(script: CallScript, url: str | None, flow: Path | None) -> Iterat
             app.extensions["ivr"].dispose()
 
 
+def _call_back(sim: Simulator, store: Any, scripted: ScriptCall) -> tuple[Call, tuple[str, int]] | str:
+    """Place the call-back of the newest call-back request at the call's `at`, as `ivr callbacks run`
+    would (it must be due then); the call, and (reference, attempt); or why it cannot be placed."""
+    from . import callbacks as cb
+    from .placing import SimulatedPlacer
+
+    handler = sim.app.extensions["ivr"].handler
+    flow = handler.flow
+    if flow.callbacks is None:
+        return "`callback: last`: the flow has no `callbacks:` section"
+    now = clock.parse(scripted.at, flow.settings.timezone) if scripted.at else clock.now()
+    with store.begin() as conn:
+        cb.sync(conn, flow, now)
+        requested = cb.listed(conn, flow)
+    if not requested:
+        return "`callback: last`: no call-back request was registered before"
+    last = requested[-1]
+    with store.begin() as conn:
+        ticket = cb.claim(conn, flow, last.reference, now, "call script")
+    if ticket is None:
+        return f"`callback: last`: call-back {last.reference} is not due at {now.isoformat()} ({last.status(now)})"
+    answer = "machine_start" if scripted.answer == "machine" else str(scripted.answer)
+    placer = SimulatedPlacer(sim.app, answer, (), now, hang_up=False)
+    cb.place(store, flow, placer, last, ticket, now)
+    return placer.calls[0], (ticket.reference, ticket.attempt)
+
+
 def run(script: CallScript, url: str | None = None, flow: Path | None = None) -> Outcome:
     """Play every call of a script and check its expectations."""
     from .requests import list_requests
@@ -234,6 +288,7 @@ def run(script: CallScript, url: str | None = None, flow: Path | None = None) ->
     outcome = Outcome(script)
     if url:
         needs = ["closed_schedules"] if script.closed_schedules else []
+        needs += ["`callback`"] if any(call.answer is not None for call in script.calls) else []
         needs += (
             ["`registered`"]
             if any(step.kind == "expect" and "registered" in step.value for call in script.calls for step in call.steps)
@@ -245,7 +300,23 @@ def run(script: CallScript, url: str | None = None, flow: Path | None = None) ->
     with _simulator(script, url, flow) as (sim, store):
         for number, scripted in enumerate(script.calls, start=1):
             prefix = f"call {number}, " if len(script.calls) > 1 else ""
-            call = sim.call(from_=scripted.from_, at=scripted.at)
+            if scripted.answer is not None:
+                placed = _call_back(sim, store, scripted)
+                if isinstance(placed, str):
+                    outcome.failures.append(f"{prefix}{placed}")
+                    break
+                call, attempt = placed
+            else:
+                call, attempt = sim.call(from_=scripted.from_, at=scripted.at), None
+
+            def called_back(attempt: tuple[str, int] | None = attempt) -> str | None:
+                from .callbacks import attempts_of
+
+                if attempt is None or store is None:
+                    raise _problem(script.path, None, "`called_back` goes with a `callback: last` call")
+                with store.begin() as conn:
+                    mine = [a for a in attempts_of(conn, attempt[0]) if a["attempt"] == attempt[1]]
+                return str(mine[0]["outcome"]) if mine and mine[0]["outcome"] else None
 
             def registered(call: Call = call) -> list[str]:
                 if store is None:
@@ -256,7 +327,7 @@ def run(script: CallScript, url: str | None = None, flow: Path | None = None) ->
             for step in scripted.steps:
                 where = f"{prefix}line {step.line}"
                 if step.kind == "expect":
-                    found = _check(step.value, call, registered)
+                    found = _check(step.value, call, registered, called_back)
                     if found and scripted.at and any("X-Ivr-Clock" in r for r in call.refused):
                         # The expectations were written for `at`; the server ran on the real clock.
                         found = [f"the server refused the simulated clock ({'; '.join(call.refused)}): {found[0]}"]
