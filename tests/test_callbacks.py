@@ -409,3 +409,18 @@ def flows_moment(text: str) -> Any:
     from ivr import clock
 
     return clock.parse(text, "Europe/Moscow")
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["simulate", "answer:machine"], "answer:HOW says how the callee of a call the hotline places answers"),
+        (["simulate", "--callback", "100016", "--url", "http://127.0.0.1:5000/voice"], "cannot go with --url"),
+        (["simulate", "--callback", "100016", "answer:robot"], "how the callee answers must be one of machine"),
+        (["callbacks", "--at", MONDAY_9, "run"], "give --at after `run`"),
+        (["callbacks", "run", "--simulated", "--every", "60", "--at", MONDAY_9], "--every runs on the real clock"),
+    ],
+)
+def test_call_back_commands_misused_say_what_to_do(url: str, args: list[str], says: str) -> None:
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2 and says in result.output, result.output

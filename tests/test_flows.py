@@ -347,3 +347,31 @@ def test_the_loader_and_the_json_schema_refuse_the_same_file(
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(load(path), json_schema())
     jsonschema.validate(load(write_flow(MINI_FLOW)), json_schema())
+
+
+def test_callbacks_name_contacts_and_nodes_that_exist(write_flow: WriteFlow) -> None:
+    text = MINI_FLOW.replace(
+        "    nodes:\n",
+        "    callbacks:\n      lines: {dsk: call_back}\n      machine: machin\n"
+        "      policy: {attempts: 0}\n    nodes:\n",
+    )
+    found = problems(write_flow(text))
+    assert "11: callbacks.policy.attempts: 0 is not from 1 to 10" in found, found
+    fixed = problems(write_flow(text.replace("{attempts: 0}", "{attempts: 2}")))
+    assert fixed == [
+        "9: callbacks.lines: 'dsk' is not a contact; did you mean 'desk'?",
+        "9: callbacks.lines.dsk: no node 'call_back'",
+        "10: callbacks.machine: no node 'machin'; did you mean 'main'?",
+    ], fixed
+
+
+def test_the_nodes_a_call_back_starts_at_count_as_reachable(write_flow: WriteFlow) -> None:
+    text = (
+        MINI_FLOW.replace(
+            "    nodes:\n", "    callbacks:\n      lines: {desk: call_back}\n      machine: bye\n    nodes:\n"
+        )
+        + "      call_back:\n        kind: message\n        say: Перезваниваем.\n        next: operator\n"
+    )
+    flow = flows.load(write_flow(text), env={})
+    assert flow.callbacks is not None and flow.callbacks.lines == {"desk": "call_back"}
+    assert flow.callbacks.policy.attempts == 3 and flow.callbacks.default_line == "desk"

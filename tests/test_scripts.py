@@ -63,6 +63,10 @@ def test_ivr_test_reports_pass_and_fail_with_reasons(tmp_path: Path) -> None:
         ("steps:\n  - dial: maybe\n", ":2: dial outcome 'maybe' is not one of completed, busy"),
         ("steps:\n  - expect: {hears: x}\n", ":2: unknown expectation 'hears'"),
         ("name: x\nwhen: now\nsteps: [{press: '1'}]\n", ":2: unknown key 'when'"),
+        ("calls:\n  - callback: first\n    steps: [{press: '1'}]\n", ":2: `callback` takes `last`"),
+        ("calls:\n  - callback: last\n    answer: robot\n    steps: [{press: '1'}]\n", ":3: `answer` is one of"),
+        ("calls:\n  - answer: human\n    steps: [{press: '1'}]\n", ":2: `answer` goes with `callback: last`"),
+        ("calls:\n  - steps: [{press: '1'}]\n    wait: 5\n", ":3: unknown key 'wait' of a call"),
     ],
 )
 def test_broken_scripts_name_file_and_line(tmp_path: Path, text: str, message: str) -> None:
@@ -112,3 +116,20 @@ def test_over_http_scripts_that_need_the_app_in_process_are_skipped_with_the_rea
 def test_ivr_test_refuses_a_url_that_is_none() -> None:
     result = CliRunner().invoke(main, ["test", "--url", "notaurl", str(ROOT / "calls")])
     assert result.exit_code == 2 and "'notaurl' must start with http:// or https://" in result.output
+
+
+def test_a_call_back_that_is_not_due_yet_fails_the_script_saying_when_it_is(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "early",
+        "calls:\n"
+        "  - at: 2021-03-13T11:00:00+03:00\n"
+        "    steps: [{press: '2'}, {press: '2'}, {press: '1'}]\n"
+        "  - callback: last\n"
+        "    at: 2021-03-15T08:00:00+03:00\n"
+        "    steps: [{expect: {hung_up: true}}]\n",
+    )
+    outcome = scripts.run(scripts.load(path))
+    assert outcome.failures == [
+        "call 2, `callback: last`: call-back 100016 is not due at 2021-03-15T08:00:00+03:00 (waiting)"
+    ]

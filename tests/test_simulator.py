@@ -410,3 +410,32 @@ def test_a_document_over_64_kb_is_twilio_s_error_11750() -> None:
     call = Simulator(twiml_app({"/voice": "<Say>" + "а" * 40_000 + "</Say>"})).call()
     errors = [e for e in call.transcript if e["type"] == "error"]
     assert call.end == "app-error" and errors[0]["code"] == "11750"
+
+
+def test_an_outbound_call_sends_answered_by_with_its_first_webhook_and_in_its_status_callback() -> None:
+    log: list[dict[str, Any]] = []
+    app = twiml_app({"/out": "<Say>Здравствуйте</Say>", "/status": ""}, log)
+    call = Simulator(app).outbound(
+        "/out", to="+79160000001", from_="+15005550006", answer="machine_start", status_callback="/status"
+    )
+    first, status = log[0]["values"], log[-1]["values"]
+    assert first["Direction"] == "outbound-api" and first["AnsweredBy"] == "machine_start"
+    assert first["To"] == "+79160000001" and first["From"] == "+15005550006"
+    assert status["CallStatus"] == "completed" and status["AnsweredBy"] == "machine_start"
+    assert call.heard == "Здравствуйте" and call.end == "completed"
+
+
+@pytest.mark.parametrize("outcome", ["busy", "no-answer", "failed"])
+def test_an_outbound_call_nobody_answers_requests_no_webhook_only_its_status_callback(outcome: str) -> None:
+    log: list[dict[str, Any]] = []
+    call = Simulator(twiml_app({"/out": "<Say>никто</Say>", "/status": ""}, log)).outbound(
+        "/out", to="+79160000001", answer=outcome, status_callback="/status"
+    )
+    assert [entry["path"] for entry in log] == ["/status"]
+    assert log[0]["values"]["CallStatus"] == outcome and log[0]["values"]["CallDuration"] == "0"
+    assert call.ended and call.end == outcome and call.heard == ""
+
+
+def test_an_outbound_call_refuses_an_answer_twilio_does_not_give() -> None:
+    with pytest.raises(ValueError, match="answer 'robot' is not one of human, machine_start"):
+        Simulator(twiml_app({})).outbound("/out", to="+79160000001", answer="robot")
