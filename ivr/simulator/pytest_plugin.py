@@ -55,8 +55,8 @@ def ivr_databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable
         import sqlalchemy as sa
 
         engine = sa.create_engine(base)
-        with engine.begin() as conn:
-            for name in schemas:
+        for name in schemas:  # one transaction each: dropping them all in one runs out of lock slots
+            with engine.begin() as conn:
                 conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
         engine.dispose()
 
