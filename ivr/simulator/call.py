@@ -13,13 +13,13 @@ import secrets
 import urllib.parse
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from twilio.request_validator import RequestValidator
 
-from .transport import Reply, Session
+from .transport import Overrides, Reply, Session, without_fragment
 
 MAX_DOCUMENT = 64 * 1024  # Twilio's limit on a TwiML document (error 11750)
 DIAL_OUTCOMES = ("completed", "busy", "no-answer", "failed", "canceled")
@@ -77,10 +77,30 @@ class _Document:
         return self.verbs[self.position - 1]
 
 
+# "TwiML Voice: Your Response": what Twilio does with each type of answer.
+TWIML_TYPES = ("text/xml", "application/xml", "text/html")
+# <Play>'s supported types (TwiML Voice: <Play>); other audio is Twilio's error 13420 (13325 in <Gather>).
+AUDIO_TYPES = (
+    "audio/mpeg",
+    "audio/wav",
+    "audio/wave",
+    "audio/x-wav",
+    "audio/aiff",
+    "audio/x-aifc",
+    "audio/x-aiff",
+    "audio/x-gsm",
+    "audio/gsm",
+    "audio/ulaw",
+)
+FOLLOWED_REDIRECTS = (301, 302, 303, 307)  # error 11216: Twilio follows only these
+MAX_REDIRECTS = 10  # then error 11215, "HTTP too many redirects"
+
+
 def _document(url: str, reply: Reply) -> tuple[ET.Element | None, str, str]:
-    """The TwiML document of a reply, or None with Twilio's error code and what went wrong."""
+    """The TwiML document of a reply, or None with Twilio's error code and what went wrong. An
+    audio answer is played and a text/plain one said, then the call ends, as Twilio does."""
     if reply.error:
-        return None, "11205", reply.error
+        return None, reply.code, reply.error
     if len(reply.body) > MAX_DOCUMENT:
         return None, "11750", f"the answer from {url} is {len(reply.body)} bytes: Twilio takes at most 64 kB"
     if not 200 <= reply.status < 300:
@@ -88,6 +108,22 @@ def _document(url: str, reply: Reply) -> tuple[ET.Element | None, str, str]:
         if reply.status == 403:
             hint = " (a refused signature? sign with the server's token: --auth-token or TWILIO_AUTH_TOKEN)"
         return None, "11200", f"HTTP {reply.status} from {url}{hint}"
+    kind = reply.content_type.split(";")[0].strip().lower()
+    if kind in AUDIO_TYPES:
+        root = ET.Element("Response")
+        ET.SubElement(root, "Play", {_FETCHED: "1"}).text = url
+        return root, "", ""
+    if kind == "text/plain":
+        root = ET.Element("Response")
+        ET.SubElement(root, "Say").text = reply.body.decode("utf-8", errors="replace")
+        return root, "", ""
+    if kind not in TWIML_TYPES:
+        what = f"Content-Type {kind}" if kind else "no Content-Type (Twilio's debugger shows 502 Bad Gateway)"
+        return (
+            None,
+            "12300",
+            f"the answer from {url} has {what}: Twilio takes TwiML (text/xml, application/xml, text/html), audio or text/plain",
+        )
     try:
         root = ET.fromstring(reply.body)
     except ET.ParseError as exc:
@@ -95,6 +131,9 @@ def _document(url: str, reply: Reply) -> tuple[ET.Element | None, str, str]:
     if root.tag != "Response":
         return None, "12100", f"the document's root is <{root.tag}>, not <Response>"
     return root, "", ""
+
+
+_FETCHED = "ivr-answered-with-audio"  # a <Play> of the answer itself: nothing to fetch again
 
 
 def sign(token: str, url: str, params: Mapping[str, str]) -> str:
@@ -174,6 +213,7 @@ class Call:
         self._document = _Document(entry_url)
         self._fetches_without_input = 0
         self._answered = False
+        self._in_gather = False
         if answer in UNANSWERED:
             self._event("unanswered", outcome=answer)
             self._rejected = answer
@@ -382,11 +422,41 @@ class Call:
         return params
 
     def _request(self, url: str, method: str, extra: Mapping[str, str]) -> Reply:
-        params = self._params(extra)
-        signed = url
-        if method == "GET":
-            query = urllib.parse.urlencode(params)
-            url = signed = url + ("&" if "?" in url else "?") + query
+        """One request as Twilio makes it, following the redirects Twilio follows (301, 302 and 303
+        as GET, 307 with the same method and body, as a browser does); the reply says the URL that
+        answered."""
+        params: Mapping[str, str] = self._params(extra)
+        for _ in range(MAX_REDIRECTS + 1):
+            reply = self._send_once(url, method, params)
+            if not 300 <= reply.status < 400 or reply.error:
+                return replace(reply, url=url)
+            if reply.status not in FOLLOWED_REDIRECTS or not reply.location:
+                why = f"HTTP {reply.status}" + ("" if reply.location else " without a Location")
+                return replace(
+                    reply,
+                    url=url,
+                    code="11216",
+                    error=f"{why} from {url}: Twilio follows only 301, 302, 303 and 307 with a Location",
+                )
+            target = urllib.parse.urljoin(url, reply.location)
+            self._event("request", method=method, url=url, status=reply.status, redirected=target)
+            if reply.status != 307 and method == "POST":
+                method, params = "GET", {}
+            url = target
+        return replace(
+            reply,
+            url=url,
+            code="11215",
+            error=f"more than {MAX_REDIRECTS} redirects from {url}: Twilio stops (a loop?)",
+        )
+
+    def _send_once(self, url: str, method: str, params: Mapping[str, str]) -> Reply:
+        signed = without_fragment(url)  # the fragment (Twilio's connection overrides) is never sent
+        if method == "GET" and params:
+            parts = urllib.parse.urlsplit(url)
+            query = "&".join(q for q in (parts.query, urllib.parse.urlencode(params)) if q)
+            url = parts._replace(query=query).geturl()
+            signed = without_fragment(url)
         headers = {"User-Agent": "TwilioProxy/1.1 (ivr simulator)"}
         if self.auth_token:
             body = params if method == "POST" else {}
@@ -396,7 +466,8 @@ class Call:
         if reply.refused and reply.refused not in self.refused:
             self.refused.append(reply.refused)
             self._event("warning", message=f"the app refused {reply.refused}")
-        self.exchanges.append(Exchange(method, url, params, reply.status, reply.body.decode("utf-8", errors="replace")))
+        text = reply.body.decode("utf-8", errors="replace")
+        self.exchanges.append(Exchange(method, signed, dict(params), reply.status, text))
         return reply
 
     def _fetch(self, url: str, method: str, extra: Mapping[str, str]) -> None:
@@ -409,24 +480,25 @@ class Call:
             return
         reply = self._request(url, method, extra)
         self._answered = True
-        self._event("request", method=method, url=url, status=reply.status)
-        root, code, problem = _document(url, reply)
+        answered = reply.url or url  # relative URLs in the document resolve against where it came from
+        self._event("request", method=method, url=answered, status=reply.status)
+        root, code, problem = _document(answered, reply)
         if root is None and self.fallback_url:
             # Twilio requests the number's fallback URL, with the error and the URL that failed.
-            self._event("error", code=code, message=problem, fallback=True)
+            self._event("error", code=code, message=problem, url=url, fallback=True)
             fallback = urllib.parse.urljoin(self._document.url, self.fallback_url)
             reply = self._request(fallback, "POST", {**extra, "ErrorCode": code, "ErrorUrl": url})
-            self._event("request", method="POST", url=fallback, status=reply.status)
-            url = fallback
-            root, code, problem = _document(url, reply)
+            answered = url = reply.url or fallback
+            self._event("request", method="POST", url=answered, status=reply.status)
+            root, code, problem = _document(answered, reply)
         if root is None:
-            self._app_error(problem, code)
+            self._app_error(problem, code, url)
             return
         self.waiting = None
-        self._document = _Document(url, list(root))
+        self._document = _Document(answered, list(root))
 
-    def _app_error(self, message: str, code: str = "") -> None:
-        self._event("error", message=message, **({"code": code} if code else {}))
+    def _app_error(self, message: str, code: str = "", url: str = "") -> None:
+        self._event("error", message=message, **({"code": code} if code else {}), **({"url": url} if url else {}))
         self._event("say", text=APPLICATION_ERROR, voice="alice", language="en-US")
         self._heard.append(APPLICATION_ERROR)
         self._event("hangup", by="app")
@@ -470,6 +542,9 @@ class Call:
         """Fetch the audio as Twilio does: what it cannot fetch or play is skipped with a warning."""
         url = (el.text or "").strip()
         digits = _attr(el, "digits") or None
+        if el.get(_FETCHED):  # the webhook answered with the audio itself: Twilio plays it, then hangs up
+            self._event("play", url=url, digits=None)
+            return
         if not url:
             self._event("play", url="", digits=digits)
             return
@@ -486,8 +561,13 @@ class Call:
             why = reply.error or f"HTTP {reply.status}"
             self._event("warning", message=f"11200: <Play> could not fetch {target}: {why}; Twilio skips it")
             return
-        if not (kind.startswith("audio/") or kind in ("application/ogg", "binary/octet-stream")):
-            self._event("warning", message=f"<Play> {target} is {kind or 'of no type'}, not audio: Twilio skips it")
+        if kind not in AUDIO_TYPES:
+            code = "13325" if self._in_gather else "13420"
+            self._event(
+                "warning",
+                code=code,
+                message=f"<Play> {target} is {kind or 'of no type'}, not audio Twilio plays: Twilio skips it",
+            )
             return
         event: Event = {"url": target, "digits": digits}
         if reply.prompt:
@@ -503,11 +583,13 @@ class Call:
                 # Repeated until the caller hangs up: the verbs after it never run.
                 self.waiting = Waiting("loop", el, self._document.url, self.events[-1])
         elif tag == "Gather":
+            self._in_gather = True
             for child in el:
                 if child.tag in ("Say", "Play", "Pause"):
                     self._speak(child)
                 else:
-                    self._event("warning", message=f"<{child.tag}> is not allowed inside <Gather>")
+                    self._event("warning", code="12200", message=f"<{child.tag}> is not allowed inside <Gather>")
+            self._in_gather = False
             self.waiting = Waiting("gather", el, self._document.url)
         elif tag == "Dial":
             targets = [

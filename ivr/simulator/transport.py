@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import email.message
-import http.client
 import http.cookiejar
 import io
 import sys
-import urllib.error
+import time
 import urllib.parse
 import urllib.request
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
-
-WEBHOOK_TIMEOUT = 15.0  # seconds Twilio waits for a webhook before giving up
 
 
 @dataclass(frozen=True)
@@ -27,6 +24,9 @@ class Reply:
     error: str | None = None
     refused: str = ""  # what the app said it did not honour (X-Ivr-Refused): the clock, the mark
     prompt: str = ""  # the words of a recorded prompt (X-Ivr-Prompt), for the transcript
+    location: str = ""  # where a redirect (3xx) points
+    code: str = "11205"  # Twilio's error code when there was no usable answer (`error`)
+    url: str = ""  # the URL that answered, after the redirects followed
 
 
 class Session(Protocol):
@@ -134,40 +134,123 @@ class InProcessSession:
             found.get("content-type", ""),
             refused=found.get("x-ivr-refused", ""),
             prompt=urllib.parse.unquote(found.get("x-ivr-prompt", "")),
+            location=found.get("location", ""),
         )
 
 
+@dataclass(frozen=True)
+class Overrides:
+    """Twilio's connection overrides, written in a webhook URL's fragment (`#ct=2000&rt=3000&rc=2`):
+    connect and read timeouts, a total time, retries and which failures are retried. The fragment
+    is never sent."""
+
+    connect_ms: int = 5000
+    read_ms: int = 15000
+    total_ms: int = 15000
+    retries: int = 1
+    policy: frozenset[str] = frozenset({"ct"})
+    unmodelled: tuple[str, ...] = ()  # overrides understood by Twilio that the simulator has no use for
+
+    @classmethod
+    def of(cls, url: str) -> Overrides:
+        fragment = urllib.parse.urlsplit(url).fragment
+        if not fragment:
+            return cls()
+        values = dict(urllib.parse.parse_qsl(fragment))
+
+        def number(key: str, default: int, low: int, high: int) -> int:
+            text = values.get(key, "")
+            return min(max(int(text), low), high) if text.isdigit() else default
+
+        policy = frozenset(p.strip() for p in values.get("rp", "ct").split(",") if p.strip())
+        if "all" in policy:
+            policy = frozenset({"4xx", "5xx", "ct", "rt"})
+        return cls(
+            number("ct", 5000, 100, 10000),
+            number("rt", 15000, 100, 15000),
+            number("tt", 15000, 100, 15000),
+            number("rc", 1, 0, 5),
+            policy,
+            tuple(k for k in values if k in ("e", "edge", "sni")),
+        )
+
+
+def without_fragment(url: str) -> str:
+    return urllib.parse.urlsplit(url)._replace(fragment="").geturl()
+
+
 class HttpSession:
-    """Real HTTP to any URL, with a cookie jar; the simulated clock goes in X-Ivr-Clock."""
+    """Real HTTP to any URL (httpx), with a cookie jar; no redirect is followed here (the call
+    follows them as Twilio does); the timeouts are Twilio's, or the URL's connection overrides;
+    the simulated clock goes in X-Ivr-Clock."""
 
     def __init__(self, base_url: str) -> None:
+        import httpx
+
         self.base_url = base_url
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        self.client = httpx.Client(follow_redirects=False, trust_env=False)
 
     def send(
         self, method: str, url: str, params: Mapping[str, str], headers: Mapping[str, str], clock: str | None
     ) -> Reply:
-        data = urllib.parse.urlencode(params).encode() if method == "POST" else None
-        request = urllib.request.Request(url, data=data, method=method, headers=dict(headers))
+        import httpx
+
+        overrides = Overrides.of(url)
+        target = without_fragment(url)
+        sent = dict(headers)
         if clock:
-            request.add_header("X-Ivr-Clock", clock)
-        request.add_header("X-Ivr-Simulated", "1")  # an app of ours keeps the call apart from real ones
-        if data is not None:
-            request.add_header("Content-Type", "application/x-www-form-urlencoded")
-        try:
-            with self.opener.open(request, timeout=WEBHOOK_TIMEOUT) as response:
-                headers = response.headers
-                return Reply(
-                    response.status,
-                    response.read(),
-                    headers.get("Content-Type", ""),
-                    refused=headers.get("X-Ivr-Refused", ""),
-                    prompt=urllib.parse.unquote(headers.get("X-Ivr-Prompt", "")),
+            sent["X-Ivr-Clock"] = clock
+        sent["X-Ivr-Simulated"] = "1"  # an app of ours keeps the call apart from real ones
+        deadline = time.monotonic() + overrides.total_ms / 1000
+        attempt, reply = 0, Reply(0, b"", "", error=f"cannot reach {target}")
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return replace(reply, error=reply.error or f"{target} took longer than {overrides.total_ms} ms in all")
+            timeout = httpx.Timeout(
+                connect=min(overrides.connect_ms / 1000, left),
+                read=min(overrides.read_ms / 1000, left),
+                write=left,
+                pool=left,
+            )
+            failure = ""
+            try:
+                if method == "POST":
+                    response = self.client.post(target, data=dict(params), headers=sent, timeout=timeout)
+                else:
+                    response = self.client.get(target, headers=sent, timeout=timeout)
+                reply = _reply(response)
+                failure = "5xx" if reply.status >= 500 else "4xx" if reply.status >= 400 else ""
+            except httpx.ConnectTimeout:
+                reply, failure = (
+                    Reply(0, b"", "", error=f"cannot reach {target}: no connection within {overrides.connect_ms} ms"),
+                    "ct",
                 )
-        except urllib.error.HTTPError as exc:
-            return Reply(exc.code, exc.read(), exc.headers.get("Content-Type", ""))
-        except http.client.HTTPException as exc:  # e.g. the answer cut off mid-body (IncompleteRead)
-            return Reply(0, b"", "", error=f"{url} broke off its answer: {type(exc).__name__}")
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            return Reply(0, b"", "", error=f"cannot reach {url}: {reason}")
+            except httpx.ConnectError as exc:
+                reply, failure = Reply(0, b"", "", error=f"cannot reach {target}: {_reason(exc)}"), "ct"
+            except httpx.ReadTimeout:
+                reply, failure = Reply(0, b"", "", error=f"{target} did not answer within {overrides.read_ms} ms"), "rt"
+            except (httpx.RemoteProtocolError, httpx.ReadError) as exc:  # e.g. the answer cut off mid-body
+                return Reply(0, b"", "", error=f"{target} broke off its answer: {type(exc).__name__}")
+            except httpx.HTTPError as exc:
+                return Reply(0, b"", "", error=f"cannot reach {target}: {_reason(exc)}")
+            if not failure or failure not in overrides.policy or attempt >= overrides.retries:
+                return reply
+            attempt += 1
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc) or type(exc).__name__
+    return text.split("] ", 1)[-1]
+
+
+def _reply(response: Any) -> Reply:
+    headers = response.headers
+    return Reply(
+        response.status_code,
+        response.content,
+        headers.get("Content-Type", ""),
+        refused=headers.get("X-Ivr-Refused", ""),
+        prompt=urllib.parse.unquote(headers.get("X-Ivr-Prompt", "")),
+        location=headers.get("Location", ""),
+    )
