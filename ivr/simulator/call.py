@@ -122,7 +122,8 @@ def _document(url: str, reply: Reply) -> tuple[ET.Element | None, str, str]:
         return (
             None,
             "12300",
-            f"the answer from {url} has {what}: Twilio takes TwiML (text/xml, application/xml, text/html), audio or text/plain",
+            f"the answer from {url} has {what}: Twilio takes TwiML (text/xml, application/xml, text/html), "
+            "audio or text/plain",
         )
     try:
         root = ET.fromstring(reply.body)
@@ -451,6 +452,10 @@ class Call:
         )
 
     def _send_once(self, url: str, method: str, params: Mapping[str, str]) -> Reply:
+        unmodelled = Overrides.of(url).unmodelled
+        if unmodelled:
+            names = ", ".join(f"#{name}" for name in unmodelled)
+            self._event("warning", message=f"connection overrides {names} choose Twilio's edge or TLS: not simulated")
         signed = without_fragment(url)  # the fragment (Twilio's connection overrides) is never sent
         if method == "GET" and params:
             parts = urllib.parse.urlsplit(url)
