@@ -87,10 +87,13 @@ def test_simulate_misuse_exits_2_with_a_clear_message(runner: CliRunner, args: l
     assert message in result.output
 
 
-def test_simulate_unreachable_url_exits_2(runner: CliRunner) -> None:
+def test_simulate_unreachable_url_is_twilio_s_11205_with_the_call_and_exit_1(runner: CliRunner) -> None:
     result = runner.invoke(main, ["simulate", "--url", "http://127.0.0.1:9/voice", "1"])
-    assert result.exit_code == 2
-    assert "cannot reach http://127.0.0.1:9/voice: is the server running?" in result.output
+    assert result.exit_code == 1
+    assert "nothing answered at http://127.0.0.1:9/voice: is the server running?" in result.output
+    assert "!  error 11205: cannot reach http://127.0.0.1:9/voice" in result.output
+    assert "We are sorry, an application error has occurred. Goodbye." in result.output
+    assert "call ended: app-error" in result.output
 
 
 def test_simulate_with_a_broken_flow_names_the_problem(runner: CliRunner, tmp_path: Path) -> None:

@@ -146,7 +146,8 @@ def describe(event: Event, colour: bool) -> str | None:
     if kind == "reject":
         return paint("  ✖  call rejected", fg="red", bold=True)
     if kind in ("error", "warning"):
-        return paint(f"  !  {kind}: {event['message']}", fg="red")
+        code = f" {event['code']}" if event.get("code") else ""
+        return paint(f"  !  {kind}{code}: {event['message']}", fg="red")
     return None  # requests are shown only with --verbose
 
 
