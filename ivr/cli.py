@@ -468,9 +468,11 @@ def simulate(
       5, 123#        keys
       -              silence until the timeout
       say:TEXT       speech
-      dial:STATUS    how the transfer ends (completed, busy, no-answer, failed, canceled)
+      dial:STATUS    how the transfer ends (completed, busy, no-answer, failed, canceled; answered for a conference)
       record:TEXT    a recording with that transcription
-      hangup         hang up
+      queue:RESULT   how waiting in an <Enqueue> ends (bridged, error, queue-full, system-shutdown)
+      *              during a <Dial hangupOnStar="true">: hang up on the called party
+      hangup         hang up (Twilio still requests what follows a hang-up: Record and Enqueue actions)
       answer:HOW     first, with --callback: human, machine, busy, no-answer, failed
     When the tokens run out the caller hangs up. Tokens may also be piped in, one per line.
     """

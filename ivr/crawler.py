@@ -130,9 +130,14 @@ def _generic_tokens(call: Call) -> list[Token]:
     if call.waiting is None:
         return []
     if call.waiting.verb == "dial":
-        return [Token("dial", outcome) for outcome in DIAL_OUTCOMES]
+        conference = call.waiting.element.find("Conference") is not None
+        return [Token("dial", o) for o in DIAL_OUTCOMES if o != "answered" or conference]
     if call.waiting.verb == "record":
         return [Token("record", "проверка"), Token("silence")]
+    if call.waiting.verb == "enqueue":
+        return [Token("queue", "bridged"), Token("silence")]
+    if call.waiting.verb == "loop":
+        return []  # only hanging up ends it
     el = call.waiting.element
     modes = el.get("input", "dtmf").split()
     found = [Token("silence")]

@@ -233,5 +233,5 @@ def test_the_simulator_says_which_verbs_it_waited_for_in_words(sim: Any) -> None
     from ivr.simulator import SimulatorError
 
     call = sim.call(at=MONDAY_10).press("3")
-    with pytest.raises(SimulatorError, match=r"the call waits in <Dial>, not in <Gather> or <Record>$"):
+    with pytest.raises(SimulatorError, match=r"the call waits in <Dial>, not in <Gather> or <Record> or <Enqueue>$"):
         call.silence()

@@ -170,8 +170,13 @@ def test_dial_without_action_goes_on_with_the_next_verb(status: str) -> None:
 
 
 def test_dial_targets_of_every_noun() -> None:
-    app = twiml_app({"/voice": "<Dial><Number>+7800</Number><Sip>sip:a@b.test</Sip><Client>alice</Client></Dial>"})
-    assert Simulator(app).call().dialed == ["+7800", "sip:a@b.test", "alice"]
+    nouns = (
+        "<Number>+7800</Number><Sip>sip:a@b.test</Sip><Client>alice</Client>"
+        "<Client><Identity>jane</Identity></Client><Conference>room</Conference><Queue>support</Queue>"
+    )
+    app = twiml_app({"/voice": f"<Dial>{nouns}</Dial>"})
+    dialed = ["+7800", "sip:a@b.test", "client:alice", "client:jane", "conference:room", "queue:support"]
+    assert Simulator(app).call().dialed == dialed
 
 
 def test_record_with_action_and_transcription() -> None:
@@ -260,7 +265,7 @@ def test_hangup_and_reject_end_the_call() -> None:
 
 def test_unknown_verbs_are_reported_and_skipped() -> None:
     call = Simulator(twiml_app({"/voice": "<Dance/><Say>still here</Say>"})).call()
-    assert call.transcript[1] == {"type": "warning", "message": "unknown verb <Dance> skipped"}
+    assert call.transcript[1] == {"type": "warning", "code": "12200", "message": "unknown verb <Dance> skipped"}
     assert call.heard == "still here"
 
 

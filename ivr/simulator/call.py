@@ -19,10 +19,11 @@ from typing import Any
 
 from twilio.request_validator import RequestValidator
 
+from . import legs, schema
 from .transport import Overrides, Reply, Session, without_fragment
 
 MAX_DOCUMENT = 64 * 1024  # Twilio's limit on a TwiML document (error 11750)
-DIAL_OUTCOMES = ("completed", "busy", "no-answer", "failed", "canceled")
+DIAL_OUTCOMES = ("completed", "busy", "no-answer", "failed", "canceled", "answered")  # answered: <Conference>
 # How the callee of an outbound call answers: Twilio's AnsweredBy values (machine detection), or not at all.
 ANSWERED_BY = (
     "human",
@@ -34,6 +35,8 @@ ANSWERED_BY = (
     "unknown",
 )
 UNANSWERED = ("busy", "no-answer", "failed")
+# How waiting in a queue can end for the caller, besides <Leave> and hanging up (Enqueue's QueueResult).
+QUEUE_RESULTS = ("bridged", "error", "queue-full", "system-shutdown")
 APPLICATION_ERROR = "We are sorry, an application error has occurred. Goodbye."
 
 Event = dict[str, Any]
@@ -200,7 +203,8 @@ class Call:
         self.clock = at
         self._rejected = ""
         self.elapsed = 0.0  # simulated seconds since the call began (pauses, timeouts, transfers, recordings)
-        self._pending: list[tuple[str, dict[str, str]]] = []  # callbacks Twilio makes after the step
+        # Callbacks Twilio makes on its own after a step: (URL, parameters, method).
+        self._pending: list[tuple[str, dict[str, str], str]] = []
         self.auth_token = auth_token
         self.account_sid = account_sid
         self.status_callback = status_callback
@@ -215,6 +219,7 @@ class Call:
         self._fetches_without_input = 0
         self._answered = False
         self._in_gather = False
+        self._queue_sid, self._queued_at = "", 0.0  # the queue the caller waits in (<Enqueue>)
         if answer in UNANSWERED:
             self._event("unanswered", outcome=answer)
             self._rejected = answer
@@ -274,7 +279,18 @@ class Call:
     # ------------------------------------------------------------ what the caller does
 
     def press(self, keys: str) -> Call:
-        """Press keys on the keypad (digits, * and #)."""
+        """Press keys on the keypad (digits, * and #); `*` during a <Dial hangupOnStar> hangs up on
+        the called party and the call goes on."""
+        if self.waiting is not None and self.waiting.verb == "dial":
+            dial = self.waiting.element
+            if keys != "*" or not _true(dial, "hangupOnStar"):
+                raise SimulatorError(
+                    'cannot press keys: the call waits in <Dial>; only * with hangupOnStar="true" does anything'
+                )
+            found, _ = legs.legs(dial)
+            self._input_begins()
+            self._event("gather", input="dtmf", got="*", hangup_on_star=True)
+            return self._dial_ends(self.waiting, found, "completed", None)
         waiting = self._expect("gather", "record", action="press keys")
         self._input_begins()
         if waiting.verb == "record":
@@ -320,12 +336,25 @@ class Call:
             self._event("gather", input=_attr(gather, "input", "dtmf"), got=None, ignored=text)
             return self._nothing_gathered(waiting)
         self._event("gather", input=_attr(gather, "input", "dtmf"), got=text)
+        partial = _attr(gather, "partialResultCallback")
+        if partial:
+            # While the caller speaks, before the final result: what is recognised so far.
+            words = text.split()
+            method = _attr(gather, "partialResultCallbackMethod", "POST")
+            for number in range(1, len(words) + 1):
+                unstable = {"UnstableSpeechResult": " ".join(words[:number]), "Stability": "0.8"}
+                unstable["SequenceNumber"] = str(number - 1)
+                self._callback_later(waiting.document_url, partial, unstable, method)
+            self._send_pending()
         return self._submit(waiting, {"SpeechResult": text, "Confidence": f"{confidence:.2f}"})
 
     def silence(self) -> Call:
-        """Stay silent until the Gather or Record times out."""
-        waiting = self._expect("gather", "record", action="stay silent")
+        """Stay silent until the Gather or Record times out; in a queue, wait another round."""
+        waiting = self._expect("gather", "record", "enqueue", action="stay silent")
         self._input_begins()
+        if waiting.verb == "enqueue":
+            self._hold()
+            return self
         if waiting.verb == "record":
             self._advance(_int(waiting.element, "timeout", 5))
             if waiting.event is not None:
@@ -336,28 +365,129 @@ class Call:
         return self._nothing_gathered(waiting)
 
     def dial_outcome(self, status: str = "completed", duration: int | None = None) -> Call:
-        """Decide how the transfer the call is ringing ends: completed, busy, no-answer, failed, canceled."""
+        """Decide how the transfer the call is ringing ends: completed, busy, no-answer, failed,
+        canceled; `answered` for a <Conference>. `duration` is how long the parties talk."""
         if status not in DIAL_OUTCOMES:
             raise SimulatorError(f"{status!r} is not a dial outcome; use one of {', '.join(DIAL_OUTCOMES)}")
         waiting = self._expect("dial", action="decide a transfer outcome")
-        self._input_begins()
         dial = waiting.element
-        seconds = duration if duration is not None else (60 if status == "completed" else 0)
+        found, _ = legs.legs(dial)
+        if status == "answered" and not any(leg.noun == "Conference" for leg in found):
+            raise SimulatorError(
+                "answered is what Twilio reports for a <Conference>; a number, SIP address or client that answers "
+                "is `completed`"
+            )
+        self._input_begins()
+        return self._dial_ends(waiting, found, status, duration)
+
+    def _dial_ends(self, waiting: Waiting, found: list[legs.Leg], status: str, duration: int | None) -> Call:
+        dial = waiting.element
+        child = "CA" + secrets.token_hex(16)
+        bridged = status in ("completed", "answered")
+        if bridged and found and found[0].url and not self._screened(found[0], child, waiting.document_url):
+            status, bridged = "no-answer", False  # the called party declined before being connected
+        talk = (duration if duration is not None else 60) if bridged else 0
+        limit = _int(dial, "timeLimit", legs.TIME_LIMIT)
+        if talk > limit:
+            self._event("warning", message=f"the transfer is cut at timeLimit {limit} s, as Twilio cuts it")
+            talk = limit
         ring = _int(dial, "timeout", 30) if status == "no-answer" else 0
-        self._advance(seconds + ring)
+        self._advance(talk + ring)
         if waiting.event is not None:
             waiting.event["outcome"] = status
+        self._leg_progress(found, child, status, talk, waiting.document_url)
+        recording: dict[str, str] = {}
+        if bridged and _attr(dial, "record", "do-not-record") in legs.DIAL_RECORD:
+            sid = "RE" + secrets.token_hex(16)
+            recording = {
+                "RecordingUrl": f"https://api.twilio.com/2010-04-01/Accounts/{self.account_sid}/Recordings/{sid}",
+                "RecordingSid": sid,
+                "RecordingDuration": str(talk),
+            }
+            self._recording_status(dial, waiting.document_url, recording, "DialVerb")
         action = _attr(dial, "action")
         if not action:
             # Without an action Twilio goes on with the verbs after <Dial>, whatever the outcome.
             self._continue_document()
+            self._send_pending()
             return self
         extra = {
             "DialCallStatus": status,
-            "DialCallSid": "CA" + secrets.token_hex(16),
-            "DialCallDuration": str(seconds),
+            "DialCallSid": child,
+            "DialCallDuration": str(talk),
+            "DialBridged": "true" if bridged else "false",
+            **recording,
         }
-        return self._submit(waiting, extra)
+        self._submit(waiting, extra)
+        self._send_pending()
+        return self
+
+    def _screened(self, leg: legs.Leg, child: str, base: str) -> bool:
+        """Run a <Number url>'s TwiML on the called party's side (the caller still hears ringing);
+        False when the called party hung up on it, declining the call."""
+        assert leg.element is not None
+        url = urllib.parse.urljoin(base, leg.url)
+        side = {
+            "CallSid": child,
+            "ParentCallSid": self.call_sid,
+            "To": leg.target,
+            "Called": leg.target,
+            "Direction": "outbound-dial",
+            "CallStatus": "in-progress",
+        }
+        method = _attr(leg.element, "method", "POST").upper()
+        reply = self._request(url, method if method in ("GET", "POST") else "POST", side)
+        self._event("request", method=method, url=reply.url or url, status=reply.status, leg="callee")
+        root, code, problem = _document(url, reply)
+        if root is None:
+            self._event("warning", code=code, message=f"the screening TwiML failed ({problem}): not connected")
+            return False
+        for verb in root:
+            if verb.tag == "Say":
+                self._event("say", text=" ".join((verb.text or "").split()), leg="callee")
+            elif verb.tag == "Play":
+                self._event("play", url=(verb.text or "").strip(), leg="callee")
+            elif verb.tag == "Pause":
+                self._advance(_int(verb, "length", 1))
+            elif verb.tag in ("Hangup", "Reject"):
+                self._event("hangup", by="callee")
+                return False
+            elif verb.tag == "Gather":
+                self._event(
+                    "warning",
+                    message="the called party's keys at a screening <Gather> are not simulated: "
+                    "the called party accepts",
+                )
+                return True
+            else:
+                self._event("warning", code="12200", message=f"<{verb.tag}> is not run on the called party's side")
+        return True
+
+    def _leg_progress(self, found: list[legs.Leg], child: str, status: str, talk: int, base: str) -> None:
+        """The dialled parties' status callbacks (statusCallbackEvent), after the step, as on Twilio."""
+        for index, leg in enumerate(found):
+            if not leg.status_callback or leg.element is None:
+                continue
+            sid = child if index == 0 else "CA" + secrets.token_hex(16)
+            # Twilio hangs up the others once one answers; when none answers they all end alike.
+            outcome = status if index == 0 or status not in ("completed", "answered") else "canceled"
+            moment = (self.clock or datetime.now(UTC)).astimezone(UTC)
+            for number, event in enumerate(e for e in leg.events() if legs.reached(outcome, e)):
+                params = {
+                    "CallSid": sid,
+                    "ParentCallSid": self.call_sid,
+                    "To": leg.target,
+                    "Called": leg.target,
+                    "Direction": "outbound-dial",
+                    "CallStatus": legs.leg_status(event, outcome),
+                    "Timestamp": email.utils.format_datetime(moment),
+                    "CallbackSource": "call-progress-events",
+                    "SequenceNumber": str(number),
+                }
+                if event == "completed":
+                    params["CallDuration"] = str(talk if index == 0 else 0)
+                method = _attr(leg.element, "statusCallbackMethod", "POST")
+                self._callback_later(base, leg.status_callback, params, method)
 
     def record(self, text: str = "", duration: int = 5) -> Call:
         """Leave a recording (with `text` as its transcription) at a <Record>."""
@@ -376,6 +506,11 @@ class Call:
             waiting, self._heard = self.waiting, []
             self._finish_recording(waiting, text="", digits="hangup", hung_up=True)
         self._event("hangup", by="caller")
+        if self.waiting is not None and self.waiting.verb == "enqueue":
+            waiting = self.waiting
+            self.end = "caller-hangup"  # Twilio tells the Enqueue action (QueueResult=hangup), unplayed
+            self._left_queue(waiting, "hangup", hung_up=True)
+            self.end = None
         self._finish("caller-hangup")
         return self
 
@@ -582,6 +717,8 @@ class Call:
 
     def _execute(self, el: ET.Element) -> None:
         tag = el.tag
+        for problem in schema.problems(el):
+            self._event("warning", code="12200", message=problem)
         if tag in ("Say", "Play", "Pause"):
             self._speak(el)
             if tag != "Pause" and _attr(el, "loop", "1") == "0":
@@ -597,13 +734,22 @@ class Call:
             self._in_gather = False
             self.waiting = Waiting("gather", el, self._document.url)
         elif tag == "Dial":
-            targets = [
-                (c.text or "").strip() for c in el if c.tag in ("Number", "Sip", "Client", "Conference", "Queue")
-            ]
-            if (el.text or "").strip():
-                targets.insert(0, (el.text or "").strip())
-            self._dialed = targets
-            self._event("dial", to=targets, outcome=None)
+            found, unknown = legs.legs(el)
+            for noun in unknown:
+                self._event("warning", code="12200", message=f"<{noun}> is no noun of <Dial>: Twilio ignores it")
+            for leg in found:
+                if leg.noun == "Conference":
+                    self._event(
+                        "warning",
+                        message=f"{leg.target}: the other participants, beeps and wait music of a conference are "
+                        "not simulated; its outcome is what you give (dial:answered)",
+                    )
+                if leg.noun == "Queue" and leg.element is not None and leg.element.get("url"):
+                    self._event(
+                        "warning", message=f"{leg.target}: the url played to the dequeued caller is not simulated"
+                    )
+            self._dialed = [leg.target for leg in found]
+            self._event("dial", to=self._dialed, outcome=None)
             self.waiting = Waiting("dial", el, self._document.url, self.events[-1])
         elif tag == "Record":
             self._event("record", max_length=_int(el, "maxLength", 3600))
@@ -622,8 +768,99 @@ class Call:
             self._finish("rejected")
         elif tag in ("Sms", "Message"):
             self._event("sms", to=_attr(el, "to", self.from_), text=(el.text or "").strip())
+        elif tag == "Enqueue":
+            self._enqueue(el)
+        elif tag == "Leave":
+            self._event("warning", code="12200", message="<Leave> outside a queue's waitUrl: Twilio skips it")
+        elif tag in schema.NOT_SIMULATED:
+            self._event("warning", message=f"<{tag}> is TwiML the simulator does not run: skipped")
         else:
-            self._event("warning", message=f"unknown verb <{tag}> skipped")
+            self._event("warning", code="12200", message=f"unknown verb <{tag}> skipped")
+
+    # ------------------------------------------------------------ queues
+
+    def _enqueue(self, el: ET.Element) -> None:
+        name = (el.text or "").strip()
+        self._queue_sid, self._queued_at = "QU" + secrets.token_hex(16), self.elapsed
+        self._event("enqueue", queue=name)
+        self.waiting = Waiting("enqueue", el, self._document.url, self.events[-1])
+        self._hold()
+
+    def _queue_params(self) -> dict[str, str]:
+        return {"QueueSid": self._queue_sid, "QueueTime": str(int(self.elapsed - self._queued_at))}
+
+    def _hold(self) -> None:
+        """One round of the queue's waitUrl: Twilio requests it and plays what it answers; at its end
+        the caller waits on (the next round comes with more waiting). <Leave> leaves the queue."""
+        waiting = self.waiting
+        assert waiting is not None
+        el = waiting.element
+        wait_url = _attr(el, "waitUrl")
+        if not wait_url:
+            self._event("play", url="(Twilio's default hold music)", digits=None)
+            self._advance(30)
+            return
+        url, method = urllib.parse.urljoin(waiting.document_url, wait_url), _attr(el, "waitUrlMethod", "POST")
+        for _ in range(self.loop_limit):
+            params = {**self._queue_params(), "QueuePosition": "1", "CurrentQueueSize": "1", "AvgQueueTime": "0"}
+            params["MaxQueueSize"] = _attr(el, "maxQueueSize", "100")
+            reply = self._request(url, method.upper() if method.upper() in ("GET", "POST") else "POST", params)
+            self._event("request", method=method, url=reply.url or url, status=reply.status)
+            root, code, problem = _document(url, reply)
+            if root is None:
+                self._event("error", code=code, message=f"the queue's waitUrl failed: {problem}", url=url)
+                self._left_queue(waiting, "error")
+                return
+            for verb in root:
+                if verb.tag in ("Say", "Play", "Pause"):
+                    self._speak(verb)
+                elif verb.tag == "Leave":
+                    self._left_queue(waiting, "leave")
+                    return
+                elif verb.tag == "Hangup":
+                    self._event("hangup", by="app")
+                    self._left_queue(waiting, "hangup", hung_up=True)
+                    return
+                elif verb.tag == "Redirect":
+                    url = urllib.parse.urljoin(url, (verb.text or "").strip() or url)
+                    method = _attr(verb, "method", "POST")
+                    break
+                else:
+                    self._event("warning", code="12200", message=f"<{verb.tag}> is not run in a queue's waitUrl")
+            else:
+                return  # played to its end: the caller waits for what happens next
+        self._app_error(f"more than {self.loop_limit} waitUrl documents without caller input (a loop?)")
+
+    def queue_outcome(self, result: str) -> Call:
+        """How waiting in a queue ends for the caller: bridged (an agent dequeued the call), error,
+        queue-full or system-shutdown."""
+        if result not in QUEUE_RESULTS:
+            raise SimulatorError(f"{result!r} is not a queue result; use one of {', '.join(QUEUE_RESULTS)}")
+        waiting = self._expect("enqueue", action="end waiting in a queue")
+        self._input_begins()
+        if result == "bridged":
+            self._advance(60)  # the conversation with the agent
+        if waiting.event is not None:
+            waiting.event["outcome"] = result
+        self._left_queue(waiting, result)
+        return self
+
+    def _left_queue(self, waiting: Waiting, result: str, hung_up: bool = False) -> None:
+        el = waiting.element
+        params = {**self._queue_params(), "QueueResult": result}
+        action = _attr(el, "action")
+        if hung_up or self.ended:
+            if action:  # Twilio still tells the action; its answer is not played
+                target = urllib.parse.urljoin(waiting.document_url, action)
+                reply = self._request(target, _attr(el, "method", "POST"), params)
+                self._event("request", method=_attr(el, "method", "POST"), url=target, status=reply.status)
+            if not self.ended:
+                self._finish("app-hangup")
+            return
+        if not action:
+            self._continue_document()
+            return
+        self._submit(waiting, params)
 
     def _submit(self, waiting: Waiting, extra: Mapping[str, str]) -> Call:
         el = waiting.element
@@ -654,30 +891,14 @@ class Call:
         # Asynchronous on Twilio: they arrive after the step that made the recording.
         callback = _attr(el, "transcribeCallback")
         if callback and text:
-            self._pending.append(
-                (
-                    urllib.parse.urljoin(waiting.document_url, callback),
-                    {
-                        **recording,
-                        "TranscriptionText": text,
-                        "TranscriptionStatus": "completed",
-                        "TranscriptionSid": "TR" + secrets.token_hex(16),
-                    },
-                )
-            )
-        status_callback = _attr(el, "recordingStatusCallback")
-        if status_callback:
-            self._pending.append(
-                (
-                    urllib.parse.urljoin(waiting.document_url, status_callback),
-                    {
-                        **recording,
-                        "RecordingStatus": "completed",
-                        "RecordingChannels": "1",
-                        "RecordingSource": "RecordVerb",
-                    },
-                )
-            )
+            transcription = {
+                **recording,
+                "TranscriptionText": text,
+                "TranscriptionStatus": "completed",
+                "TranscriptionSid": "TR" + secrets.token_hex(16),
+            }
+            self._callback_later(waiting.document_url, callback, transcription)
+        self._recording_status(el, waiting.document_url, recording, "RecordVerb")
         params = dict(recording, **({"Digits": digits} if digits else {}))
         if hung_up:
             action = _attr(el, "action") or waiting.document_url
@@ -690,12 +911,24 @@ class Call:
         self._send_pending()
         return self
 
+    def _recording_status(self, el: ET.Element, base: str, recording: Mapping[str, str], source: str) -> None:
+        """recordingStatusCallback: the recording is ready, after the step that made it."""
+        url = _attr(el, "recordingStatusCallback")
+        if url:
+            params = {**recording, "RecordingStatus": "completed", "RecordingChannels": "1", "RecordingSource": source}
+            self._callback_later(base, url, params, _attr(el, "recordingStatusCallbackMethod", "POST"))
+
     def _send_pending(self) -> None:
-        """The callbacks Twilio sends on its own after a step (transcriptions, recording status)."""
+        """The callbacks Twilio sends on its own after a step (transcriptions, recording status,
+        a dialled party's call progress)."""
         pending, self._pending = self._pending, []
-        for url, params in pending:
-            reply = self._request(url, "POST", params)
-            self._event("request", method="POST", url=url, status=reply.status, callback=True)
+        for url, params, method in pending:
+            reply = self._request(url, method, params)
+            self._event("request", method=method, url=url, status=reply.status, callback=True)
+
+    def _callback_later(self, base: str, url: str, params: dict[str, str], method: str = "POST") -> None:
+        method = method.upper() if method.upper() in ("GET", "POST") else "POST"
+        self._pending.append((urllib.parse.urljoin(base, url), params, method))
 
     def _finish(self, how: str) -> None:
         self.end = how

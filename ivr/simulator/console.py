@@ -9,14 +9,15 @@ from typing import Any
 
 import click
 
-from .call import ANSWERED_BY, DIAL_OUTCOMES, UNANSWERED, Call, Event, SimulatorError
+from .call import ANSWERED_BY, DIAL_OUTCOMES, QUEUE_RESULTS, UNANSWERED, Call, Event, SimulatorError
 
 _KEYS = re.compile(r"[0-9*#]+")
 
 TOKEN_HELP = (
     "Tokens, one per place the call waits: 5 or 123# (keys), - (silence until timeout), "
     "say:TEXT (speech), dial:STATUS (transfer outcome: " + ", ".join(DIAL_OUTCOMES) + "), "
-    "record:TEXT (a recording with that transcription), hangup; first, for a call the hotline places: "
+    "record:TEXT (a recording with that transcription), queue:RESULT (bridged, error, queue-full, "
+    "system-shutdown: how waiting in an <Enqueue> ends), hangup; first, for a call the hotline places: "
     "answer:human, answer:machine, answer:busy, answer:no-answer."
 )
 
@@ -25,7 +26,7 @@ TOKEN_HELP = (
 class Token:
     """One thing the caller does."""
 
-    kind: str  # keys, silence, say, dial, record, hangup; answer (how the callee of an outbound call answers)
+    kind: str  # keys, silence, say, dial, record, queue, hangup; answer (how an outbound call's callee answers)
     text: str = ""
 
     def __str__(self) -> str:
@@ -51,6 +52,11 @@ def parse_token(raw: str) -> Token:
             choices = ", ".join(("machine", *ANSWERED_BY, *UNANSWERED))
             raise ValueError(f"{raw!r}: how the callee answers must be one of {choices}")
         return Token("answer", answer)
+    if sep and kind.lower() == "queue":
+        result = rest.strip().lower()
+        if result not in QUEUE_RESULTS:
+            raise ValueError(f"{raw!r}: how waiting in the queue ends must be one of {', '.join(QUEUE_RESULTS)}")
+        return Token("queue", result)
     if sep and kind.lower() == "dial":
         status = rest.strip().lower()
         if status not in DIAL_OUTCOMES:
@@ -80,6 +86,7 @@ def perform(call: Call, token: Token, show: bool = False) -> None:
         "say": lambda: call.say(token.text),
         "dial": lambda: call.dial_outcome(token.text),
         "record": lambda: call.record(token.text),
+        "queue": lambda: call.queue_outcome(token.text),
         "hangup": call.hangup,
     }
     actions[token.kind]()
@@ -93,7 +100,11 @@ def waiting_for(call: Call) -> str:
     if call.waiting.verb == "dial":
         return f"the outcome of a transfer to {', '.join(call.dialed or [])} (dial:STATUS)"
     if call.waiting.verb == "record":
-        return "a recording (record:TEXT, - for none)"
+        return "a recording (record:TEXT, - for none; keys in finishOnKey end it)"
+    if call.waiting.verb == "enqueue":
+        return "an agent to take the call (queue:bridged), - to wait on, or hangup"
+    if call.waiting.verb == "loop":
+        return 'nothing but hangup (a loop="0" plays until the caller hangs up)'
     modes = el.get("input", "dtmf").split()
     what = []
     if "dtmf" in modes:
@@ -113,11 +124,18 @@ def describe(event: Event, colour: bool) -> str | None:
 
     kind = str(event["type"])
     if kind == "say":
-        return paint("  🔊 ", fg="cyan") + str(event["text"])
+        side = paint("  (to the called party)", dim=True) if event.get("leg") == "callee" else ""
+        return paint("  🔊 ", fg="cyan") + str(event["text"]) + side
     if kind == "play":
         if event.get("text"):
             return paint("  🔊 ", fg="cyan") + str(event["text"]) + paint("  (recorded)", dim=True)
         return paint("  ♪  play ", fg="cyan") + str(event["url"])
+    if kind == "enqueue":
+        return (
+            paint("  ⏳  waiting in queue ", fg="magenta")
+            + str(event["queue"])
+            + (f" → {event['outcome']}" if event.get("outcome") else "")
+        )
     if kind == "unanswered":
         return paint("  ☎  ", fg="magenta") + f"the callee did not answer ({event['outcome']})"
     if kind == "pause":
