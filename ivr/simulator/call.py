@@ -220,6 +220,7 @@ class Call:
         self._answered = False
         self._in_gather = False
         self._queue_sid, self._queued_at = "", 0.0  # the queue the caller waits in (<Enqueue>)
+        self._said_elsewhere = False  # media at other hosts: said once per call that it is not fetched
         if answer in UNANSWERED:
             self._event("unanswered", outcome=answer)
             self._rejected = answer
@@ -625,14 +626,15 @@ class Call:
         root, code, problem = _document(answered, reply)
         if root is None and self.fallback_url:
             # Twilio requests the number's fallback URL, with the error and the URL that failed.
-            self._event("error", code=code, message=problem, url=url, fallback=True)
+            failed = without_fragment(url)  # the connection overrides are not part of the URL requested
+            self._event("error", code=code, message=problem, url=failed, fallback=True)
             fallback = urllib.parse.urljoin(self._document.url, self.fallback_url)
-            reply = self._request(fallback, "POST", {**extra, "ErrorCode": code, "ErrorUrl": url})
+            reply = self._request(fallback, "POST", {**extra, "ErrorCode": code, "ErrorUrl": failed})
             answered = url = reply.url or fallback
             self._event("request", method="POST", url=answered, status=reply.status)
             root, code, problem = _document(answered, reply)
         if root is None:
-            self._app_error(problem, code, url)
+            self._app_error(problem, code, without_fragment(url))
             return
         self.waiting = None
         self._document = _Document(answered, list(root))
@@ -693,13 +695,20 @@ class Call:
             self._event("warning", message=f"<Play> {url!r} is not an absolute URL: Twilio may not fetch it")
         if _origin(target) != _origin(self._document.url):
             # Media elsewhere (a CDN, Twilio's own): the simulator has no network to fetch it with.
+            if not self._said_elsewhere:
+                self._said_elsewhere = True
+                self._event(
+                    "warning",
+                    message=f"media at another host ({target}) is not fetched: the simulator has no network; "
+                    "Twilio fetches it and skips it with 11200 if it cannot",
+                )
             self._event("play", url=target, digits=digits)
             return
         reply = self.session.send("GET", target, {}, {"User-Agent": "TwilioProxy/1.1 (ivr simulator)"}, None)
         kind = reply.content_type.split(";")[0].strip().lower()
         if reply.error or not 200 <= reply.status < 300:
             why = reply.error or f"HTTP {reply.status}"
-            self._event("warning", message=f"11200: <Play> could not fetch {target}: {why}; Twilio skips it")
+            self._event("warning", code="11200", message=f"<Play> could not fetch {target}: {why}; Twilio skips it")
             return
         if kind not in AUDIO_TYPES:
             code = "13325" if self._in_gather else "13420"
@@ -783,6 +792,11 @@ class Call:
         name = (el.text or "").strip()
         self._queue_sid, self._queued_at = "QU" + secrets.token_hex(16), self.elapsed
         self._event("enqueue", queue=name)
+        self._event(
+            "warning",
+            message="other callers in the queue and the agent who takes the call are not simulated: "
+            "queue:RESULT says how waiting ends (bridged, error, queue-full, system-shutdown)",
+        )
         self.waiting = Waiting("enqueue", el, self._document.url, self.events[-1])
         self._hold()
 
