@@ -165,7 +165,9 @@ def describe(event: Event, colour: bool) -> str | None:
         return paint("  ✖  call rejected", fg="red", bold=True)
     if kind in ("error", "warning"):
         code = f" {event['code']}" if event.get("code") else ""
-        return paint(f"  !  {kind}{code}: {event['message']}", fg="red")
+        url = str(event.get("url") or "")
+        where = f" ({url})" if url and url not in str(event["message"]) else ""
+        return paint(f"  !  {kind}{code}: {event['message']}{where}", fg="red")
     return None  # requests are shown only with --verbose
 
 
