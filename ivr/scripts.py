@@ -53,6 +53,7 @@ class ScriptCall:
     steps: tuple[Step, ...]
     # A call the hotline places instead: the call-back of the last call-back request, answered so.
     answer: str | None = None
+    params: tuple[tuple[str, str], ...] = ()  # Twilio's conditional parameters (ForwardedFrom, CallerName ...)
 
 
 @dataclass(frozen=True)
@@ -115,11 +116,24 @@ def _steps(path: Path, raw: Any, line: int) -> tuple[Step, ...]:
     return tuple(steps)
 
 
+def _params(path: Path, where: Located) -> tuple[tuple[str, str], ...]:
+    raw = where.get("params")
+    if raw is None:
+        return ()
+    if not isinstance(raw, Located) or not all(str(k).isidentifier() for k in raw):
+        raise _problem(
+            path,
+            where.line_of("params"),
+            "`params` maps Twilio's parameter names to values, like params: {ForwardedFrom: '+74951234567'}",
+        )
+    return tuple((str(k), str(v)) for k, v in raw.items())
+
+
 def load(path: Path) -> CallScript:
     """Parse a call script; errors name the file and line."""
     doc = load_yaml(path)
-    known = ("name", "flow", "at", "from", "steps", "calls", "closed_schedules")
-    call_keys = ("at", "from", "steps", "callback", "answer")
+    known = ("name", "flow", "at", "from", "params", "steps", "calls", "closed_schedules")
+    call_keys = ("at", "from", "params", "steps", "callback", "answer")
     for key in doc:
         if key not in known:
             raise _problem(path, doc.line_of(key), f"unknown key {key!r}; use {', '.join(known)}")
@@ -158,6 +172,7 @@ def load(path: Path) -> CallScript:
                 from_=str(raw.get("from", doc.get("from", "+79161234567"))),
                 steps=_steps(path, raw.get("steps"), raw.line_of("steps")),
                 answer=answer,
+                params=_params(path, raw if "params" in raw else doc),
             )
         )
     flow = doc.get("flow")
@@ -307,7 +322,7 @@ def run(script: CallScript, url: str | None = None, flow: Path | None = None) ->
                     break
                 call, attempt = placed
             else:
-                call, attempt = sim.call(from_=scripted.from_, at=scripted.at), None
+                call, attempt = sim.call(from_=scripted.from_, at=scripted.at, params=dict(scripted.params)), None
 
             def called_back(attempt: tuple[str, int] | None = attempt) -> str | None:
                 from .callbacks import attempts_of

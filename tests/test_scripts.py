@@ -67,6 +67,7 @@ def test_ivr_test_reports_pass_and_fail_with_reasons(tmp_path: Path) -> None:
         ("calls:\n  - callback: last\n    answer: robot\n    steps: [{press: '1'}]\n", ":3: `answer` is one of"),
         ("calls:\n  - answer: human\n    steps: [{press: '1'}]\n", ":2: `answer` goes with `callback: last`"),
         ("calls:\n  - steps: [{press: '1'}]\n    wait: 5\n", ":3: unknown key 'wait' of a call"),
+        ("params: [ForwardedFrom]\nsteps: [{press: '1'}]\n", ":1: `params` maps Twilio's parameter names"),
     ],
 )
 def test_broken_scripts_name_file_and_line(tmp_path: Path, text: str, message: str) -> None:
@@ -133,3 +134,26 @@ def test_a_call_back_that_is_not_due_yet_fails_the_script_saying_when_it_is(tmp_
     assert outcome.failures == [
         "call 2, `callback: last`: call-back 100016 is not due at 2021-03-15T08:00:00+03:00 (waiting)"
     ]
+
+
+def test_a_script_sends_twilio_s_conditional_parameters(tmp_path: Path) -> None:
+    from flask import Flask, request
+
+    app = Flask("echo")
+    app.add_url_rule(
+        "/voice",
+        "voice",
+        lambda: (
+            f"<Response><Say>{request.values.get('ForwardedFrom', 'none')}</Say></Response>",
+            200,
+            {"Content-Type": "text/xml"},
+        ),
+        methods=["POST"],
+    )
+    from .conftest import serving
+
+    path = write(
+        tmp_path, "forwarded", "params: {ForwardedFrom: '+74951234567'}\nsteps: [{expect: {heard: '+74951234567'}}]\n"
+    )
+    with serving(app) as url:
+        assert scripts.run(scripts.load(path), url=url).failures == []

@@ -104,8 +104,10 @@ class Simulator:
         to: str = DEFAULT_TO,
         at: str | datetime | None = None,
         call_sid: str | None = None,
+        params: Mapping[str, str] | None = None,
     ) -> Call:
-        """Place a call; it runs until it first waits for the caller (or ends)."""
+        """Place a call; it runs until it first waits for the caller (or ends). `params` are more of
+        Twilio's conditional parameters for this call alone."""
         return Call(
             self._session(),
             self.url,
@@ -119,5 +121,5 @@ class Simulator:
             status_callback=self.status_callback,
             loop_limit=self.loop_limit,
             fallback_url=self.fallback_url,
-            params=self.params,
+            params={**self.params, **(params or {})},
         )
