@@ -21,7 +21,7 @@ from ivr.seal import KeyRing
 from ivr.simulator import Simulator
 from ivr.store import Store
 from tests.conftest import AUTH_TOKEN, STATE_KEY, action_of
-from tests.replay import Replay
+from tests.replay import Recorded
 
 SATURDAY = "2021-03-13T11:00:00+03:00"  # the representative is closed until Monday 15 March, 9:00
 MONDAY_9 = "2021-03-15T09:00:00+03:00"
@@ -197,23 +197,12 @@ def _real_call_back_request(url: str, public: bool = True) -> Any:
 
 @pytest.fixture
 def twilio(monkeypatch: pytest.MonkeyPatch) -> Any:
-    from ivr import twilio_setup
-
-    real = twilio_setup.make_client
     monkeypatch.setenv("TWILIO_ACCOUNT_SID", RECORDED["account_sid"])
     monkeypatch.setenv("IVR_CALLBACK_FROM", "+15005550006")
     monkeypatch.setenv("IVR_PUBLIC_URL", PUBLIC)
-    used: list[Replay] = []
-
-    def use(name: str) -> Replay:
-        http = Replay(RECORDED[name], (RECORDED["account_sid"], AUTH_TOKEN))
-        used.append(http)
-        monkeypatch.setattr(twilio_setup, "make_client", lambda sid, token: real(sid, token, http))
-        return http
-
-    yield use
-    for http in used:
-        assert http.exchanges == [], "not every recorded request was made"
+    recorded = Recorded(monkeypatch, RECORDED, (RECORDED["account_sid"], AUTH_TOKEN))
+    yield recorded
+    recorded.check()
 
 
 def test_a_real_call_back_is_placed_through_twilio_with_machine_detection_and_closed_by_its_callbacks(

@@ -7,11 +7,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from ivr import twilio_setup
 from ivr.cli import main
-from tests.replay import Replay
-
-real_client = twilio_setup.make_client
+from tests.replay import Recorded
 
 RECORDED = json.loads((Path(__file__).parent / "fixtures" / "twilio_numbers.json").read_text(encoding="utf-8"))
 ACCOUNT = RECORDED["account_sid"]
@@ -21,17 +18,9 @@ ACCOUNT = RECORDED["account_sid"]
 def replay(monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("TWILIO_ACCOUNT_SID", ACCOUNT)
     monkeypatch.setenv("TWILIO_AUTH_TOKEN", "token")
-    used: list[Replay] = []
-
-    def use(name: str) -> Replay:
-        http = Replay(RECORDED[name], (ACCOUNT, "token"))
-        used.append(http)
-        monkeypatch.setattr(twilio_setup, "make_client", lambda sid, token: real_client(sid, token, http))
-        return http
-
-    yield use
-    for http in used:
-        assert http.exchanges == [], "not every recorded request was made"
+    recorded = Recorded(monkeypatch, RECORDED, (ACCOUNT, "token"))
+    yield recorded
+    recorded.check()
 
 
 def connect(*args: str) -> Any:

@@ -79,24 +79,8 @@ class Simulator:
         ... sent as AnsweredBy; or busy, no-answer, failed: no webhook, only the status callback)."""
         if answer not in ANSWERED_BY + UNANSWERED:
             raise ValueError(f"answer {answer!r} is not one of {', '.join(ANSWERED_BY + UNANSWERED)}")
-        session = self._session()
-        return Call(
-            session,
-            urllib.parse.urljoin(self.url, url),
-            method=self.method,
-            from_=from_,
-            to=to,
-            at=parse_at(at),
-            auth_token=self.auth_token,
-            account_sid=self.account_sid,
-            call_sid=call_sid,
-            status_callback=status_callback or self.status_callback,
-            loop_limit=self.loop_limit,
-            fallback_url=self.fallback_url,
-            params=self.params,
-            direction="outbound-api",
-            answer=answer,
-        )
+        entry = urllib.parse.urljoin(self.url, url)
+        return self._place(entry, from_, to, at, call_sid, status_callback, {}, direction="outbound-api", answer=answer)
 
     def call(
         self,
@@ -108,9 +92,22 @@ class Simulator:
     ) -> Call:
         """Place a call; it runs until it first waits for the caller (or ends). `params` are more of
         Twilio's conditional parameters for this call alone."""
+        return self._place(self.url, from_, to, at, call_sid, None, params or {})
+
+    def _place(
+        self,
+        entry: str,
+        from_: str,
+        to: str,
+        at: str | datetime | None,
+        call_sid: str | None,
+        status_callback: str | None,
+        params: Mapping[str, str],
+        **how: str,
+    ) -> Call:
         return Call(
             self._session(),
-            self.url,
+            entry,
             method=self.method,
             from_=from_,
             to=to,
@@ -118,8 +115,9 @@ class Simulator:
             auth_token=self.auth_token,
             account_sid=self.account_sid,
             call_sid=call_sid,
-            status_callback=self.status_callback,
+            status_callback=status_callback or self.status_callback,
             loop_limit=self.loop_limit,
             fallback_url=self.fallback_url,
-            params={**self.params, **(params or {})},
+            params={**self.params, **params},
+            **how,
         )
