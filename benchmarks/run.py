@@ -346,7 +346,7 @@ def main() -> None:
         )
         crawl_db = f"sqlite:///{root / 'crawl.sqlite3'}"
         rows.append(("`ivr simulate --json 3` cold start", f"{cold_start():.2f} s"))
-        rows.append(("crawl of the whole tree (4 scenarios)", f"{crawl_seconds(crawl_db):.2f} s"))
+        rows.append(("crawl of the whole tree (every default scenario)", f"{crawl_seconds(crawl_db):.2f} s"))
 
         small, large = f"sqlite:///{root / 'small.sqlite3'}", f"sqlite:///{root / 'large.sqlite3'}"
         fill_history(small, 1000)
