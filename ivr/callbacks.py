@@ -375,8 +375,9 @@ def run(
     with store.begin() as conn:
         if placer is not None:
             sync(conn, flow, now)
-        due = [c for c in listed(conn, flow) if c.is_due(now)]
-        running = sum(1 for c in listed(conn, flow) if c.state == "placed")
+        everything = listed(conn, flow)
+    due = [c for c in everything if c.is_due(now)]
+    running = sum(1 for c in everything if c.state == "placed")
     due.sort(key=lambda c: (c.next_at or c.due_at or now, c.reference))
     room = max(policy.at_once - running, 0)
     if limit is not None:
