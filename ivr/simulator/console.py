@@ -190,8 +190,9 @@ INTERACTIVE_HELP = """\
   keys      type digits, * and # and press Enter (e.g. 5 or 123456#)
   (Enter)   an empty line is silence until the timeout
   say TEXT  speak (when the menu listens for speech)
-  dial STATUS  how a transfer ends: completed, busy, no-answer, failed, canceled
+  dial STATUS  how a transfer ends: completed, busy, no-answer, failed, canceled (answered: a conference)
   record TEXT  leave a recording
+  queue RESULT how waiting in a queue ends: bridged, error, queue-full, system-shutdown
   hangup    hang up (also q or Ctrl-D)
   ?         this help"""
 
@@ -206,7 +207,7 @@ def interactive_token(line: str) -> Token | None:
     if text.lower() in ("q", "quit", "exit", "hangup"):
         return Token("hangup")
     word, _, rest = text.partition(" ")
-    if word.lower() in ("say", "dial", "record"):
+    if word.lower() in ("say", "dial", "record", "queue"):
         return parse_token(f"{word.lower()}:{rest}")
     return parse_token(text)
 

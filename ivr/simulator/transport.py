@@ -5,6 +5,7 @@ from __future__ import annotations
 import email.message
 import http.cookiejar
 import io
+import logging
 import sys
 import time
 import urllib.parse
@@ -177,6 +178,10 @@ class Overrides:
 
 def without_fragment(url: str) -> str:
     return urllib.parse.urlsplit(url)._replace(fragment="").geturl()
+
+
+# httpx says every request at INFO: the simulator shows its requests itself (-v).
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 class HttpSession:
