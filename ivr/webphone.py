@@ -19,7 +19,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, abort, current_app, jsonify, request
 
 from .security import is_local
-from .simulator import DIAL_OUTCOMES, Call, Simulator, SimulatorError, parse_at
+from .simulator import DIAL_OUTCOMES, QUEUE_RESULTS, Call, Simulator, SimulatorError, parse_at
 
 bp = Blueprint("webphone", __name__, url_prefix="/simulator")
 _MAX_CALLS = 50  # calls kept in memory; the oldest is dropped
@@ -155,7 +155,7 @@ def place_call() -> Response:
 
 @bp.post("/api/calls/<key>/input")
 def caller_input(key: str) -> Response:
-    """What the caller does: {"kind": "keys"|"say"|"silence"|"dial"|"record"|"hangup", "text": ...}."""
+    """What the caller does: {"kind": "keys"|"say"|"silence"|"dial"|"record"|"queue"|"hangup", "text": ...}."""
     call = current_app.extensions["ivr.webphone"].get(key)
     body = _body()
     kind, text = str(body.get("kind", "")), str(body.get("text", ""))[:500]
@@ -171,12 +171,14 @@ def caller_input(key: str) -> Response:
             call.dial_outcome(text)
         elif kind == "record":
             call.record(text)
+        elif kind == "queue" and text in QUEUE_RESULTS:
+            call.queue_outcome(text)
         elif kind == "hangup":
             call.hangup()
         else:
             return _error(
                 f"{kind!r} with {text!r} is not something a caller can do; use keys 0-9 * #, say, "
-                f"silence, dial ({', '.join(DIAL_OUTCOMES)}), record or hangup"
+                f"silence, dial ({', '.join(DIAL_OUTCOMES)}), record, queue ({', '.join(QUEUE_RESULTS)}) or hangup"
             )
     except SimulatorError as exc:
         return _error(str(exc), 409)

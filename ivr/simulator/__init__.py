@@ -1,11 +1,12 @@
 """A faithful local stand-in for Twilio: runs any TwiML app's webhooks, no account, no network."""
 
-from .call import ANSWERED_BY, DIAL_OUTCOMES, UNANSWERED, Call, Event, Exchange, SimulatorError
+from .call import ANSWERED_BY, DIAL_OUTCOMES, QUEUE_RESULTS, UNANSWERED, Call, Event, Exchange, SimulatorError
 from .simulator import Simulator, parse_at
 
 __all__ = [
     "ANSWERED_BY",
     "DIAL_OUTCOMES",
+    "QUEUE_RESULTS",
     "UNANSWERED",
     "Call",
     "Event",
