@@ -319,6 +319,30 @@ def test_a_conference_is_answered_and_other_dials_refuse_answered(twiml: TwimlSe
         twiml.sim(path="/plain").call().dial_outcome("answered")
 
 
+def test_sip_and_client_run_their_url_and_status_callback_as_a_number_does(twiml: TwimlServer) -> None:
+    client = '<Client url="/whisper" statusCallback="/progress"><Identity>jane</Identity></Client>'
+    twiml.routes["/voice"] = f'<Dial action="/after">{client}</Dial>'
+    twiml.routes["/whisper"] = "<Say>Звонок с линии</Say>"
+    twiml.routes["/progress"] = twiml.routes["/after"] = ""
+    call = twiml.sim().call()
+    assert call.dialed == ["client:jane"]
+    call.dial_outcome("completed")
+    assert twiml.paths() == ["/voice", "/whisper", "/after", "/progress"]
+    assert (
+        twiml.values("/whisper")[0]["To"] == "client:jane" and twiml.values("/progress")[0]["CallStatus"] == "completed"
+    )
+
+
+# ---------------------------------------------------------------- Record
+
+
+def test_a_silent_record_waits_its_timeout_and_skips_the_action(twiml: TwimlServer) -> None:
+    twiml.routes["/voice"] = '<Record timeout="7" action="/saved"/><Say>nothing recorded</Say><Gather/>'
+    call = twiml.sim().call(at=AT).silence()
+    assert call.heard == "nothing recorded" and call.clock == datetime.fromisoformat("2021-03-01T10:00:07+03:00")
+    assert "/saved" not in twiml.paths()
+
+
 # ---------------------------------------------------------------- Enqueue, Leave
 
 

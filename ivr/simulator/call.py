@@ -20,9 +20,9 @@ from typing import Any
 from twilio.request_validator import RequestValidator
 
 from . import legs, schema
+from .documents import AUDIO_TYPES, FETCHED, FOLLOWED_REDIRECTS, MAX_REDIRECTS, document
 from .transport import Overrides, Reply, Session, without_fragment
 
-MAX_DOCUMENT = 64 * 1024  # Twilio's limit on a TwiML document (error 11750)
 DIAL_OUTCOMES = ("completed", "busy", "no-answer", "failed", "canceled", "answered")  # answered: <Conference>
 # How the callee of an outbound call answers: Twilio's AnsweredBy values (machine detection), or not at all.
 ANSWERED_BY = (
@@ -78,66 +78,6 @@ class _Document:
             return None
         self.position += 1
         return self.verbs[self.position - 1]
-
-
-# "TwiML Voice: Your Response": what Twilio does with each type of answer.
-TWIML_TYPES = ("text/xml", "application/xml", "text/html")
-# <Play>'s supported types (TwiML Voice: <Play>); other audio is Twilio's error 13420 (13325 in <Gather>).
-AUDIO_TYPES = (
-    "audio/mpeg",
-    "audio/wav",
-    "audio/wave",
-    "audio/x-wav",
-    "audio/aiff",
-    "audio/x-aifc",
-    "audio/x-aiff",
-    "audio/x-gsm",
-    "audio/gsm",
-    "audio/ulaw",
-)
-FOLLOWED_REDIRECTS = (301, 302, 303, 307)  # error 11216: Twilio follows only these
-MAX_REDIRECTS = 10  # then error 11215, "HTTP too many redirects"
-
-
-def _document(url: str, reply: Reply) -> tuple[ET.Element | None, str, str]:
-    """The TwiML document of a reply, or None with Twilio's error code and what went wrong. An
-    audio answer is played and a text/plain one said, then the call ends, as Twilio does."""
-    if reply.error:
-        return None, reply.code, reply.error
-    if len(reply.body) > MAX_DOCUMENT:
-        return None, "11750", f"the answer from {url} is {len(reply.body)} bytes: Twilio takes at most 64 kB"
-    if not 200 <= reply.status < 300:
-        hint = ""
-        if reply.status == 403:
-            hint = " (a refused signature? sign with the server's token: --auth-token or TWILIO_AUTH_TOKEN)"
-        return None, "11200", f"HTTP {reply.status} from {url}{hint}"
-    kind = reply.content_type.split(";")[0].strip().lower()
-    if kind in AUDIO_TYPES:
-        root = ET.Element("Response")
-        ET.SubElement(root, "Play", {_FETCHED: "1"}).text = url
-        return root, "", ""
-    if kind == "text/plain":
-        root = ET.Element("Response")
-        ET.SubElement(root, "Say").text = reply.body.decode("utf-8", errors="replace")
-        return root, "", ""
-    if kind not in TWIML_TYPES:
-        what = f"Content-Type {kind}" if kind else "no Content-Type (Twilio's debugger shows 502 Bad Gateway)"
-        return (
-            None,
-            "12300",
-            f"the answer from {url} has {what}: Twilio takes TwiML (text/xml, application/xml, text/html), "
-            "audio or text/plain",
-        )
-    try:
-        root = ET.fromstring(reply.body)
-    except ET.ParseError as exc:
-        return None, "12100", f"invalid XML from {url}: {exc}"
-    if root.tag != "Response":
-        return None, "12100", f"the document's root is <{root.tag}>, not <Response>"
-    return root, "", ""
-
-
-_FETCHED = "ivr-answered-with-audio"  # a <Play> of the answer itself: nothing to fetch again
 
 
 def sign(token: str, url: str, params: Mapping[str, str]) -> str:
@@ -360,7 +300,7 @@ class Call:
             self._advance(_int(waiting.element, "timeout", 5))
             if waiting.event is not None:
                 waiting.event["got"] = None
-            self._continue_document()  # an empty recording: Twilio skips the action
+            self._continuedocument()  # an empty recording: Twilio skips the action
             return self
         self._event("gather", input=_attr(waiting.element, "input", "dtmf"), got=None)
         return self._nothing_gathered(waiting)
@@ -409,7 +349,7 @@ class Call:
         action = _attr(dial, "action")
         if not action:
             # Without an action Twilio goes on with the verbs after <Dial>, whatever the outcome.
-            self._continue_document()
+            self._continuedocument()
             self._send_pending()
             return self
         extra = {
@@ -439,7 +379,7 @@ class Call:
         method = _attr(leg.element, "method", "POST").upper()
         reply = self._request(url, method if method in ("GET", "POST") else "POST", side)
         self._event("request", method=method, url=reply.url or url, status=reply.status, leg="callee")
-        root, code, problem = _document(url, reply)
+        root, code, problem = document(url, reply)
         if root is None:
             self._event("warning", code=code, message=f"the screening TwiML failed ({problem}): not connected")
             return False
@@ -623,7 +563,7 @@ class Call:
         self._answered = True
         answered = reply.url or url  # relative URLs in the document resolve against where it came from
         self._event("request", method=method, url=answered, status=reply.status)
-        root, code, problem = _document(answered, reply)
+        root, code, problem = document(answered, reply)
         if root is None and self.fallback_url:
             # Twilio requests the number's fallback URL, with the error and the URL that failed.
             failed = without_fragment(url)  # the connection overrides are not part of the URL requested
@@ -632,7 +572,7 @@ class Call:
             reply = self._request(fallback, "POST", {**extra, "ErrorCode": code, "ErrorUrl": failed})
             answered = url = reply.url or fallback
             self._event("request", method="POST", url=answered, status=reply.status)
-            root, code, problem = _document(answered, reply)
+            root, code, problem = document(answered, reply)
         if root is None:
             self._app_error(problem, code, without_fragment(url))
             return
@@ -656,7 +596,7 @@ class Call:
                 return
             self._execute(verb)
 
-    def _continue_document(self) -> None:
+    def _continuedocument(self) -> None:
         self.waiting = None
         self._run()
 
@@ -684,7 +624,7 @@ class Call:
         """Fetch the audio as Twilio does: what it cannot fetch or play is skipped with a warning."""
         url = (el.text or "").strip()
         digits = _attr(el, "digits") or None
-        if el.get(_FETCHED):  # the webhook answered with the audio itself: Twilio plays it, then hangs up
+        if el.get(FETCHED):  # the webhook answered with the audio itself: Twilio plays it, then hangs up
             self._event("play", url=url, digits=None)
             return
         if not url:
@@ -820,7 +760,7 @@ class Call:
             params["MaxQueueSize"] = _attr(el, "maxQueueSize", "100")
             reply = self._request(url, method.upper() if method.upper() in ("GET", "POST") else "POST", params)
             self._event("request", method=method, url=reply.url or url, status=reply.status)
-            root, code, problem = _document(url, reply)
+            root, code, problem = document(url, reply)
             if root is None:
                 self._event("error", code=code, message=f"the queue's waitUrl failed: {problem}", url=url)
                 self._left_queue(waiting, "error")
@@ -872,7 +812,7 @@ class Call:
                 self._finish("app-hangup")
             return
         if not action:
-            self._continue_document()
+            self._continuedocument()
             return
         self._submit(waiting, params)
 
@@ -887,7 +827,7 @@ class Call:
         self._advance(_int(waiting.element, "timeout", 5))
         if _true(waiting.element, "actionOnEmptyResult"):
             return self._submit(waiting, {})
-        self._continue_document()  # Twilio falls through to the next verb
+        self._continuedocument()  # Twilio falls through to the next verb
         return self
 
     def _finish_recording(

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+from .documents import FETCHED
+
 ATTRIBUTES: dict[str, frozenset[str]] = {
     "Say": frozenset({"voice", "language", "loop"}),
     "Play": frozenset({"loop", "digits"}),
@@ -91,5 +93,5 @@ def problems(verb: ET.Element) -> list[str]:
     return [
         f"<{verb.tag}> has no attribute {name!r}: Twilio ignores it"
         for name in verb.attrib
-        if name not in known and not name.startswith("{") and name != "ivr-answered-with-audio"
+        if name not in known and not name.startswith("{") and name != FETCHED
     ]
