@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 
 from .model import Flow, Menu
 from .spreadsheet import rows_to_csv
-from .store import allowance_audit, journal, utc
+from .store import allowance_audit, callback_attempts, journal, utc
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
@@ -35,6 +35,7 @@ class Report:
     transfers: Counter[tuple[str, str]] = field(default_factory=Counter)  # (contact, outcome)
     requests: Counter[str] = field(default_factory=Counter)
     revisions: Counter[str] = field(default_factory=Counter)  # the flow revision calls were on
+    callbacks: Counter[str] = field(default_factory=Counter)  # call-back attempts placed, by outcome
 
     def rows(self) -> list[tuple[str, str, int]]:
         """Every figure as (section, label, count), the shape of the CSV."""
@@ -48,6 +49,7 @@ class Report:
         out += [("transfer", f"{c}: {o}", v) for (c, o), v in sorted(self.transfers.items())]
         out += [("request", k, v) for k, v in sorted(self.requests.items())]
         out += [("flow revision", k, v) for k, v in self.revisions.most_common()]
+        out += [("call-back attempts", k, v) for k, v in self.callbacks.most_common()]
         return out
 
 
@@ -87,6 +89,13 @@ def build(conn: Connection, flow: Flow, since: datetime | None, until: datetime 
                 report.requests[fact["kind"]] += 1
     for (action,) in conn.execute(audit):
         report.second_opinions[action] += 1
+    attempts = sa.select(callback_attempts.c.outcome)
+    if since is not None:
+        attempts = attempts.where(callback_attempts.c.placed_at >= utc(since))
+    if until is not None:
+        attempts = attempts.where(callback_attempts.c.placed_at < utc(until))
+    for (outcome,) in conn.execute(attempts):
+        report.callbacks[outcome or "in progress"] += 1
     return report
 
 
@@ -178,6 +187,7 @@ def to_html(report: Report, title: str) -> str:
         _bars("Requests registered", sorted(report.requests.items()), "#d68910"),
         _bars("Second opinions", sorted(report.second_opinions.items()), "#8e44ad"),
         _bars("Flow revision the calls were on", report.revisions.most_common(), "#7f8c8d"),
+        _bars("Call-back attempts the hotline placed, by outcome", report.callbacks.most_common(), "#2980b9"),
     ]
     for schedule, cells in sorted(report.after_hours.items()) or [("representative", Counter())]:
         sections.append(_heatmap(f"After-hours demand: {schedule} (weekday × hour)", cells))

@@ -138,6 +138,9 @@ def test_an_unanswered_call_back_is_retried_by_the_policy_and_then_given_up(url:
         (2, "machine_start", "machine"),
         (3, "human", "not-connected"),
     ]
+    report = CliRunner().invoke(main, ["report", "--simulated"]).output
+    attempts = report.split("call-back attempts\n", 1)[1]
+    assert all(f"  {outcome}" in attempts for outcome in ("no-answer", "machine", "not-connected")), report
 
 
 def test_a_retry_that_would_fall_after_hours_waits_for_the_next_opening(url: str) -> None:
