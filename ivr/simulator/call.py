@@ -19,7 +19,10 @@ from typing import Any
 
 from twilio.request_validator import RequestValidator
 
-from . import legs, schema
+from . import dialing, legs, queues, schema
+from .attrs import number as _int
+from .attrs import text as _attr
+from .attrs import true as _true
 from .documents import AUDIO_TYPES, FETCHED, FOLLOWED_REDIRECTS, MAX_REDIRECTS, document
 from .transport import Overrides, Reply, Session, without_fragment
 
@@ -88,21 +91,6 @@ def sign(token: str, url: str, params: Mapping[str, str]) -> str:
 def _origin(url: str) -> tuple[str, str]:
     parts = urllib.parse.urlsplit(url)
     return parts.scheme, parts.netloc
-
-
-def _attr(el: ET.Element, name: str, default: str = "") -> str:
-    return el.get(name, default).strip()
-
-
-def _int(el: ET.Element, name: str, default: int) -> int:
-    try:
-        return int(_attr(el, name, str(default)))
-    except ValueError:
-        return default
-
-
-def _true(el: ET.Element, name: str) -> bool:
-    return _attr(el, name).lower() == "true"
 
 
 class Call:
@@ -231,7 +219,8 @@ class Call:
             found, _ = legs.legs(dial)
             self._input_begins()
             self._event("gather", input="dtmf", got="*", hangup_on_star=True)
-            return self._dial_ends(self.waiting, found, "completed", None)
+            dialing.ends(self, self.waiting, found, "completed", None)
+            return self
         waiting = self._expect("gather", "record", action="press keys")
         self._input_begins()
         if waiting.verb == "record":
@@ -294,13 +283,13 @@ class Call:
         waiting = self._expect("gather", "record", "enqueue", action="stay silent")
         self._input_begins()
         if waiting.verb == "enqueue":
-            self._hold()
+            queues.hold(self)
             return self
         if waiting.verb == "record":
             self._advance(_int(waiting.element, "timeout", 5))
             if waiting.event is not None:
                 waiting.event["got"] = None
-            self._continuedocument()  # an empty recording: Twilio skips the action
+            self._continue_document()  # an empty recording: Twilio skips the action
             return self
         self._event("gather", input=_attr(waiting.element, "input", "dtmf"), got=None)
         return self._nothing_gathered(waiting)
@@ -319,116 +308,8 @@ class Call:
                 "is `completed`"
             )
         self._input_begins()
-        return self._dial_ends(waiting, found, status, duration)
-
-    def _dial_ends(self, waiting: Waiting, found: list[legs.Leg], status: str, duration: int | None) -> Call:
-        dial = waiting.element
-        child = "CA" + secrets.token_hex(16)
-        bridged = status in ("completed", "answered")
-        if bridged and found and found[0].url and not self._screened(found[0], child, waiting.document_url):
-            status, bridged = "no-answer", False  # the called party declined before being connected
-        talk = (duration if duration is not None else 60) if bridged else 0
-        limit = _int(dial, "timeLimit", legs.TIME_LIMIT)
-        if talk > limit:
-            self._event("warning", message=f"the transfer is cut at timeLimit {limit} s, as Twilio cuts it")
-            talk = limit
-        ring = _int(dial, "timeout", 30) if status == "no-answer" else 0
-        self._advance(talk + ring)
-        if waiting.event is not None:
-            waiting.event["outcome"] = status
-        self._leg_progress(found, child, status, talk, waiting.document_url)
-        recording: dict[str, str] = {}
-        if bridged and _attr(dial, "record", "do-not-record") in legs.DIAL_RECORD:
-            sid = "RE" + secrets.token_hex(16)
-            recording = {
-                "RecordingUrl": f"https://api.twilio.com/2010-04-01/Accounts/{self.account_sid}/Recordings/{sid}",
-                "RecordingSid": sid,
-                "RecordingDuration": str(talk),
-            }
-            self._recording_status(dial, waiting.document_url, recording, "DialVerb")
-        action = _attr(dial, "action")
-        if not action:
-            # Without an action Twilio goes on with the verbs after <Dial>, whatever the outcome.
-            self._continuedocument()
-            self._send_pending()
-            return self
-        extra = {
-            "DialCallStatus": status,
-            "DialCallSid": child,
-            "DialCallDuration": str(talk),
-            "DialBridged": "true" if bridged else "false",
-            **recording,
-        }
-        self._submit(waiting, extra)
-        self._send_pending()
+        dialing.ends(self, waiting, found, status, duration)
         return self
-
-    def _screened(self, leg: legs.Leg, child: str, base: str) -> bool:
-        """Run a <Number url>'s TwiML on the called party's side (the caller still hears ringing);
-        False when the called party hung up on it, declining the call."""
-        assert leg.element is not None
-        url = urllib.parse.urljoin(base, leg.url)
-        side = {
-            "CallSid": child,
-            "ParentCallSid": self.call_sid,
-            "To": leg.target,
-            "Called": leg.target,
-            "Direction": "outbound-dial",
-            "CallStatus": "in-progress",
-        }
-        method = _attr(leg.element, "method", "POST").upper()
-        reply = self._request(url, method if method in ("GET", "POST") else "POST", side)
-        self._event("request", method=method, url=reply.url or url, status=reply.status, leg="callee")
-        root, code, problem = document(url, reply)
-        if root is None:
-            self._event("warning", code=code, message=f"the screening TwiML failed ({problem}): not connected")
-            return False
-        for verb in root:
-            if verb.tag == "Say":
-                self._event("say", text=" ".join((verb.text or "").split()), leg="callee")
-            elif verb.tag == "Play":
-                self._event("play", url=(verb.text or "").strip(), leg="callee")
-            elif verb.tag == "Pause":
-                self._advance(_int(verb, "length", 1))
-            elif verb.tag in ("Hangup", "Reject"):
-                self._event("hangup", by="callee")
-                return False
-            elif verb.tag == "Gather":
-                self._event(
-                    "warning",
-                    message="the called party's keys at a screening <Gather> are not simulated: "
-                    "the called party accepts",
-                )
-                return True
-            else:
-                self._event("warning", code="12200", message=f"<{verb.tag}> is not run on the called party's side")
-        return True
-
-    def _leg_progress(self, found: list[legs.Leg], child: str, status: str, talk: int, base: str) -> None:
-        """The dialled parties' status callbacks (statusCallbackEvent), after the step, as on Twilio."""
-        for index, leg in enumerate(found):
-            if not leg.status_callback or leg.element is None:
-                continue
-            sid = child if index == 0 else "CA" + secrets.token_hex(16)
-            # Twilio hangs up the others once one answers; when none answers they all end alike.
-            outcome = status if index == 0 or status not in ("completed", "answered") else "canceled"
-            moment = (self.clock or datetime.now(UTC)).astimezone(UTC)
-            for number, event in enumerate(e for e in leg.events() if legs.reached(outcome, e)):
-                params = {
-                    "CallSid": sid,
-                    "ParentCallSid": self.call_sid,
-                    "To": leg.target,
-                    "Called": leg.target,
-                    "Direction": "outbound-dial",
-                    "CallStatus": legs.leg_status(event, outcome),
-                    "Timestamp": email.utils.format_datetime(moment),
-                    "CallbackSource": "call-progress-events",
-                    "SequenceNumber": str(number),
-                }
-                if event == "completed":
-                    params["CallDuration"] = str(talk if index == 0 else 0)
-                method = _attr(leg.element, "statusCallbackMethod", "POST")
-                self._callback_later(base, leg.status_callback, params, method)
 
     def record(self, text: str = "", duration: int = 5) -> Call:
         """Leave a recording (with `text` as its transcription) at a <Record>."""
@@ -450,7 +331,7 @@ class Call:
         if self.waiting is not None and self.waiting.verb == "enqueue":
             waiting = self.waiting
             self.end = "caller-hangup"  # Twilio tells the Enqueue action (QueueResult=hangup), unplayed
-            self._left_queue(waiting, "hangup", hung_up=True)
+            queues.left(self, waiting, "hangup", hung_up=True)
             self.end = None
         self._finish("caller-hangup")
         return self
@@ -596,7 +477,7 @@ class Call:
                 return
             self._execute(verb)
 
-    def _continuedocument(self) -> None:
+    def _continue_document(self) -> None:
         self.waiting = None
         self._run()
 
@@ -718,72 +599,13 @@ class Call:
         elif tag in ("Sms", "Message"):
             self._event("sms", to=_attr(el, "to", self.from_), text=(el.text or "").strip())
         elif tag == "Enqueue":
-            self._enqueue(el)
+            queues.enqueue(self, el)
         elif tag == "Leave":
             self._event("warning", code="12200", message="<Leave> outside a queue's waitUrl: Twilio skips it")
         elif tag in schema.NOT_SIMULATED:
             self._event("warning", message=f"<{tag}> is TwiML the simulator does not run: skipped")
         else:
             self._event("warning", code="12200", message=f"unknown verb <{tag}> skipped")
-
-    # ------------------------------------------------------------ queues
-
-    def _enqueue(self, el: ET.Element) -> None:
-        name = (el.text or "").strip()
-        self._queue_sid, self._queued_at = "QU" + secrets.token_hex(16), self.elapsed
-        self._event("enqueue", queue=name)
-        self._event(
-            "warning",
-            message="other callers in the queue and the agent who takes the call are not simulated: "
-            "queue:RESULT says how waiting ends (bridged, error, queue-full, system-shutdown)",
-        )
-        self.waiting = Waiting("enqueue", el, self._document.url, self.events[-1])
-        self._hold()
-
-    def _queue_params(self) -> dict[str, str]:
-        return {"QueueSid": self._queue_sid, "QueueTime": str(int(self.elapsed - self._queued_at))}
-
-    def _hold(self) -> None:
-        """One round of the queue's waitUrl: Twilio requests it and plays what it answers; at its end
-        the caller waits on (the next round comes with more waiting). <Leave> leaves the queue."""
-        waiting = self.waiting
-        assert waiting is not None
-        el = waiting.element
-        wait_url = _attr(el, "waitUrl")
-        if not wait_url:
-            self._event("play", url="(Twilio's default hold music)", digits=None)
-            self._advance(30)
-            return
-        url, method = urllib.parse.urljoin(waiting.document_url, wait_url), _attr(el, "waitUrlMethod", "POST")
-        for _ in range(self.loop_limit):
-            params = {**self._queue_params(), "QueuePosition": "1", "CurrentQueueSize": "1", "AvgQueueTime": "0"}
-            params["MaxQueueSize"] = _attr(el, "maxQueueSize", "100")
-            reply = self._request(url, method.upper() if method.upper() in ("GET", "POST") else "POST", params)
-            self._event("request", method=method, url=reply.url or url, status=reply.status)
-            root, code, problem = document(url, reply)
-            if root is None:
-                self._event("error", code=code, message=f"the queue's waitUrl failed: {problem}", url=url)
-                self._left_queue(waiting, "error")
-                return
-            for verb in root:
-                if verb.tag in ("Say", "Play", "Pause"):
-                    self._speak(verb)
-                elif verb.tag == "Leave":
-                    self._left_queue(waiting, "leave")
-                    return
-                elif verb.tag == "Hangup":
-                    self._event("hangup", by="app")
-                    self._left_queue(waiting, "hangup", hung_up=True)
-                    return
-                elif verb.tag == "Redirect":
-                    url = urllib.parse.urljoin(url, (verb.text or "").strip() or url)
-                    method = _attr(verb, "method", "POST")
-                    break
-                else:
-                    self._event("warning", code="12200", message=f"<{verb.tag}> is not run in a queue's waitUrl")
-            else:
-                return  # played to its end: the caller waits for what happens next
-        self._app_error(f"more than {self.loop_limit} waitUrl documents without caller input (a loop?)")
 
     def queue_outcome(self, result: str) -> Call:
         """How waiting in a queue ends for the caller: bridged (an agent dequeued the call), error,
@@ -792,29 +614,8 @@ class Call:
             raise SimulatorError(f"{result!r} is not a queue result; use one of {', '.join(QUEUE_RESULTS)}")
         waiting = self._expect("enqueue", action="end waiting in a queue")
         self._input_begins()
-        if result == "bridged":
-            self._advance(60)  # the conversation with the agent
-        if waiting.event is not None:
-            waiting.event["outcome"] = result
-        self._left_queue(waiting, result)
+        queues.ends(self, waiting, result)
         return self
-
-    def _left_queue(self, waiting: Waiting, result: str, hung_up: bool = False) -> None:
-        el = waiting.element
-        params = {**self._queue_params(), "QueueResult": result}
-        action = _attr(el, "action")
-        if hung_up or self.ended:
-            if action:  # Twilio still tells the action; its answer is not played
-                target = urllib.parse.urljoin(waiting.document_url, action)
-                reply = self._request(target, _attr(el, "method", "POST"), params)
-                self._event("request", method=_attr(el, "method", "POST"), url=target, status=reply.status)
-            if not self.ended:
-                self._finish("app-hangup")
-            return
-        if not action:
-            self._continuedocument()
-            return
-        self._submit(waiting, params)
 
     def _submit(self, waiting: Waiting, extra: Mapping[str, str]) -> Call:
         el = waiting.element
@@ -827,7 +628,7 @@ class Call:
         self._advance(_int(waiting.element, "timeout", 5))
         if _true(waiting.element, "actionOnEmptyResult"):
             return self._submit(waiting, {})
-        self._continuedocument()  # Twilio falls through to the next verb
+        self._continue_document()  # Twilio falls through to the next verb
         return self
 
     def _finish_recording(

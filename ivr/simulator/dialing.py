@@ -1,0 +1,128 @@
+"""The end of a <Dial> as Twilio reports it: the called party's screening, the outcome, the
+recording, and the call progress of every dialled party, after the step."""
+
+from __future__ import annotations
+
+import email.utils
+import secrets
+import urllib.parse
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from . import legs
+from .attrs import number as _int
+from .attrs import text as _attr
+from .documents import document
+
+if TYPE_CHECKING:
+    from .call import Call, Waiting
+
+
+def ends(call: Call, waiting: Waiting, found: list[legs.Leg], status: str, duration: int | None) -> None:
+    dial = waiting.element
+    child = "CA" + secrets.token_hex(16)
+    bridged = status in ("completed", "answered")
+    if bridged and found and found[0].url and not screened(call, found[0], child, waiting.document_url):
+        status, bridged = "no-answer", False  # the called party declined before being connected
+    talk = (duration if duration is not None else 60) if bridged else 0
+    limit = _int(dial, "timeLimit", legs.TIME_LIMIT)
+    if talk > limit:
+        call._event("warning", message=f"the transfer is cut at timeLimit {limit} s, as Twilio cuts it")
+        talk = limit
+    ring = _int(dial, "timeout", 30) if status == "no-answer" else 0
+    call._advance(talk + ring)
+    if waiting.event is not None:
+        waiting.event["outcome"] = status
+    progress(call, found, child, status, talk, waiting.document_url)
+    recording: dict[str, str] = {}
+    if bridged and _attr(dial, "record", "do-not-record") in legs.DIAL_RECORD:
+        sid = "RE" + secrets.token_hex(16)
+        recording = {
+            "RecordingUrl": f"https://api.twilio.com/2010-04-01/Accounts/{call.account_sid}/Recordings/{sid}",
+            "RecordingSid": sid,
+            "RecordingDuration": str(talk),
+        }
+        call._recording_status(dial, waiting.document_url, recording, "DialVerb")
+    action = _attr(dial, "action")
+    if not action:
+        # Without an action Twilio goes on with the verbs after <Dial>, whatever the outcome.
+        call._continue_document()
+        call._send_pending()
+        return
+    extra = {
+        "DialCallStatus": status,
+        "DialCallSid": child,
+        "DialCallDuration": str(talk),
+        "DialBridged": "true" if bridged else "false",
+        **recording,
+    }
+    call._submit(waiting, extra)
+    call._send_pending()
+
+
+def screened(call: Call, leg: legs.Leg, child: str, base: str) -> bool:
+    """Run a <Number url>'s TwiML on the called party's side (the caller still hears ringing);
+    False when the called party hung up on it, declining the call."""
+    assert leg.element is not None
+    url = urllib.parse.urljoin(base, leg.url)
+    side = {
+        "CallSid": child,
+        "ParentCallSid": call.call_sid,
+        "To": leg.target,
+        "Called": leg.target,
+        "Direction": "outbound-dial",
+        "CallStatus": "in-progress",
+    }
+    method = _attr(leg.element, "method", "POST").upper()
+    reply = call._request(url, method if method in ("GET", "POST") else "POST", side)
+    call._event("request", method=method, url=reply.url or url, status=reply.status, leg="callee")
+    root, code, problem = document(url, reply)
+    if root is None:
+        call._event("warning", code=code, message=f"the screening TwiML failed ({problem}): not connected")
+        return False
+    for verb in root:
+        if verb.tag == "Say":
+            call._event("say", text=" ".join((verb.text or "").split()), leg="callee")
+        elif verb.tag == "Play":
+            call._event("play", url=(verb.text or "").strip(), leg="callee")
+        elif verb.tag == "Pause":
+            call._advance(_int(verb, "length", 1))
+        elif verb.tag in ("Hangup", "Reject"):
+            call._event("hangup", by="callee")
+            return False
+        elif verb.tag == "Gather":
+            call._event(
+                "warning",
+                message="the called party's keys at a screening <Gather> are not simulated: the called party accepts",
+            )
+            return True
+        else:
+            call._event("warning", code="12200", message=f"<{verb.tag}> is not run on the called party's side")
+    return True
+
+
+def progress(call: Call, found: list[legs.Leg], child: str, status: str, talk: int, base: str) -> None:
+    """The dialled parties' status callbacks (statusCallbackEvent), after the step, as on Twilio."""
+    for index, leg in enumerate(found):
+        if not leg.status_callback or leg.element is None:
+            continue
+        sid = child if index == 0 else "CA" + secrets.token_hex(16)
+        # Twilio hangs up the others once one answers; when none answers they all end alike.
+        outcome = status if index == 0 or status not in ("completed", "answered") else "canceled"
+        moment = (call.clock or datetime.now(UTC)).astimezone(UTC)
+        for number, event in enumerate(e for e in leg.events() if legs.reached(outcome, e)):
+            params = {
+                "CallSid": sid,
+                "ParentCallSid": call.call_sid,
+                "To": leg.target,
+                "Called": leg.target,
+                "Direction": "outbound-dial",
+                "CallStatus": legs.leg_status(event, outcome),
+                "Timestamp": email.utils.format_datetime(moment),
+                "CallbackSource": "call-progress-events",
+                "SequenceNumber": str(number),
+            }
+            if event == "completed":
+                params["CallDuration"] = str(talk if index == 0 else 0)
+            method = _attr(leg.element, "statusCallbackMethod", "POST")
+            call._callback_later(base, leg.status_callback, params, method)
