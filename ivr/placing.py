@@ -35,6 +35,9 @@ class TwilioPlacer:
                 method="POST",
                 status_callback=status,
                 status_callback_method="POST",
+                # When the call-back webhook fails, Twilio asks the fallback, which answers from the ticket.
+                fallback_url=f"{self.public_url}/voice/fallback",
+                fallback_method="POST",
                 machine_detection="Enable",
                 timeout=RING_SECONDS,
             )

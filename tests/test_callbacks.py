@@ -416,3 +416,12 @@ def flows_moment(text: str) -> Any:
 def test_call_back_commands_misused_say_what_to_do(url: str, args: list[str], says: str) -> None:
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 2 and says in result.output, result.output
+
+
+def test_a_call_back_webhook_that_failed_is_answered_by_the_fallback_from_its_ticket(url: str) -> None:
+    app = create_app({"TESTING": True, "DATABASE_URL": url, "PUBLIC_URL": PUBLIC})
+    ticket = Ticket("100016", "navigator", 1, False).seal(KeyRing.parse(STATE_KEY))
+    form = {"CallSid": "CA" + "5" * 32, "ErrorCode": "11205", "ErrorUrl": f"{PUBLIC}/voice/callback?t={ticket}"}
+    answer = _signed_post(app.test_client(), f"{PUBLIC}/voice/fallback", form).data.decode()
+    assert "обратный звонок медицинского навигатора" in answer and "<Number>+78007756610</Number>" in answer
+    app.extensions["ivr"].dispose()
