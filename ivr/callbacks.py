@@ -43,6 +43,7 @@ CLAIM = timedelta(hours=2)  # a placed call heard nothing of in this long is cou
 MACHINE = ("machine_start", "machine_end_beep", "machine_end_silence", "machine_end_other", "fax")
 _OPEN_STATES = ("due", "failed")
 _BOUND = b"ivr-callback"
+_CLAIM_LOCK = 7_117_002  # the advisory lock of claims on PostgreSQL (7_117_001 is the schema upgrade's)
 
 
 @dataclass(frozen=True)
@@ -249,6 +250,10 @@ def claim(
     not due (any more), or as many calls as the policy allows are in progress already. `force` takes
     a request not due yet, whatever runs (`ivr simulate --callback`)."""
     policy = _policy(flow)
+    if conn.dialect.name == "postgresql":
+        # Counting what rings and claiming one more must be one step for every worker (SQLite's
+        # write transaction is that already), or two workers could each start the last call allowed.
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CLAIM_LOCK})
     running = conn.execute(
         sa.select(sa.func.count()).select_from(callbacks).where(callbacks.c.state == "placed")
     ).scalar_one()
