@@ -31,7 +31,7 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from .model import Flow
+from .model import Flow, Transfer
 from .seal import KeyRing
 from .store import Store, aware, callback_attempts, callbacks, insert_ignoring, journal, requests, utc
 from .understand import normalise_phone
@@ -131,9 +131,14 @@ def due_at(flow: Flow, line: str, requested_at: datetime) -> datetime | None:
 
 
 def line_of(flow: Flow, data: Mapping[str, Any]) -> str:
-    """The line a request is for: its contact, else the default call-back line, else the operator's."""
-    if data.get("contact"):
-        return str(data["contact"])
+    """The line a request is for: its contact (a transfer node named instead stands for its contact),
+    else the default call-back line, else the operator's."""
+    named = str(data.get("contact") or "")
+    node = flow.nodes.get(named)
+    if isinstance(node, Transfer):
+        return node.contact
+    if named:
+        return named
     if flow.callbacks is not None:
         return flow.callbacks.default_line
     return flow.settings.operator

@@ -425,3 +425,10 @@ def test_a_call_back_webhook_that_failed_is_answered_by_the_fallback_from_its_ti
     answer = _signed_post(app.test_client(), f"{PUBLIC}/voice/fallback", form).data.decode()
     assert "обратный звонок медицинского навигатора" in answer and "<Number>+78007756610</Number>" in answer
     app.extensions["ivr"].dispose()
+
+
+@pytest.mark.parametrize(
+    ("named", "line"), [("representative", "representative"), ("desk_operator", "desk"), ("", "desk")]
+)
+def test_a_request_s_line_is_its_contact_or_the_contact_of_the_transfer_it_names(named: str, line: str) -> None:
+    assert callbacks.line_of(flows.load(env={}), {"contact": named}) == line
