@@ -282,6 +282,14 @@ def test_a_called_party_hanging_up_on_screening_declines_the_call(twiml: TwimlSe
     assert after["DialCallStatus"] == "no-answer" and after["DialBridged"] == "false"
 
 
+def test_a_dial_from_the_called_party_s_side_is_13201_and_not_connected(twiml: TwimlServer) -> None:
+    twiml.routes["/voice"] = '<Dial action="/after"><Number url="/screen">+78002001441</Number></Dial>'
+    twiml.routes["/screen"] = "<Dial>+79990000000</Dial>"
+    twiml.routes["/after"] = ""
+    call = twiml.sim().call().dial_outcome("completed")
+    assert _codes(call) == ["13201"] and twiml.values("/after")[0]["DialCallStatus"] == "no-answer"
+
+
 def test_number_status_callback_events_arrive_after_the_step(twiml: TwimlServer) -> None:
     number = (
         '<Number statusCallback="/progress" statusCallbackEvent="initiated ringing answered completed">+7800</Number>'

@@ -96,6 +96,11 @@ def screened(call: Call, leg: legs.Leg, child: str, base: str) -> bool:
                 message="the called party's keys at a screening <Gather> are not simulated: the called party accepts",
             )
             return True
+        elif verb.tag == "Dial":
+            call._event(
+                "error", code="13201", message="a <Number url> document cannot <Dial> (Twilio's 13201): not connected"
+            )
+            return False
         else:
             call._event("warning", code="12200", message=f"<{verb.tag}> is not run on the called party's side")
     return True
