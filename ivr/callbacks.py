@@ -31,7 +31,7 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from .model import Flow, Transfer
+from .model import CallbackPolicy, Flow, Transfer
 from .seal import KeyRing
 from .store import Store, aware, callback_attempts, callbacks, insert_ignoring, journal, requests, utc
 from .understand import normalise_phone
@@ -144,27 +144,6 @@ def line_of(flow: Flow, data: Mapping[str, Any]) -> str:
     return flow.settings.operator
 
 
-def from_request(flow: Flow, request: Mapping[str, Any], placed: Mapping[str, Any] | None = None) -> CallBack:
-    """The call-back a registered request stands for, with its placing state when it has one."""
-    data = request["data"]
-    line = line_of(flow, data)
-    requested = request["created_at"]
-    base = CallBack(request["reference"], line, str(data.get("phone", "")), requested, due_at(flow, line, requested))
-    if placed is None:
-        return base
-    return CallBack(
-        base.reference,
-        placed["line"],
-        base.phone,
-        requested,
-        aware(placed["due_at"]) if placed["due_at"] else None,
-        placed["state"],
-        placed["attempts"],
-        aware(placed["next_at"]) if placed["next_at"] else None,
-        placed.get("last_outcome"),
-    )
-
-
 def dialable(phone: str) -> str | None:
     """The number in E.164 for Twilio (digits as a caller types them read as the engine reads them,
     8XXXXXXXXXX as +7...); None when it is no number Twilio can call."""
@@ -195,19 +174,30 @@ def listed(conn: Connection, flow: Flow) -> list[CallBack]:
     )
     found = []
     for row in conn.execute(query):
-        request = {"reference": row.reference, "data": json.loads(row.data), "created_at": aware(row.created_at)}
-        placed = None
-        if row.state is not None:
-            placed = {
-                "line": row.cb_line,
-                "due_at": row.due_at,
-                "state": row.state,
-                "attempts": row.attempts,
-                "next_at": row.next_at,
-                "last_outcome": row.last_outcome,
-            }
-        found.append(from_request(flow, request, placed))
+        data = json.loads(row.data)
+        requested = aware(row.created_at)
+        phone = str(data.get("phone", ""))
+        if row.state is None:  # no run has looked at it yet: due by the flow's calendar
+            line = line_of(flow, data)
+            found.append(CallBack(row.reference, line, phone, requested, due_at(flow, line, requested)))
+            continue
+        due = aware(row.due_at) if row.due_at else None
+        next_at = aware(row.next_at) if row.next_at else None
+        found.append(
+            CallBack(
+                row.reference, row.cb_line, phone, requested, due, row.state, row.attempts, next_at, row.last_outcome
+            )
+        )
     return found
+
+
+def attempt(conn: Connection, reference: str, number: int) -> dict[str, Any] | None:
+    """One attempt of a request, or None."""
+    query = sa.select(callback_attempts).where(
+        callback_attempts.c.reference == reference, callback_attempts.c.attempt == number
+    )
+    row = conn.execute(query).first()
+    return dict(row._mapping) if row is not None else None
 
 
 def attempts_of(conn: Connection, reference: str) -> list[dict[str, Any]]:
@@ -286,7 +276,22 @@ def claim(
     return Ticket(reference, line, attempt, _next_attempt(flow, line, attempt, aware(due), now) is None)
 
 
-def _policy(flow: Flow) -> Any:
+def claim_now(
+    store: Store, flow: Flow, reference: str | None, now: datetime, worker: str, force: bool = False
+) -> tuple[CallBack | None, Ticket | None]:
+    """Look up one request (the newest one when `reference` is None) and claim its next attempt, as a
+    run would (`force`: whether or not it is due): the request (None when there is none) and the
+    ticket (None when it cannot be claimed now)."""
+    with store.begin() as conn:
+        sync(conn, flow, now)
+        everything = listed(conn, flow)
+        found = everything[-1] if reference is None and everything else None
+        found = found or next((c for c in everything if c.reference == reference), None)
+        ticket = claim(conn, flow, found.reference, now, worker, force) if found is not None else None
+    return found, ticket
+
+
+def _policy(flow: Flow) -> CallbackPolicy:
     if flow.callbacks is None:
         raise ValueError(f"flow {flow.name!r} has no `callbacks:` section: it places no call-backs")
     return flow.callbacks.policy
@@ -427,9 +432,8 @@ def place(store: Store, flow: Flow, placer: Placer, callback: CallBack, ticket: 
             )
             .values(call_sid=call_sid[:64])
         )
-        mine = [a for a in attempts_of(conn, ticket.reference) if a["attempt"] == ticket.attempt]
-    outcome = (mine[0]["outcome"] or "") if mine else ""
-    return Placement(callback, ticket.attempt, call_sid, outcome)
+        mine = attempt(conn, ticket.reference, ticket.attempt)
+    return Placement(callback, ticket.attempt, call_sid, (mine or {}).get("outcome") or "")
 
 
 def describe(callback: CallBack, now: datetime, zone: Any) -> str:

@@ -219,9 +219,8 @@ class CallHandler:
         if ticket is None:
             return None
         with self.store.begin() as conn:
-            if not answered_by:
-                mine = [a for a in callbacks.attempts_of(conn, ticket.reference) if a["attempt"] == ticket.attempt]
-                answered_by = (mine[0]["answered_by"] or "") if mine else ""
+            if not answered_by:  # Twilio sent it with the first webhook: the attempt keeps it
+                answered_by = (callbacks.attempt(conn, ticket.reference, ticket.attempt) or {}).get("answered_by") or ""
             outcome = callbacks.outcome_of(status, answered_by, callbacks.was_connected(conn, call_sid))
             callbacks.finish_attempt(conn, self.flow, ticket.reference, ticket.attempt, outcome, now)
         return outcome

@@ -616,15 +616,12 @@ def _simulate_callback(
     now = _moment(at_text, flow)
     answer = tokens[0].text if tokens and tokens[0].kind == "answer" else "human"
     rest = tuple(tokens[1:] if tokens and tokens[0].kind == "answer" else tokens)
-    with store.begin() as conn:
-        cb.sync(conn, flow, now)
-        found = next((c for c in cb.listed(conn, flow) if c.reference == reference), None)
-        if found is None:
-            raise click.BadParameter(
-                f"no call-back request {reference} among simulated calls (see `ivr callbacks --simulated`)",
-                param_hint="--callback",
-            )
-        ticket = cb.claim(conn, flow, reference, now, cb.worker_name(), force=True)
+    found, ticket = cb.claim_now(store, flow, reference, now, cb.worker_name(), force=True)
+    if found is None:
+        raise click.BadParameter(
+            f"no call-back request {reference} among simulated calls (see `ivr callbacks --simulated`)",
+            param_hint="--callback",
+        )
     if ticket is None:
         state = {"answered": "is answered already", "given-up": "was given up", "placed": "is being placed now"}
         raise click.ClickException(f"call-back {reference} {state.get(found.state, 'cannot be placed')}")

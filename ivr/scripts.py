@@ -280,14 +280,9 @@ def _call_back(sim: Simulator, store: Any, scripted: ScriptCall) -> tuple[Call, 
     if flow.callbacks is None:
         return "`callback: last`: the flow has no `callbacks:` section"
     now = clock.parse(scripted.at, flow.settings.timezone) if scripted.at else clock.now()
-    with store.begin() as conn:
-        cb.sync(conn, flow, now)
-        requested = cb.listed(conn, flow)
-    if not requested:
+    last, ticket = cb.claim_now(store, flow, None, now, "call script")
+    if last is None:
         return "`callback: last`: no call-back request was registered before"
-    last = requested[-1]
-    with store.begin() as conn:
-        ticket = cb.claim(conn, flow, last.reference, now, "call script")
     if ticket is None:
         return f"`callback: last`: call-back {last.reference} is not due at {now.isoformat()} ({last.status(now)})"
     answer = "machine_start" if scripted.answer == "machine" else str(scripted.answer)
@@ -325,13 +320,13 @@ def run(script: CallScript, url: str | None = None, flow: Path | None = None) ->
                 call, attempt = sim.call(from_=scripted.from_, at=scripted.at, params=dict(scripted.params)), None
 
             def called_back(attempt: tuple[str, int] | None = attempt) -> str | None:
-                from .callbacks import attempts_of
+                from .callbacks import attempt as attempt_of
 
                 if attempt is None or store is None:
                     raise _problem(script.path, None, "`called_back` goes with a `callback: last` call")
                 with store.begin() as conn:
-                    mine = [a for a in attempts_of(conn, attempt[0]) if a["attempt"] == attempt[1]]
-                return str(mine[0]["outcome"]) if mine and mine[0]["outcome"] else None
+                    mine = attempt_of(conn, *attempt)
+                return str(mine["outcome"]) if mine and mine["outcome"] else None
 
             def registered(call: Call = call) -> list[str]:
                 if store is None:

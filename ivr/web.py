@@ -185,7 +185,9 @@ def _log(sid: str, step: int, node: str, outcome: str, started: float, anonymous
         journal.info(json.dumps(line, ensure_ascii=False))
 
 
-def _webhook(step: int, node: str | None, seal: str | None = None, kind: str = "", ticket: str = "") -> Response:
+def _webhook(
+    step: int, node: str | None, seal: str | None = None, kind: str = "", ticket: str = "", answered_by: str = ""
+) -> Response:
     started = time.perf_counter()
     rt = runtime()
     handler = rt.handler_for_request()
@@ -198,7 +200,6 @@ def _webhook(step: int, node: str | None, seal: str | None = None, kind: str = "
     media = media_url(handler)
     revision = values.get("r", "")[:16]
     given = caller_input(values)
-    answered_by = values.get("AnsweredBy", "")[:32]
     hook = Webhook(
         sid, step, node, seal, given, request_now(), request.script_root, media, revision, ticket, answered_by
     )
@@ -236,14 +237,19 @@ def _step_number(text: str) -> int:
 def callback() -> Response:
     """The webhook of a call the hotline placed to answer a call-back request (`ivr callbacks run`):
     its ticket (which request, which attempt) sealed in `t`; AnsweredBy from Twilio's machine detection."""
-    return _webhook(0, None, ticket=request.values.get("t", "")[:512] or "-")
+    return _webhook(0, None, ticket=_ticket(request.values), answered_by=request.values.get("AnsweredBy", "")[:32])
+
+
+def _ticket(values: Any) -> str:
+    """A call-back call's sealed ticket (`t`); "-" when there is none, which opens as no ticket."""
+    return str(values.get("t", ""))[:512] or "-"
 
 
 @bp.route("/voice/callback/status", methods=["GET", "POST"])
 def callback_status() -> Response:
     """The status callback of a call-back call: the journal row is closed, the attempt ended, and the
     request answered, tried again later, or given up by the flow's policy."""
-    return _status(request.values.get("t", "")[:512] or "-")
+    return _status(_ticket(request.values))
 
 
 @bp.route("/voice/fallback", methods=["GET", "POST"])
@@ -263,7 +269,9 @@ def fallback() -> Response:
         return _webhook(_step_number(number), unquote(node), seal, kind="fallback-")
     if failed.path.endswith("/voice/callback"):  # a call-back call's first webhook: its ticket again
         log.warning("fallback for a call-back call after Twilio error %s", code or "(none)")
-        return _webhook(0, None, kind="fallback-", ticket=parse_qs(failed.query).get("t", [""])[0] or "-")
+        answered_by = request.values.get("AnsweredBy", "")[:32]
+        query = {key: values[0] for key, values in parse_qs(failed.query).items()}
+        return _webhook(0, None, kind="fallback-", ticket=_ticket(query), answered_by=answered_by)
     log.warning("fallback for a call's first webhook after Twilio error %s", code or "(none)")
     return _webhook(0, None, kind="fallback-")
 
