@@ -527,6 +527,17 @@ def test_edge_and_sni_overrides_are_not_simulated_and_say_so(twiml: TwimlServer)
     assert any("#e" in e["message"] and "not simulated" in e["message"] for e in _types(call, "warning"))
 
 
+def test_requests_over_http_are_signed_for_the_url_requested(twiml: TwimlServer) -> None:
+    from twilio.request_validator import RequestValidator
+
+    twiml.routes["/voice"] = '<Gather action="/next?x=1"/>'
+    twiml.routes["/next"] = "<Hangup/>"
+    twiml.sim(auth_token="12345").call().press("3")
+    validator = RequestValidator("12345")
+    for entry, url in zip(twiml.log, [twiml.url("/voice"), twiml.url("/next?x=1")], strict=True):
+        assert validator.validate(url, entry["form"], entry["headers"]["X-Twilio-Signature"])
+
+
 def test_cookies_are_kept_over_http(twiml: TwimlServer) -> None:
     first = Response('<Response><Gather action="/next"/></Response>', mimetype="text/xml")
     first.set_cookie("session", "abc")

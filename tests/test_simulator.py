@@ -1,13 +1,46 @@
-"""The simulator as a stand-in for Twilio, against small TwiML apps written here (not the hotline)."""
+"""The simulator as a stand-in for Twilio, against small TwiML apps written here (not the hotline):
+every test runs twice, with the app in-process and served over real HTTP."""
 
+from collections.abc import Iterator
+from contextlib import ExitStack
 from typing import Any
 
 import pytest
 from flask import Flask, Response, request
 from twilio.request_validator import RequestValidator
 
-from ivr.simulator import Simulator, SimulatorError
+from ivr import simulator as _simulator
+from ivr.simulator import SimulatorError
 from ivr.simulator.call import sign
+
+from .conftest import serving
+
+_servers: ExitStack | None = None  # set while a test runs over HTTP: the apps it serves
+
+
+def Simulator(app: Any = None, *, path: str = "/voice", **options: Any) -> _simulator.Simulator:
+    """The simulator of the test's transport: the app in-process, or served on a loopback port."""
+    if app is None or _servers is None:
+        return _simulator.Simulator(app, path=path, **options)
+    base = _servers.enter_context(serving(app)).removesuffix("/voice")
+    return _simulator.Simulator(url=base + path, **options)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Both transports, but for a test about the in-process transport's own URL."""
+    only = metafunc.definition.get_closest_marker("in_process_only")
+    metafunc.parametrize("transport", ["in-process"] if only else ["in-process", "http"], indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def transport(request: pytest.FixtureRequest) -> Iterator[str]:
+    global _servers
+    with ExitStack() as stack:
+        _servers = stack if request.param == "http" else None
+        try:
+            yield request.param
+        finally:
+            _servers = None
 
 
 def twiml_app(routes: dict[str, str | Any], log: list[dict[str, Any]] | None = None) -> Flask:
@@ -311,6 +344,7 @@ def test_signature_follows_the_twilio_published_vector() -> None:
     assert sign("12345", url, {**params, "Digits": "9999"}) != "RSOYDt4T1cUTdK1PDd93/VVr8B8="
 
 
+@pytest.mark.in_process_only
 def test_requests_are_signed_when_a_token_is_given() -> None:
     log: list[dict[str, Any]] = []
     sim = Simulator(twiml_app({"/voice": '<Gather action="/a?x=1"/>', "/a": "<Hangup/>"}, log), auth_token="12345")
