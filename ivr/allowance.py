@@ -13,7 +13,7 @@ from .engine import EffectOutcome, SpendEffect
 from .errors import IvrError
 from .model import PERIODS, AllowanceRule
 from .requests import register
-from .store import allowance_audit, allowance_uses, aware, utc
+from .store import Transaction, allowance_audit, allowance_uses, aware, utc
 
 __all__ = ["PERIODS", "AllowanceRule", "UnknownReference", "history", "release", "spend"]
 
@@ -44,8 +44,11 @@ _AUDIT = allowance_audit.insert().values(
 )
 
 
-def _audit(conn: Connection, action: str, effect_or_use: Mapping[str, Any], now: datetime, **fields: Any) -> None:
-    conn.execute(
+def _audit(
+    conn: Connection | Transaction, action: str, effect_or_use: Mapping[str, Any], now: datetime, **fields: Any
+) -> None:
+    run = conn.run if isinstance(conn, Transaction) else conn.execute
+    run(
         _AUDIT,
         {
             "at": utc(now),
@@ -60,22 +63,22 @@ def _audit(conn: Connection, action: str, effect_or_use: Mapping[str, Any], now:
     )
 
 
-def spend(conn: Connection, call_sid: str, effect: SpendEffect, now: datetime) -> EffectOutcome:
+def spend(tx: Transaction, call_sid: str, effect: SpendEffect, now: datetime) -> EffectOutcome:
     """Spend one use and register the request in the caller's transaction, or refuse; both audited."""
     period = {"allowance": effect.allowance, "key": effect.key, "period_start": utc(effect.period_start)}
-    mine = conn.execute(_MINE, period | {"call_sid": call_sid}).scalar()
-    if mine is not None:
-        return EffectOutcome(granted=True, reference=mine)  # the same call asking again spends nothing
-    rows = conn.execute(_USES, period).all()
+    mine = tx.run(_MINE, period | {"call_sid": call_sid})
+    if mine:
+        return EffectOutcome(granted=True, reference=mine[0][0])  # the same call asking again spends nothing
+    rows = tx.run(_USES, period)  # (seq, created_at)
     about = {"allowance": effect.allowance, "key": effect.key, "period_start": effect.period_start}
-    free = sorted(set(range(1, effect.limit + 1)) - {row.seq for row in rows})
+    free = sorted(set(range(1, effect.limit + 1)) - {seq for seq, _ in rows})
     if not free:
-        last = max(row.created_at for row in rows)
-        _audit(conn, "refuse", about, now, call_sid=call_sid, reason=f"limit of {effect.limit} reached")
+        last = max(created_at for _, created_at in rows)
+        _audit(tx, "refuse", about, now, call_sid=call_sid, reason=f"limit of {effect.limit} reached")
         return EffectOutcome(granted=False, used_at=aware(last))
-    reference = register(conn, call_sid, effect.request, now)
-    conn.execute(_USE, period | {"seq": free[0], "reference": reference, "call_sid": call_sid, "at": utc(now)})
-    _audit(conn, "grant", about, now, call_sid=call_sid, reference=reference, reason="granted")
+    reference = register(tx, call_sid, effect.request, now)
+    tx.run(_USE, period | {"seq": free[0], "reference": reference, "call_sid": call_sid, "at": utc(now)})
+    _audit(tx, "grant", about, now, call_sid=call_sid, reference=reference, reason="granted")
     return EffectOutcome(granted=True, reference=reference)
 
 

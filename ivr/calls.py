@@ -15,7 +15,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from urllib.parse import parse_qs, quote, urlsplit
 
-from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from . import allowance, callbacks, engine, journal, prompts, requests, studio, twiml
@@ -23,7 +22,7 @@ from .engine import CallState, Input, SpendEffect, Turn
 from .model import Flow
 from .revisions import Revisions, Version
 from .seal import KeyRing
-from .store import Event, Store, forget_call
+from .store import Event, Store, Transaction, forget_call
 
 MAX_STEPS = 500  # webhooks in one call; beyond that the call is ended politely
 STEP_PATH = "/voice/step"  # action URLs: {root}/voice/step/{step}/{node}?s={sealed state}
@@ -188,8 +187,8 @@ class CallHandler:
         if not event.anonymous:
             self.store.append(event)
         elif before is None or not before.anonymous:
-            with self.store.begin() as conn:
-                self._anonymize(conn, event)
+            with self.store.transaction(durable=False) as tx:
+                self._anonymize(tx, event)
         return Answer(xml, turn.state.node, outcome, turn.state.anonymous, turn.path)
 
     # ------------------------------------------------------------ call-backs the hotline places
@@ -233,10 +232,10 @@ class CallHandler:
         phrase = prompts.render(v.flow.text(text), {}, {})
         return twiml.goodbye(v.flow.settings, phrase, v.recordings, media)
 
-    def _anonymize(self, conn: Connection, event: Event) -> None:
+    def _anonymize(self, tx: Transaction, event: Event) -> None:
         # What the call appended before it turned anonymous goes; one row keeps its step and hour.
-        forget_call(conn, event.call_sid)
-        self.store.append_in(conn, event)
+        forget_call(tx, event.call_sid)
+        self.store.append_in(tx, event)
 
     def _with_effect(
         self, v: Version, hook: Webhook, before: CallState | None, turn: Turn, outcome: str, closures: engine.Closures
@@ -244,18 +243,18 @@ class CallHandler:
         """Perform the turn's effects, keep the answer and append the event, all in one transaction."""
         for _ in range(3):
             try:
-                with self.store.begin() as conn:
-                    stored = self.store.turn(conn, hook.call_sid, hook.step)
+                with self.store.transaction() as tx:
+                    stored = self.store.turn(tx, hook.call_sid, hook.step)
                     if stored is not None:
                         return Answer(stored, hook.node or "", "replay", turn.state.anonymous)
-                    done = self._perform(v.flow, conn, hook, turn, closures)
+                    done = self._perform(v.flow, tx, hook, turn, closures)
                     xml = self._render(v, hook, done)
-                    self.store.save_turn(conn, hook.call_sid, hook.step, xml, hook.now)
+                    self.store.save_turn(tx, hook.call_sid, hook.step, xml, hook.now)
                     event = journal.event(v.flow, hook.call_sid, hook.step, before, hook.given, done, hook.now)
                     if event.anonymous:
-                        self._anonymize(conn, event)
+                        self._anonymize(tx, event)
                     else:
-                        self.store.append_in(conn, event)
+                        self.store.append_in(tx, event)
                     return Answer(xml, done.state.node, outcome, done.state.anonymous, done.path)
             except IntegrityError:
                 # A twin of this webhook (a retry racing the original), or another call spending the
@@ -263,13 +262,13 @@ class CallHandler:
                 continue
         raise RuntimeError(f"step {hook.step} of a call kept conflicting with its twins")
 
-    def _perform(self, flow: Flow, conn: Connection, hook: Webhook, turn: Turn, closures: engine.Closures) -> Turn:
+    def _perform(self, flow: Flow, tx: Transaction, hook: Webhook, turn: Turn, closures: engine.Closures) -> Turn:
         while turn.effect is not None:
             effect = turn.effect
             if isinstance(effect, SpendEffect):
-                outcome = allowance.spend(conn, hook.call_sid, effect, hook.now)
+                outcome = allowance.spend(tx, hook.call_sid, effect, hook.now)
             else:
-                outcome = engine.EffectOutcome(True, requests.register(conn, hook.call_sid, effect, hook.now))
+                outcome = engine.EffectOutcome(True, requests.register(tx, hook.call_sid, effect, hook.now))
             turn = engine.resume(flow, turn, outcome, hook.now, hook.given.caller, closures)
         return turn
 

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from .engine import RequestEffect
-from .store import aware, requests, utc
+from .store import Transaction, aware, requests, utc
 
 
 def reference_for(number: int) -> str:
@@ -32,25 +32,23 @@ _INSERT = requests.insert().values(
     data=sa.bindparam("data"),
     created_at=sa.bindparam("created_at"),
 )
+_INSERT_ID = _INSERT.returning(requests.c.id)
 _NUMBER = requests.update().where(requests.c.id == sa.bindparam("row_id")).values(reference=sa.bindparam("reference"))
 
 
-def register(conn: Connection, call_sid: str, effect: RequestEffect, now: datetime) -> str:
+def register(tx: Transaction, call_sid: str, effect: RequestEffect, now: datetime) -> str:
     """Insert a request and give it a reference number (in the caller's transaction)."""
     data = dict(effect.data)
-    result = conn.execute(
-        _INSERT,
-        {
-            "kind": effect.kind,
-            "call_sid": call_sid,
-            "policy": data.get("policy") or None,
-            "data": json.dumps(data, ensure_ascii=False, sort_keys=True),
-            "created_at": utc(now),
-        },
-    )
-    (row_id,) = result.inserted_primary_key or (0,)
-    reference = reference_for(int(row_id))
-    conn.execute(_NUMBER, {"row_id": row_id, "reference": reference})
+    values = {
+        "kind": effect.kind,
+        "call_sid": call_sid,
+        "policy": data.get("policy") or None,
+        "data": json.dumps(data, ensure_ascii=False, sort_keys=True),
+        "created_at": utc(now),
+    }
+    row_id = tx.inserted(_INSERT, _INSERT_ID, values)
+    reference = reference_for(row_id)
+    tx.run(_NUMBER, {"row_id": row_id, "reference": reference})
     return reference
 
 

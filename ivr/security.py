@@ -9,6 +9,8 @@ from urllib.parse import quote
 from flask import Request
 from twilio.request_validator import RequestValidator
 
+from .parameters import form
+
 log = logging.getLogger("ivr.security")
 
 
@@ -41,7 +43,7 @@ def signature_problem(request: Request, token: str, public_url: str | None) -> s
     signature = request.headers.get("X-Twilio-Signature", "")
     if not signature:
         return "no X-Twilio-Signature header"
-    params = request.form if request.method == "POST" else {}
+    params = form(request)
     validator = RequestValidator(token)
     urls = signed_urls(request, public_url)
     if hmac.compare_digest(validator.compute_signature(urls[0], params).encode(), signature.encode()):
@@ -55,11 +57,13 @@ def signature_problem(request: Request, token: str, public_url: str | None) -> s
 
 
 _LOOPBACK = ("127.", "::1", "localhost")
-_PROXY_HEADERS = ("X-Forwarded-For", "X-Forwarded-Host", "Forwarded", "X-Real-Ip")
+# X-Forwarded-For, X-Forwarded-Host, Forwarded, X-Real-Ip, as WSGI names them
+_PROXY_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_HOST", "HTTP_FORWARDED", "HTTP_X_REAL_IP")
 
 
 def is_local(request: Request) -> bool:
     """True for a request made on this machine, not relayed by a tunnel or proxy (ngrok connects
     from 127.0.0.1 too, but adds forwarding headers)."""
+    environ = request.environ
     remote = request.remote_addr or ""
-    return remote.startswith(_LOOPBACK) and not any(h in request.headers for h in _PROXY_HEADERS)
+    return remote.startswith(_LOOPBACK) and not any(h in environ for h in _PROXY_HEADERS)

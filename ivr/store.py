@@ -7,7 +7,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -306,12 +306,46 @@ _INSERT_TURN = turns.insert().values(
 )
 
 
-_FORGET = events.delete().where(events.c.call_sid == sa.bindparam("sid"))
+_BY_SID = events.c.call_sid == sa.bindparam("sid")
+_FORGET = events.delete().where(_BY_SID)
+_TAKE = events.delete().where(_BY_SID).returning(*events.c)
+_SELECT = sa.select(*events.c).where(_BY_SID)
 
 
-def forget_call(conn: Connection, call_sid: str) -> None:
+class Transaction:
+    """One write transaction on this thread's own DB-API connection (`Store.transaction`): SQLAlchemy
+    Core statements, each compiled once per database (`Compiled`), run straight on its cursor. A
+    unique key violated raises SQLAlchemy's IntegrityError, whatever the driver."""
+
+    def __init__(self, store: Store, cursor: Any) -> None:
+        self.cursor = cursor
+        self.sqlite = store.sqlite
+        self._compiled = store._compiled
+        self._dialect = store.engine.dialect
+        self._integrity = store.engine.dialect.loaded_dbapi.IntegrityError
+
+    def run(self, statement: sa.sql.expression.ClauseElement, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """Execute `statement`; the rows it returns (converted), for one that returns any."""
+        compiled = self._compiled.get(statement)
+        if compiled is None:
+            compiled = self._compiled.setdefault(statement, Compiled(statement, self._dialect))
+        try:
+            return compiled.run(self.cursor, values)
+        except self._integrity as exc:
+            raise sa.exc.IntegrityError(compiled.sql, None, exc) from exc
+
+    def inserted(self, statement: sa.Insert, returning: sa.Insert, values: Mapping[str, Any]) -> int:
+        """Execute an INSERT; the generated key of its row (`returning`: the same INSERT returning it)."""
+        if self.sqlite:  # lastrowid: also on a SQLite older than RETURNING (3.35)
+            self.run(statement, values)
+            return int(self.cursor.lastrowid)
+        ((found,),) = self.run(returning, values)
+        return int(found)
+
+
+def forget_call(tx: Transaction, call_sid: str) -> None:
     """Forget a finished call's appended events (its journal row, requests and turns stay)."""
-    conn.execute(_FORGET, {"sid": call_sid})
+    tx.run(_FORGET, {"sid": call_sid})
 
 
 def insert_ignoring(table: sa.Table, dialect: str) -> Any:
@@ -347,14 +381,12 @@ class Store:
         self._ready_lock = threading.Lock()
         self._not_ready: tuple[float, str] | None = None  # when it was last found wanting, and why
         dialect = self.engine.dialect
-        self._returning = dialect.name != "sqlite" or sqlite3.sqlite_version_info >= (3, 35)
-        self._append = Compiled(insert_ignoring(events, dialect.name), dialect)
+        self.sqlite = dialect.name == "sqlite"
+        self._returning = not self.sqlite or sqlite3.sqlite_version_info >= (3, 35)
+        self._compiled: dict[Any, Compiled] = {}  # statement -> compiled for this database (Transaction)
         self._append_values = insert_ignoring(events, dialect.name)
-        by_sid = events.c.call_sid == sa.bindparam("sid")
-        self._take = Compiled(events.delete().where(by_sid).returning(*events.c), dialect)
-        self._select = Compiled(sa.select(*events.c).where(by_sid), dialect)
-        self._forget = Compiled(events.delete().where(by_sid), dialect)
-        self._close = Compiled(insert_ignoring(journal, dialect.name), dialect)
+        self._append = Compiled(self._append_values, dialect)
+        self._close = insert_ignoring(journal, dialect.name)
         self._closures = Compiled(sa.select(closures.c.schedule, closures.c.reason), dialect)
 
     def ready(self) -> None:
@@ -422,26 +454,38 @@ class Store:
     def fold(self, call_sid: str, row: Callable[[list[Event]], dict[str, Any] | None]) -> None:
         """Take a call's events (oldest first) and write the journal row `row` makes of them, in one
         transaction; a row already there (a late webhook of a call already closed) stays."""
+        with self.transaction(durable=False) as tx:
+            if self._returning:
+                taken = tx.run(_TAKE, {"sid": call_sid})
+            else:
+                taken = tx.run(_SELECT, {"sid": call_sid})
+                forget_call(tx, call_sid)
+            values = row(sorted((Event(*r) for r in taken), key=lambda e: e.step)) if taken else None
+            if values is not None:
+                tx.run(self._close, {c.name: values.get(c.name) for c in journal.c if c.name != "id"})
+
+    @contextmanager
+    def transaction(self, durable: bool = True) -> Iterator[Transaction]:
+        """One write transaction on this thread's own connection, committed when the block ends and
+        rolled back whole when it raises. On SQLite it takes the write lock at once (waiting for it
+        as `until_free` does); on PostgreSQL a `durable` one waits for the WAL flush, as requests
+        and allowance uses must (the journal's own writes need not, see `_raw`)."""
         with self._raw() as raw:
             cursor = raw.cursor()
-            sqlite = self.engine.dialect.name == "sqlite"
+            self._appender.in_transaction = True
             try:
-                if sqlite:
+                if self.sqlite:
                     until_free(lambda: cursor.execute("BEGIN IMMEDIATE"), self.busy_timeout)
-                if self._returning:
-                    taken = self._take.run(cursor, {"sid": call_sid})
-                else:
-                    taken = self._select.run(cursor, {"sid": call_sid})
-                    self._forget.run(cursor, {"sid": call_sid})
-                values = row(sorted((Event(*r) for r in taken), key=lambda e: e.step)) if taken else None
-                if values is not None:
-                    self._close.run(cursor, {c.name: values.get(c.name) for c in journal.c if c.name != "id"})
-                cursor.execute("COMMIT") if sqlite else raw.commit()
+                elif durable:
+                    cursor.execute("SET LOCAL synchronous_commit TO on")
+                yield Transaction(self, cursor)
+                cursor.execute("COMMIT") if self.sqlite else raw.commit()
             except BaseException:
                 with contextlib.suppress(Exception):
-                    cursor.execute("ROLLBACK") if sqlite else raw.rollback()
+                    cursor.execute("ROLLBACK") if self.sqlite else raw.rollback()
                 raise
             finally:
+                self._appender.in_transaction = False
                 cursor.close()
 
     @contextmanager
@@ -467,6 +511,8 @@ class Store:
                 self._appenders.append(raw)
         try:
             yield raw
+        except sa.exc.IntegrityError:
+            raise  # a conflict of the transaction's, rolled back: the connection is sound
         except BaseException as exc:
             self._appender.connection = None
             self._drop(raw)
@@ -492,17 +538,18 @@ class Store:
         self._appender = threading.local()
         self.engine.dispose()
 
-    def append_in(self, conn: Connection, event: Event) -> None:
+    def append_in(self, tx: Transaction, event: Event) -> None:
         """`append` inside a transaction of the caller's (a webhook with an effect)."""
-        conn.execute(self._append_values, _event_values(event))
+        tx.run(self._append_values, _event_values(event))
 
-    def turn(self, conn: Connection, call_sid: str, step: int) -> str | None:
+    def turn(self, tx: Transaction, call_sid: str, step: int) -> str | None:
         """The stored answer of a webhook that had an effect, or None."""
-        return conn.execute(_TURN, {"sid": call_sid, "step": step}).scalar()
+        found = tx.run(_TURN, {"sid": call_sid, "step": step})
+        return str(found[0][0]) if found else None
 
-    def save_turn(self, conn: Connection, call_sid: str, step: int, twiml: str, now: datetime) -> None:
+    def save_turn(self, tx: Transaction, call_sid: str, step: int, twiml: str, now: datetime) -> None:
         """Keep a webhook's answer; a racing twin of it fails here (IntegrityError) and is answered again."""
-        conn.execute(_INSERT_TURN, {"sid": call_sid, "step": step, "twiml": twiml, "at": utc(now)})
+        tx.run(_INSERT_TURN, {"sid": call_sid, "step": step, "twiml": twiml, "at": utc(now)})
 
     def keep_revision(self, revision: str, name: str, source: str, now: datetime) -> None:
         """Keep a flow revision's text (once: a revision never changes)."""
@@ -526,7 +573,8 @@ class Store:
                 found = dict(self._closures.run(cursor, {}))
             finally:
                 cursor.close()
-            raw.commit()  # ends the read transaction PostgreSQL opened (a no-op on SQLite)
+            if not getattr(self._appender, "in_transaction", False):  # (a webhook's effect: not yet)
+                raw.commit()  # ends the read transaction PostgreSQL opened (a no-op on SQLite)
         return found
 
     def close(self, schedule: str, reason: str, now: datetime) -> None:

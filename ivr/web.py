@@ -24,7 +24,7 @@ from flask import Blueprint, Flask, Response, abort, current_app, g, request, se
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 
-from . import clock, twiml
+from . import clock, parameters, twiml
 from .calls import Answer, CallHandler, Webhook
 from .engine import Input
 from .errors import reason
@@ -39,6 +39,7 @@ bp = Blueprint("voice", __name__)
 _SID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _FINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 _MAX_STEP = 1_000_000
+_EMPTY = twiml.empty()  # the answer to every status callback
 
 
 @dataclass
@@ -91,9 +92,10 @@ _SAID_REFUSED: set[str] = set()
 def simulated() -> bool:
     """Whether the request is a simulated call's: marked by the in-process simulator, or with
     X-Ivr-Simulated by a simulator on this machine (never through a tunnel or a proxy)."""
-    if request.environ.get("ivr.simulated"):
+    environ = request.environ
+    if environ.get("ivr.simulated"):
         return True
-    if not request.headers.get("X-Ivr-Simulated"):
+    if not environ.get("HTTP_X_IVR_SIMULATED"):
         return False
     if is_local(request):
         return True
@@ -132,14 +134,16 @@ def check_signature() -> None:
 
 def request_now() -> datetime:
     """The request's moment: the real clock, unless a simulator is allowed to move it."""
-    text = request.environ.get("ivr.clock")  # set only by the in-process simulator
-    if text is None and request.headers.get("X-Ivr-Clock"):
+    environ = request.environ
+    text = environ.get("ivr.clock")  # set only by the in-process simulator
+    header = environ.get("HTTP_X_IVR_CLOCK")
+    if text is None and header:
         if not runtime().allow_simulated_clock:
             _refused("X-Ivr-Clock: the server runs on the real clock (start it with --allow-simulated-clock)")
         elif not is_local(request):
             _refused("X-Ivr-Clock from another machine or through a proxy: the server runs on the real clock")
         else:
-            text = request.headers.get("X-Ivr-Clock")
+            text = header
     if text:
         try:
             return clock.parse(text[:64], runtime().handler.flow.settings.timezone)
@@ -191,7 +195,7 @@ def _webhook(
     started = time.perf_counter()
     rt = runtime()
     handler = rt.handler_for_request()
-    values = request.values
+    values = parameters.values(request)
     sid = values.get("CallSid", "")
     if not _SID.fullmatch(sid):
         _log("", step, "", "no-call-sid", started, False)
@@ -237,7 +241,8 @@ def _step_number(text: str) -> int:
 def callback() -> Response:
     """The webhook of a call the hotline placed to answer a call-back request (`ivr callbacks run`):
     its ticket (which request, which attempt) sealed in `t`; AnsweredBy from Twilio's machine detection."""
-    return _webhook(0, None, ticket=_ticket(request.values), answered_by=request.values.get("AnsweredBy", "")[:32])
+    values = parameters.values(request)
+    return _webhook(0, None, ticket=_ticket(values), answered_by=values.get("AnsweredBy", "")[:32])
 
 
 def _ticket(values: Any) -> str:
@@ -249,7 +254,7 @@ def _ticket(values: Any) -> str:
 def callback_status() -> Response:
     """The status callback of a call-back call: the journal row is closed, the attempt ended, and the
     request answered, tried again later, or given up by the flow's policy."""
-    return _status(_ticket(request.values))
+    return _status(_ticket(parameters.values(request)))
 
 
 @bp.route("/voice/fallback", methods=["GET", "POST"])
@@ -259,8 +264,9 @@ def fallback() -> Response:
     would have given: a step's state is sealed in that URL, and a step with an effect that was
     committed is repeated from its stored answer (the same reference, nothing spent twice). A call
     whose failed URL is not a step of ours is greeted as a new call."""
-    failed = urlsplit(request.values.get("ErrorUrl", ""))
-    code = request.values.get("ErrorCode", "")[:16]
+    values = parameters.values(request)
+    failed = urlsplit(values.get("ErrorUrl", ""))
+    code = values.get("ErrorCode", "")[:16]
     _, found, rest = failed.path.partition("/voice/step/")
     if found:
         number, _, node = rest.partition("/")
@@ -269,7 +275,7 @@ def fallback() -> Response:
         return _webhook(_step_number(number), unquote(node), seal, kind="fallback-")
     if failed.path.endswith("/voice/callback"):  # a call-back call's first webhook: its ticket again
         log.warning("fallback for a call-back call after Twilio error %s", code or "(none)")
-        answered_by = request.values.get("AnsweredBy", "")[:32]
+        answered_by = values.get("AnsweredBy", "")[:32]
         query = {key: values[0] for key, values in parse_qs(failed.query).items()}
         return _webhook(0, None, kind="fallback-", ticket=_ticket(query), answered_by=answered_by)
     log.warning("fallback for a call's first webhook after Twilio error %s", code or "(none)")
@@ -283,16 +289,17 @@ def status() -> Response:
 
 
 def _status(ticket: str) -> Response:
-    sid = request.values.get("CallSid", "")
-    call_status = request.values.get("CallStatus", "")
+    values = parameters.values(request)
+    sid = values.get("CallSid", "")
+    call_status = values.get("CallStatus", "")
     if _SID.fullmatch(sid) and call_status in _FINAL_STATUSES:
-        text = request.values.get("CallDuration", "")
+        text = values.get("CallDuration", "")
         duration = int(text) if text.isdigit() and len(text) < 7 else None
         rt = runtime()
         handler = rt.handler_for_request()
         try:
             if ticket:
-                answered_by = request.values.get("AnsweredBy", "")[:32]
+                answered_by = values.get("AnsweredBy", "")[:32]
                 handler.finish_callback(ticket, sid, call_status, answered_by, duration, request_now())
             else:
                 handler.finish(sid, call_status, duration, request_now())
@@ -300,7 +307,7 @@ def _status(ticket: str) -> Response:
             rt.incidents.failed("status callbacks fail (the journal of finished calls is not closed)")
         else:
             rt.incidents.worked()
-    return xml(twiml.empty())
+    return xml(_EMPTY)
 
 
 @bp.route("/healthz", methods=["GET"])

@@ -37,8 +37,8 @@ def store(ivr_databases: Any) -> Store:
 
 
 def spend(store: Store, sid: str, at: datetime, policy: str = "555555") -> Any:
-    with store.begin() as conn:
-        return allowance.spend(conn, sid, effect(at, policy), at)
+    with store.transaction() as tx:
+        return allowance.spend(tx, sid, effect(at, policy), at)
 
 
 def test_grants_at_the_last_and_first_second_of_two_policy_years(store: Store) -> None:
