@@ -442,13 +442,18 @@ class Store:
         """Append one webhook to the journal: one short durable write, nothing if it is already there
         (a retried webhook)."""
         values = _event_values(event)
-        with self._raw() as raw:
+
+        def insert(raw: Any) -> None:
             cursor = raw.cursor()
-            if self.engine.dialect.name == "sqlite":
-                until_free(lambda: self._append.run(cursor, values), self.busy_timeout)
-            else:
-                self._append.run(cursor, values)
-            cursor.close()
+            try:
+                if self.sqlite:
+                    until_free(lambda: self._append.run(cursor, values), self.busy_timeout)
+                else:
+                    self._append.run(cursor, values)
+            finally:
+                cursor.close()
+
+        with self._raw(insert) as (raw, _):
             raw.commit()
 
     def fold(self, call_sid: str, row: Callable[[list[Event]], dict[str, Any] | None]) -> None:
@@ -470,14 +475,22 @@ class Store:
         rolled back whole when it raises. On SQLite it takes the write lock at once (waiting for it
         as `until_free` does); on PostgreSQL a `durable` one waits for the WAL flush, as requests
         and allowance uses must (the journal's own writes need not, see `_raw`)."""
-        with self._raw() as raw:
+
+        def begin(raw: Any) -> Any:
             cursor = raw.cursor()
-            self._appender.in_transaction = True
             try:
                 if self.sqlite:
                     until_free(lambda: cursor.execute("BEGIN IMMEDIATE"), self.busy_timeout)
-                elif durable:
-                    cursor.execute("SET LOCAL synchronous_commit TO on")
+                else:
+                    cursor.execute(f"SET LOCAL synchronous_commit TO {'on' if durable else 'off'}")
+            except BaseException:
+                cursor.close()
+                raise
+            return cursor
+
+        with self._raw(begin) as (raw, cursor):
+            self._appender.in_transaction = True
+            try:
                 yield Transaction(self, cursor)
                 cursor.execute("COMMIT") if self.sqlite else raw.commit()
             except BaseException:
@@ -489,28 +502,30 @@ class Store:
                 cursor.close()
 
     @contextmanager
-    def _raw(self) -> Iterator[Any]:
-        """This thread's own DB-API connection (no pool checkout, no reset on return): the webhook
-        path's writes run on it. One that failed (read-only, locked, gone) is dropped, and the next
-        write opens a new one."""
+    def _raw(self, first: Callable[[Any], T]) -> Iterator[tuple[Any, T]]:
+        """This thread's own DB-API connection (no pool checkout, no reset on return), and what `first`
+        did on it: the webhook path's writes run so. One that failed (read-only, locked, gone) is
+        dropped, and the next write opens a new one; one found dead at `first` (the server restarted,
+        an idle connection was cut) is replaced at once, since nothing was done on it yet."""
         self.ready()
-        raw = getattr(self._appender, "connection", None)
-        if raw is None:
-            raw = self.engine.raw_connection()
-            raw.detach()  # ours for good: the pool neither lends it out nor resets it
-            if self.engine.dialect.name == "postgresql":
-                # The journal's writes need not wait for the WAL flush: after a server crash the last
-                # fraction of a second of journal events may be gone, as with SQLite's synchronous
-                # NORMAL. Requests and allowance uses go through the pool and do wait for it.
-                cursor = raw.cursor()
-                cursor.execute("SET synchronous_commit TO off")
-                cursor.close()
-                raw.commit()
-            self._appender.connection = raw
-            with self._appenders_lock:
-                self._appenders.append(raw)
+        for attempt in range(2):
+            raw = getattr(self._appender, "connection", None)
+            reused = raw is not None
+            if raw is None:
+                raw = self._open_raw()
+            try:
+                done = first(raw)
+                break
+            except BaseException as exc:
+                dead = reused and not attempt and self._dead(exc, raw)
+                self._appender.connection = None
+                self._drop(raw)
+                if is_broken(exc):
+                    heal_sqlite_files(self.engine.url.database)
+                if not dead:
+                    raise
         try:
-            yield raw
+            yield raw, done
         except sa.exc.IntegrityError:
             raise  # a conflict of the transaction's, rolled back: the connection is sound
         except BaseException as exc:
@@ -519,6 +534,29 @@ class Store:
             if is_broken(exc):
                 heal_sqlite_files(self.engine.url.database)
             raise
+
+    def _open_raw(self) -> Any:
+        raw = self.engine.raw_connection()
+        raw.detach()  # ours for good: the pool neither lends it out nor resets it
+        if not self.sqlite:
+            # The journal's writes need not wait for the WAL flush: after a server crash the last
+            # fraction of a second of journal events may be gone, as with SQLite's synchronous
+            # NORMAL. A durable transaction (requests, allowance uses) waits for it (`transaction`).
+            cursor = raw.cursor()
+            cursor.execute("SET synchronous_commit TO off")
+            cursor.close()
+            raw.commit()
+        self._appender.connection = raw
+        with self._appenders_lock:
+            self._appenders.append(raw)
+        return raw
+
+    def _dead(self, exc: BaseException, raw: Any) -> bool:
+        """Whether `exc` says the connection is gone (not that the statement was wrong)."""
+        dialect = self.engine.dialect
+        if not isinstance(exc, dialect.loaded_dbapi.Error):
+            return False
+        return bool(dialect.is_disconnect(exc, getattr(raw, "dbapi_connection", raw), None))
 
     def _drop(self, raw: Any) -> None:
         with self._appenders_lock:
@@ -567,8 +605,7 @@ class Store:
 
     def closures(self) -> dict[str, str]:
         """Emergency closures in force: schedule name -> reason (read when a schedule branch asks)."""
-        with self._raw() as raw:
-            cursor = raw.cursor()
+        with self._raw(lambda raw: raw.cursor()) as (raw, cursor):
             try:
                 found = dict(self._closures.run(cursor, {}))
             finally:

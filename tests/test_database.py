@@ -180,3 +180,23 @@ def test_wal_files_left_read_only_get_the_database_file_s_mode_back(tmp_path: Pa
     Path(f"{database}-wal").chmod(0o400)
     heal_sqlite_files(str(database))
     assert oct(os.stat(f"{database}-wal").st_mode & 0o777) == "0o400"
+
+
+def test_a_webhook_connection_that_died_is_replaced_and_the_effect_is_made_once(
+    sim: Any, app: Any, requests_of: Any
+) -> None:
+    store = app.extensions["ivr"].handler.store
+    call = sim.call(at=MONDAY_10)
+    call.press("1").press("123456#").press("1").say("Иванов").press("1").say("кашель")
+    raw = store._appender.connection  # the thread's own connection, which the webhooks wrote on
+    assert raw is not None
+    if store.sqlite:
+        raw.dbapi_connection.close()  # as if it were cut under us
+    else:  # the server ends the session, as a restart or an idle-connection timeout does
+        pid = raw.dbapi_connection.info.backend_pid
+        with store.engine.begin() as conn:
+            conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    call.press("1")  # confirms the phone: registers the desk request on a new connection
+    assert "Заявка зарегистрирована" in call.heard and call.dialed == ["+78002001441"]
+    assert len(requests_of("desk")) == 1
+    assert store._appender.connection is not raw
