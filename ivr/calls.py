@@ -125,24 +125,28 @@ class CallHandler:
 
     def state_at(self, url: str, call_sid: str) -> tuple[int, CallState] | None:
         """The step and state an action URL of ours carries for `call_sid` (the crawler looks so)."""
-        parts = urlsplit(url)
-        rest = parts.path.partition(STEP_PATH + "/")[2]
-        step, _, node = rest.partition("/")
-        query = parse_qs(parts.query)
-        seal, revision = query.get("s", [""])[0], query.get("r", [""])[0]
-        if not step.isdecimal():
-            return None
-        state = self.state_of(call_sid, int(step), node, seal, revision)
-        return (int(step), state) if state is not None else None
+        found = self._opened(url, call_sid)
+        return (found[1], found[2]) if found is not None else None
 
     def reseal(self, url: str, call_sid: str, twin_sid: str) -> str:
         """The same action URL for a twin of the call under another CallSid (the crawler forks so)."""
-        found = self.state_at(url, call_sid)
+        found = self._opened(url, call_sid)
         if found is None:
             return url
-        root = urlsplit(url).path.partition(STEP_PATH + "/")[0]
-        revision = parse_qs(urlsplit(url).query).get("r", [""])[0]
-        return self.action_url(root, twin_sid, found[0], found[1], revision)
+        root, step, state, revision = found
+        return self.action_url(root, twin_sid, step, state, revision)
+
+    def _opened(self, url: str, call_sid: str) -> tuple[str, int, CallState, str] | None:
+        """(root, step, state, revision) of an action URL of ours for `call_sid`, or None."""
+        parts = urlsplit(url)
+        root, found, rest = parts.path.partition(STEP_PATH + "/")
+        step, _, node = rest.partition("/")
+        if not found or not step.isdecimal():
+            return None
+        query = parse_qs(parts.query)
+        seal, revision = query.get("s", [""])[0], query.get("r", [""])[0]
+        state = self.state_of(call_sid, int(step), node, seal, revision)
+        return (root, int(step), state, revision) if state is not None else None
 
     def _version(self, hook: Webhook) -> Version | None:
         """The flow revision the call is on; for a new call the current one, kept in the database so

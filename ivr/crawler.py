@@ -197,6 +197,7 @@ class _InProcessBackend:
         self.store = self.handler.store
         self.simulator = Simulator(app, auth_token=app.config.get("TWILIO_AUTH_TOKEN") or "")
         self.webhooks = 0
+        self._states: dict[tuple[str, str], tuple[str, str, int, int]] = {}
         runtime.listeners.append(self._heard)
         self.on_nodes = on_nodes
 
@@ -237,11 +238,18 @@ class _InProcessBackend:
 
     def _server_state(self, call: Call) -> tuple[str, str, int, int]:
         action = call.waiting.element.get("action") if call.waiting is not None else None
-        found = self.handler.state_at(action, call.call_sid) if action else None
-        if found is None:
+        if not action:
             return ("", "", 0, 0)
-        state = found[1]
-        return (state.node, state.phase, state.invalid, state.silence)
+        key = (action, call.call_sid)
+        known = self._states.get(key)
+        if known is None:  # a call's signature and its tokens ask of the same seal: opened once
+            found = self.handler.state_at(action, call.call_sid)
+            state = found[1] if found is not None else None
+            known = (state.node, state.phase, state.invalid, state.silence) if state else ("", "", 0, 0)
+            if len(self._states) > 1024:
+                self._states.clear()
+            self._states[key] = known
+        return known
 
     def signature(self, call: Call) -> Hashable:
         if call.ended:

@@ -47,11 +47,15 @@ class _Cookies:
         self.jar = http.cookiejar.CookieJar()
 
     def header(self, url: str) -> str | None:
+        if not self.jar:  # most apps set none: no request to build for the jar
+            return None
         request = urllib.request.Request(url)
         self.jar.add_cookie_header(request)
         return request.get_header("Cookie")
 
     def keep(self, url: str, headers: list[tuple[str, str]]) -> None:
+        if not any(name.lower() in ("set-cookie", "set-cookie2") for name, _ in headers):
+            return
         message = email.message.Message()
         for name, value in headers:
             message[name] = value
