@@ -70,10 +70,23 @@ class CallState:
         fields = {name: data[short] for short, name in _PACKED if short in data}
         return cls(node=str(data["n"]), values=MappingProxyType(values), spoken=MappingProxyType(spoken), **fields)
 
+    def at(self, node: str, **reset: Any) -> CallState:
+        """The same state at another node (with `reset` fields changed too): `dataclasses.replace`
+        without its per-field calls, since a webhook moves the state through several nodes."""
+        unknown = reset.keys() - _DEFAULTS.keys()
+        if unknown:
+            raise TypeError(f"CallState has no field {sorted(unknown)[0]!r} to reset")
+        return self._but(node=node, **reset)
+
+    def _but(self, **fields: Any) -> CallState:
+        twin = object.__new__(CallState)
+        twin.__dict__.update(self.__dict__, **fields)
+        return twin
+
     def remember(self, name: str, value: str, spoken: str | None = None) -> CallState:
         values = MappingProxyType({**self.values, name: value})
         said = MappingProxyType({**self.spoken, name: value if spoken is None else spoken})
-        return replace(self, values=values, spoken=said)
+        return self._but(values=values, spoken=said)
 
 
 _PACKED = (("p", "phase"), ("i", "invalid"), ("q", "silence"), ("w", "pending"), ("a", "anonymous"))
@@ -267,7 +280,7 @@ def _goto(
     world: World,
     caller: str,
 ) -> Turn:
-    fresh = replace(state, node=target, phase="entry", invalid=0, silence=0, pending="")
+    fresh = state.at(target, phase="entry", invalid=0, silence=0, pending="")
     return _advance(flow, fresh, say, path, world, caller)
 
 
@@ -281,13 +294,13 @@ def _advance(
         match node:
             case Message():
                 say = (*say, _render(flow, node.say, state))
-                state = replace(state, node=node.next)
+                state = state.at(node.next)
             case Branch():
-                state = replace(state, node=_branch(flow, node, state, world))
+                state = state.at(_branch(flow, node, state, world))
                 if isinstance(node, Branch) and node.on == "schedule" and state.node == node.cases.get("closed"):
                     state = _remember_opening(flow, node, state, world)
             case Register() | Allowance() if flow.programme is not None and not flow.programme.active(world.now):
-                state = replace(state, node=flow.programme.inactive)
+                state = state.at(flow.programme.inactive)
             case Register():
                 return Turn(state, say, None, _request(flow, node, state), path)
             case Allowance():

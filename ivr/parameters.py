@@ -4,8 +4,8 @@ Twilio posts `application/x-www-form-urlencoded` bodies of a few hundred bytes. 
 and split with the standard library's `parse_qsl` (werkzeug's general form parser, with its stream
 wrappers and multipart machinery, costs as much again); the signature check, the webhook and the
 status callback all read the same parsed values. Any other body (multipart, none) goes through
-werkzeug's parser as before. Limits hold as before: a body over MAX_CONTENT_LENGTH is refused by
-`get_data` (413), which the webhook paths answer with TwiML.
+werkzeug's parser as before. Limits hold as before: a body over MAX_CONTENT_LENGTH is refused
+(413), which the webhook paths answer with TwiML.
 """
 
 from __future__ import annotations
@@ -14,38 +14,46 @@ from urllib.parse import parse_qsl
 
 from flask import Request
 from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import RequestEntityTooLarge
 
 _FORM = "application/x-www-form-urlencoded"
-_QUERY, _BODY = "ivr.query", "ivr.form"
+_BODY, _VALUES = "ivr.form", "ivr.values"  # where a request keeps them, in its WSGI environ
 
 
-def _pairs(text: str) -> list[tuple[str, str]]:
-    return parse_qsl(text, keep_blank_values=True, errors="replace")
+def _body_pairs(request: Request) -> list[tuple[str, str]]:
+    environ = request.environ
+    if environ.get("REQUEST_METHOD") != "POST":
+        return []
+    if environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower() != _FORM:
+        return list(request.form.items(multi=True))  # multipart, or none: werkzeug's parser
+    length = environ.get("CONTENT_LENGTH", "")
+    if length.isdigit():  # Twilio's: read straight, as werkzeug's stream wrappers cost a tenth of a webhook
+        size, limit = int(length), request.max_content_length
+        if limit is not None and size > limit:
+            raise RequestEntityTooLarge()
+        data = environ["wsgi.input"].read(size)
+    else:  # chunked, or a length that is no number: werkzeug reads it
+        data = request.get_data(cache=True)
+    return parse_qsl(data.decode("utf-8", "replace"), keep_blank_values=True, errors="replace")
 
 
 def form(request: Request) -> MultiDict[str, str]:
     """The body's parameters (none for a GET)."""
-    cached: MultiDict[str, str] | None = request.environ.get(_BODY)
-    if cached is not None:
-        return cached
-    if request.method != "POST":
-        found: MultiDict[str, str] = MultiDict()
-    elif request.environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower() == _FORM:
-        found = MultiDict(_pairs(request.get_data(cache=True).decode("utf-8", "replace")))
-    else:
-        found = MultiDict(request.form)
-    request.environ[_BODY] = found
+    found: MultiDict[str, str] | None = request.environ.get(_BODY)
+    if found is None:
+        found = request.environ[_BODY] = MultiDict(_body_pairs(request))
     return found
 
 
 def values(request: Request) -> MultiDict[str, str]:
     """The query's parameters, then the body's (a name in both: the query's value comes first)."""
-    cached: MultiDict[str, str] | None = request.environ.get(_QUERY)
-    if cached is not None:
-        return cached
-    query = request.environ.get("QUERY_STRING", "").encode("latin-1").decode("utf-8", "replace")  # as WSGI gives it
-    found: MultiDict[str, str] = MultiDict(_pairs(query))
-    for key, value in form(request).items(multi=True):
-        found.add(key, value)
-    request.environ[_QUERY] = found
+    environ = request.environ
+    found: MultiDict[str, str] | None = environ.get(_VALUES)
+    if found is None:
+        # WSGI gives the query as latin-1 text of its bytes; Twilio's are UTF-8 (percent-encoded).
+        query = environ.get("QUERY_STRING", "").encode("latin-1").decode("utf-8", "replace")
+        pairs = parse_qsl(query, keep_blank_values=True, errors="replace")
+        body = environ.get(_BODY)
+        pairs += body.items(multi=True) if body is not None else _body_pairs(request)
+        found = environ[_VALUES] = MultiDict(pairs)
     return found

@@ -1,5 +1,6 @@
 """The webhooks: valid TwiML whatever arrives, retries without repeated effects, signatures, status."""
 
+import io
 import logging
 import re
 import xml.etree.ElementTree as ET
@@ -152,6 +153,30 @@ def test_garbage_still_gets_valid_twiml(client: Any, form: dict[str, str]) -> No
     post(client, "/voice", CallSid="CA1")
     for path in ("/voice", "/voice/step/1/main", "/voice/step/abc/../../etc", "/voice/step/99999999999/main"):
         parse(post(client, path, **form))
+
+
+def test_a_body_over_the_limit_is_not_read_and_still_gets_valid_twiml(client: Any) -> None:
+    form = {"CallSid": "CA1", "SpeechResult": "a" * (70 * 1024)}  # over IVR_MAX_CONTENT_LENGTH (64 KiB)
+    root = parse(client.post("/voice", data=form, environ_base=CLOCK))
+    assert root.find("Dial/Number").text == "+78002001441"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("how", ["multipart", "chunked"])
+def test_a_body_twilio_does_not_send_is_read_all_the_same(client: Any, how: str) -> None:
+    form = {"CallSid": "CA7", "From": "+79161234567"}
+    signature = {"X-Twilio-Signature": client.validator.compute_signature("http://localhost/voice", form)}
+    if how == "multipart":
+        reply = client.client.post("/voice", data=form, content_type="multipart/form-data", headers=signature)
+    else:  # no Content-Length: werkzeug reads the stream to its end
+        reply = client.client.post(
+            "/voice",
+            input_stream=io.BytesIO(b"CallSid=CA7&From=%2B79161234567"),
+            content_type="application/x-www-form-urlencoded",
+            environ_base=CLOCK,
+            environ_overrides={"CONTENT_LENGTH": "", "wsgi.input_terminated": True},
+            headers={"Transfer-Encoding": "chunked", **signature},
+        )
+    assert parse(reply).find("Gather") is not None  # signed, read: greeted and given the main menu
 
 
 def test_missing_call_sid_connects_the_caller_to_the_operator(client: Any) -> None:
