@@ -276,10 +276,10 @@ class CallHandler:
             turn = engine.resume(flow, turn, outcome, hook.now, hook.given.caller, closures)
         return turn
 
-    def finish(self, call_sid: str, status: str, duration: int | None, now: datetime) -> None:
+    def finish(self, call_sid: str, status: str, duration: int | None, now: datetime) -> bool:
         """Twilio says the call is over: fold its events into the journal (by the flow revision the
-        call was on) and forget them."""
-        journal.finish(self.store, self.flow_of, call_sid, status, duration, now)
+        call was on) and forget them; False when there were none (nothing was written)."""
+        return journal.finish(self.store, self.flow_of, call_sid, status, duration, now)
 
     def flow_of(self, revision: str | None) -> Flow:
         """The flow of a revision (the current one when it is unknown)."""

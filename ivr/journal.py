@@ -113,15 +113,15 @@ def row(flow: Flow, taken: list[Event], status: str, duration: int | None, now: 
 FlowOf = Callable[[str | None], Flow]  # the flow of a revision
 
 
-def finish(store: Store, flow: Flow | FlowOf, call_sid: str, status: str, duration: int | None, now: datetime) -> None:
+def finish(store: Store, flow: Flow | FlowOf, call_sid: str, status: str, duration: int | None, now: datetime) -> bool:
     """Fold a finished call's events into its journal row (read with the flow of the revision the
-    call was on) and forget them."""
+    call was on) and forget them; False when the call had none (nothing was written)."""
     flow_of: FlowOf = flow if callable(flow) else lambda _revision: flow
 
     def fold(taken: list[Event]) -> dict[str, Any]:
         return row(flow_of(taken[0].revision), taken, status, duration, now)
 
-    store.fold(call_sid, fold)
+    return store.fold(call_sid, fold)
 
 
 def purge(store: Store, flow: Flow | FlowOf, now: datetime, keep_days: int, turns_hours: float = 24) -> int:

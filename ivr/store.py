@@ -308,7 +308,6 @@ _INSERT_TURN = turns.insert().values(
 
 _BY_SID = events.c.call_sid == sa.bindparam("sid")
 _FORGET = events.delete().where(_BY_SID)
-_TAKE = events.delete().where(_BY_SID).returning(*events.c)
 _SELECT = sa.select(*events.c).where(_BY_SID)
 
 
@@ -382,11 +381,12 @@ class Store:
         self._not_ready: tuple[float, str] | None = None  # when it was last found wanting, and why
         dialect = self.engine.dialect
         self.sqlite = dialect.name == "sqlite"
-        self._returning = not self.sqlite or sqlite3.sqlite_version_info >= (3, 35)
         self._compiled: dict[Any, Compiled] = {}  # statement -> compiled for this database (Transaction)
         self._append_values = insert_ignoring(events, dialect.name)
         self._append = Compiled(self._append_values, dialect)
-        self._close = insert_ignoring(journal, dialect.name)
+        self._close = Compiled(insert_ignoring(journal, dialect.name), dialect)
+        self._select = Compiled(_SELECT, dialect)
+        self._forget_upto = Compiled(events.delete().where(_BY_SID, events.c.step <= sa.bindparam("upto")), dialect)
         self._closures = Compiled(sa.select(closures.c.schedule, closures.c.reason), dialect)
 
     def ready(self) -> None:
@@ -441,33 +441,55 @@ class Store:
     def append(self, event: Event) -> None:
         """Append one webhook to the journal: one short durable write, nothing if it is already there
         (a retried webhook)."""
-        values = _event_values(event)
+        self._write(self._append, _event_values(event))
 
-        def insert(raw: Any) -> None:
+    def fold(self, call_sid: str, row: Callable[[list[Event]], dict[str, Any] | None]) -> bool:
+        """Write the journal row `row` makes of a call's events (oldest first), then forget them; a
+        row already there (a late webhook of a call already closed) stays. False when the call had
+        no events (nothing was written).
+
+        Read, then two single-statement writes, not one transaction: on SQLite the write lock is
+        then held only inside each statement, never while this thread waits for the GIL (every other
+        webhook's append would wait as long). Nothing is lost between them: events still there after
+        their row was written (the process died in between) are found by `ivr purge`, which keeps
+        the row as it was written and forgets them.
+        """
+        taken = self._read(self._select, {"sid": call_sid})
+        if not taken:
+            return False
+        events_ = sorted((Event(*r) for r in taken), key=lambda e: e.step)
+        values = row(events_)
+        if values is not None:
+            self._write(self._close, {c.name: values.get(c.name) for c in journal.c if c.name != "id"})
+        self._write(self._forget_upto, {"sid": call_sid, "upto": events_[-1].step})
+        return True
+
+    def _write(self, statement: Compiled, values: Mapping[str, Any]) -> None:
+        """One statement, committed on its own, on this thread's connection."""
+
+        def execute(raw: Any) -> None:
             cursor = raw.cursor()
             try:
                 if self.sqlite:
-                    until_free(lambda: self._append.run(cursor, values), self.busy_timeout)
+                    until_free(lambda: statement.run(cursor, values), self.busy_timeout)
                 else:
-                    self._append.run(cursor, values)
+                    statement.run(cursor, values)
             finally:
                 cursor.close()
 
-        with self._raw(insert) as (raw, _):
+        with self._raw(execute) as (raw, _):
             raw.commit()
 
-    def fold(self, call_sid: str, row: Callable[[list[Event]], dict[str, Any] | None]) -> None:
-        """Take a call's events (oldest first) and write the journal row `row` makes of them, in one
-        transaction; a row already there (a late webhook of a call already closed) stays."""
-        with self.transaction(durable=False) as tx:
-            if self._returning:
-                taken = tx.run(_TAKE, {"sid": call_sid})
-            else:
-                taken = tx.run(_SELECT, {"sid": call_sid})
-                forget_call(tx, call_sid)
-            values = row(sorted((Event(*r) for r in taken), key=lambda e: e.step)) if taken else None
-            if values is not None:
-                tx.run(self._close, {c.name: values.get(c.name) for c in journal.c if c.name != "id"})
+    def _read(self, statement: Compiled, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """The rows of one query on this thread's connection (a read: it waits for no writer)."""
+        with self._raw(lambda raw: raw.cursor()) as (raw, cursor):
+            try:
+                found = statement.run(cursor, values)
+            finally:
+                cursor.close()
+            if not getattr(self._appender, "in_transaction", False):  # (a webhook's effect: not yet)
+                raw.commit()  # ends the read transaction PostgreSQL opened (a no-op on SQLite)
+        return found
 
     @contextmanager
     def transaction(self, durable: bool = True) -> Iterator[Transaction]:
@@ -605,14 +627,7 @@ class Store:
 
     def closures(self) -> dict[str, str]:
         """Emergency closures in force: schedule name -> reason (read when a schedule branch asks)."""
-        with self._raw(lambda raw: raw.cursor()) as (raw, cursor):
-            try:
-                found = dict(self._closures.run(cursor, {}))
-            finally:
-                cursor.close()
-            if not getattr(self._appender, "in_transaction", False):  # (a webhook's effect: not yet)
-                raw.commit()  # ends the read transaction PostgreSQL opened (a no-op on SQLite)
-        return found
+        return dict(self._read(self._closures, {}))
 
     def close(self, schedule: str, reason: str, now: datetime) -> None:
         """Switch an emergency closure on (or change its reason)."""

@@ -301,12 +301,14 @@ def _status(ticket: str) -> Response:
             if ticket:
                 answered_by = values.get("AnsweredBy", "")[:32]
                 handler.finish_callback(ticket, sid, call_status, answered_by, duration, request_now())
+                wrote = True
             else:
-                handler.finish(sid, call_status, duration, request_now())
+                wrote = handler.finish(sid, call_status, duration, request_now())
         except Exception:
             rt.incidents.failed("status callbacks fail (the journal of finished calls is not closed)")
         else:
-            rt.incidents.worked()
+            if wrote:  # a read that worked (nothing to write) says nothing of an outage of writes
+                rt.incidents.worked()
     return xml(_EMPTY)
 
 

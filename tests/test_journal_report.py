@@ -103,3 +103,35 @@ def test_purge_keeps_the_retention(busy_week: Any) -> None:
     result = CliRunner().invoke(main, ["purge", "--days", "30"])
     assert result.output == "deleted 6 journal rows older than 30 days\n"  # the simulated calls are from 2021
     assert rows(busy_week) == []
+
+
+def test_a_status_callback_cut_between_its_row_and_the_forgetting_loses_nothing(
+    sim: Any, app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import datetime, timedelta
+
+    from ivr import journal as journal_
+    from ivr.store import events
+
+    handler = app.extensions["ivr"].handler
+    store = handler.store
+    real_write, writes = store._write, []
+
+    def dies_before_forgetting(statement: Any, values: Any) -> None:
+        writes.append(statement)
+        if len(writes) == 2:  # the row is written; the process dies before the events are forgotten
+            raise OSError("killed")
+        real_write(statement, values)
+
+    call = sim.call(at=MONDAY_10).press("6")
+    monkeypatch.setattr(store, "_write", dies_before_forgetting)
+    call.hangup()  # its status callback writes the row, then fails
+    monkeypatch.setattr(store, "_write", real_write)
+    (written,) = rows(app)
+    assert len(writes) == 2 and written["call_sid"] == call.call_sid and written["end"] == "abandoned"
+    with store.begin() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(events)).scalar() > 0  # not forgotten yet
+    journal_.purge(store, handler.flow, datetime.fromisoformat(MONDAY_10) + timedelta(days=2), keep_days=30)
+    assert rows(app) == [written]  # the row as it was written, not a second one
+    with store.begin() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(events)).scalar() == 0

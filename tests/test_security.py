@@ -422,7 +422,9 @@ def test_an_outage_is_one_line_when_it_starts_and_one_when_it_is_over(tmp_path: 
         blocker.close()
     client.post("/voice/status", data={"CallSid": "CA1", "CallStatus": "completed"}, environ_base=CLOCK)
     lines = [r.getMessage() for r in caplog.records if r.name == "ivr.web" and "incident" in r.getMessage()]
+    # Four new calls and the status callbacks of the two calls in progress failed; CA3 and CA4 were
+    # never calls: their status callbacks had nothing to write, so nothing failed and nothing "worked".
     assert (
-        len(lines) == 2 and "webhooks fail" in lines[0] and "over: the store works again after 8 failures" in lines[1]
+        len(lines) == 2 and "webhooks fail" in lines[0] and "over: the store works again after 6 failures" in lines[1]
     )
-    assert sum(1 for r in caplog.records if r.exc_info) == 1  # one traceback for eight failures
+    assert sum(1 for r in caplog.records if r.exc_info) == 1  # one traceback for six failures
