@@ -477,19 +477,16 @@ class Store:
             finally:
                 cursor.close()
 
-        with self._raw(execute) as (raw, _):
-            raw.commit()
+        with self._raw(execute):  # committed: the connection runs each statement on its own
+            pass
 
     def _read(self, statement: Compiled, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         """The rows of one query on this thread's connection (a read: it waits for no writer)."""
-        with self._raw(lambda raw: raw.cursor()) as (raw, cursor):
+        with self._raw(lambda raw: raw.cursor()) as (_, cursor):
             try:
-                found = statement.run(cursor, values)
+                return statement.run(cursor, values)
             finally:
                 cursor.close()
-            if not getattr(self._appender, "in_transaction", False):  # (a webhook's effect: not yet)
-                raw.commit()  # ends the read transaction PostgreSQL opened (a no-op on SQLite)
-        return found
 
     @contextmanager
     def transaction(self, durable: bool = True) -> Iterator[Transaction]:
@@ -504,23 +501,22 @@ class Store:
                 if self.sqlite:
                     until_free(lambda: cursor.execute("BEGIN IMMEDIATE"), self.busy_timeout)
                 else:
+                    cursor.execute("BEGIN")
                     cursor.execute(f"SET LOCAL synchronous_commit TO {'on' if durable else 'off'}")
             except BaseException:
                 cursor.close()
                 raise
             return cursor
 
-        with self._raw(begin) as (raw, cursor):
-            self._appender.in_transaction = True
+        with self._raw(begin) as (_, cursor):
             try:
                 yield Transaction(self, cursor)
-                cursor.execute("COMMIT") if self.sqlite else raw.commit()
+                cursor.execute("COMMIT")
             except BaseException:
                 with contextlib.suppress(Exception):
-                    cursor.execute("ROLLBACK") if self.sqlite else raw.rollback()
+                    cursor.execute("ROLLBACK")
                 raise
             finally:
-                self._appender.in_transaction = False
                 cursor.close()
 
     @contextmanager
@@ -561,13 +557,17 @@ class Store:
         raw = self.engine.raw_connection()
         raw.detach()  # ours for good: the pool neither lends it out nor resets it
         if not self.sqlite:
+            # One statement is one round trip: no BEGIN before it, no COMMIT after it (`transaction`
+            # says BEGIN itself), as with SQLite, whose connections run so too (`make_engine`).
+            driver = raw.dbapi_connection
+            assert driver is not None  # just opened
+            driver.autocommit = True
             # The journal's writes need not wait for the WAL flush: after a server crash the last
             # fraction of a second of journal events may be gone, as with SQLite's synchronous
             # NORMAL. A durable transaction (requests, allowance uses) waits for it (`transaction`).
             cursor = raw.cursor()
             cursor.execute("SET synchronous_commit TO off")
             cursor.close()
-            raw.commit()
         self._appender.connection = raw
         with self._appenders_lock:
             self._appenders.append(raw)

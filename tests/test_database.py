@@ -200,3 +200,22 @@ def test_a_webhook_connection_that_died_is_replaced_and_the_effect_is_made_once(
     assert "Заявка зарегистрирована" in call.heard and call.dialed == ["+78002001441"]
     assert len(requests_of("desk")) == 1
     assert store._appender.connection is not raw
+
+
+def test_on_postgresql_requests_wait_for_the_wal_flush_and_journal_appends_do_not(ivr_databases: Any) -> None:
+    from ivr.store import Store
+
+    store = Store(ivr_databases())
+    if store.sqlite:
+        pytest.skip("PostgreSQL's synchronous_commit (SQLite's synchronous is NORMAL for every write)")
+    with store.transaction() as tx:  # a webhook's effect: a request, an allowance use
+        tx.cursor.execute("SHOW synchronous_commit")
+        assert tx.cursor.fetchone()[0] == "on"
+    with store.transaction(durable=False) as tx:
+        tx.cursor.execute("SHOW synchronous_commit")
+        assert tx.cursor.fetchone()[0] == "off"
+    raw = store._appender.connection
+    cursor = raw.cursor()
+    cursor.execute("SHOW synchronous_commit")  # outside a transaction: the session's, for appends
+    assert cursor.fetchone()[0] == "off"
+    store.dispose()
