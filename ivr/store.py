@@ -419,7 +419,8 @@ class Store:
 
     @contextmanager
     def connection(self) -> Iterator[Connection]:
-        """One connection for a webhook's read and then its write (one pool checkout, not two)."""
+        """A pooled connection, for the admin side (the CLI, reports, call-backs placed); webhooks
+        run on their thread's own connection (`transaction`, `append`, `fold`)."""
         self.ready()
         with self.engine.connect() as conn:
             yield conn
@@ -502,7 +503,8 @@ class Store:
                     until_free(lambda: cursor.execute("BEGIN IMMEDIATE"), self.busy_timeout)
                 else:
                     cursor.execute("BEGIN")
-                    cursor.execute(f"SET LOCAL synchronous_commit TO {'on' if durable else 'off'}")
+                    if durable:  # the connection's own setting is off (`_open_raw`)
+                        cursor.execute("SET LOCAL synchronous_commit TO on")
             except BaseException:
                 cursor.close()
                 raise
