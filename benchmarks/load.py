@@ -129,7 +129,7 @@ class Result:
 def _worker(args: tuple[str, list[list[Request]], int, str, float]) -> tuple[int, int, list[float], float, float]:
     """One client process: `threads` connections, each playing whole calls one after another."""
     base, calls, threads, tag, start_at = args
-    host, port = urllib.parse.urlsplit(base).hostname, urllib.parse.urlsplit(base).port
+    host, port = urllib.parse.urlsplit(base).hostname or "127.0.0.1", urllib.parse.urlsplit(base).port
     queue = list(enumerate(calls))
     lock = threading.Lock()
     latencies: list[float] = []

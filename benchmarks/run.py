@@ -16,6 +16,7 @@ instances sharing PostgreSQL against one on SQLite.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import platform
 import secrets
@@ -95,8 +96,9 @@ def hotline_env(database_url: str) -> dict[str, str]:
     }
 
 
-def in_process(app: Any, calls: list[list[load.Request]], repeat: int) -> float:
-    """Median microseconds per webhook through Flask's test client, following action URLs."""
+def in_process(app: Any, calls: list[list[load.Request]], repeat: int, tag: str) -> float:
+    """Median microseconds per webhook through Flask's test client, following action URLs; CallSids
+    fresh for each `tag` and repeat."""
     client = app.test_client()
 
     def send(path: str, form: list[tuple[str, str]]) -> bytes:
@@ -105,7 +107,8 @@ def in_process(app: Any, calls: list[list[load.Request]], repeat: int) -> float:
     times = []
     for round_ in range(repeat):
         started = time.perf_counter()
-        count = sum(load.play(send, call, f"CA{round_:04d}{index:028x}") for index, call in enumerate(calls))
+        sids = (f"CA{tag}{round_:02d}{index:024x}" for index in range(len(calls)))
+        count = sum(load.play(send, call, sid) for call, sid in zip(calls, sids, strict=True))
         times.append((time.perf_counter() - started) / count * 1e6)
     return load.median(times)
 
@@ -223,6 +226,15 @@ def postgres_database(base: str) -> tuple[str, Callable[[], None]] | None:
     return url, drop
 
 
+def replaying(
+    base: str | list[str], calls: list[list[load.Request]], connections: int, tag: str
+) -> Callable[[], load.Result]:
+    """A contender for `rounds_of`: `calls` replayed against `base` with fresh CallSids in every round
+    (a round that repeated another's calls would find their answers stored and their rows written)."""
+    rounds = itertools.count()
+    return lambda: load.replay(base, calls, connections, 4, f"{tag}{next(rounds):03d}")
+
+
 def rounds_of(
     rounds: int, contenders: dict[str, Callable[[], load.Result]], baseline: str
 ) -> tuple[dict[str, list[float]], dict[str, list[float]], dict[str, load.Result]]:
@@ -273,18 +285,14 @@ def main() -> None:
         try:
             for server in servers.values():  # warm up
                 load.replay(server.url, load.entry_only(300), conns, 4, "w")
+
             entry_ratios, entry_p99, entry_last = rounds_of(
                 args.rounds,
-                {
-                    n: (lambda s=s, n=n: load.replay(s.url, load.entry_only(entries), conns, 4, n[0]))
-                    for n, s in servers.items()
-                },
+                {n: replaying(s.url, load.entry_only(entries), conns, n[0]) for n, s in servers.items()},
                 "constant",
             )
             mix_ratios, mix_p99, mix_last = rounds_of(
-                args.rounds,
-                {n: (lambda s=s, n=n: load.replay(s.url, mix, conns, 4, n[:2])) for n, s in servers.items()},
-                "constant",
+                args.rounds, {n: replaying(s.url, mix, conns, n[:2]) for n, s in servers.items()}, "constant"
             )
         finally:
             for server in servers.values():
@@ -320,8 +328,8 @@ def main() -> None:
                 pg_ratios, _, pg_last = rounds_of(
                     args.rounds,
                     {
-                        "sqlite": lambda: load.replay(one.url, mix, conns, 4, "s"),
-                        "postgres": lambda: load.replay([s.url for s in two], mix, conns, 4, "p"),
+                        "sqlite": replaying(one.url, mix, conns, "s"),
+                        "postgres": replaying([s.url for s in two], mix, conns, "p"),
                     },
                     "sqlite",
                 )
@@ -335,12 +343,12 @@ def main() -> None:
 
         ours_app = quiet_app(f"sqlite:///{root / 'inproc.sqlite3'}")
         sample = mix[:100]
-        in_process(ours_app, sample[:10], 1)  # warm up: the first webhook compiles and caches
+        in_process(ours_app, sample[:10], 1, "w")  # warm up: the first webhook compiles and caches
         times: dict[str, list[float]] = {"hotline": [], "constant": []}
-        for number in range(max(args.rounds, 5)):  # alternating rounds, as over HTTP
+        for number in range(max(args.rounds, 5)):  # alternating rounds, as over HTTP; fresh calls in each
             order = [("hotline", ours_app), ("constant", constant_app)]
             for name, app in order if number % 2 == 0 else order[::-1]:
-                times[name].append(in_process(app, sample, 1))
+                times[name].append(in_process(app, sample, 1, f"{name[0]}{number:02d}"))
         per_round = [ours / constant for ours, constant in zip(times["hotline"], times["constant"], strict=True)]
         rows.append(
             (
