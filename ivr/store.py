@@ -308,7 +308,9 @@ _INSERT_TURN = turns.insert().values(
 
 _BY_SID = events.c.call_sid == sa.bindparam("sid")
 _FORGET = events.delete().where(_BY_SID)
+_FORGET_UPTO = events.delete().where(_BY_SID, events.c.step <= sa.bindparam("upto"))
 _SELECT = sa.select(*events.c).where(_BY_SID)
+_CLOSURES = sa.select(closures.c.schedule, closures.c.reason)
 
 
 class Transaction:
@@ -319,15 +321,12 @@ class Transaction:
     def __init__(self, store: Store, cursor: Any) -> None:
         self.cursor = cursor
         self.sqlite = store.sqlite
-        self._compiled = store._compiled
-        self._dialect = store.engine.dialect
+        self._store = store
         self._integrity = store.engine.dialect.loaded_dbapi.IntegrityError
 
     def run(self, statement: sa.sql.expression.ClauseElement, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         """Execute `statement`; the rows it returns (converted), for one that returns any."""
-        compiled = self._compiled.get(statement)
-        if compiled is None:
-            compiled = self._compiled.setdefault(statement, Compiled(statement, self._dialect))
+        compiled = self._store.compiled(statement)
         try:
             return compiled.run(self.cursor, values)
         except self._integrity as exc:
@@ -381,13 +380,16 @@ class Store:
         self._not_ready: tuple[float, str] | None = None  # when it was last found wanting, and why
         dialect = self.engine.dialect
         self.sqlite = dialect.name == "sqlite"
-        self._compiled: dict[Any, Compiled] = {}  # statement -> compiled for this database (Transaction)
-        self._append_values = insert_ignoring(events, dialect.name)
-        self._append = Compiled(self._append_values, dialect)
-        self._close = Compiled(insert_ignoring(journal, dialect.name), dialect)
-        self._select = Compiled(_SELECT, dialect)
-        self._forget_upto = Compiled(events.delete().where(_BY_SID, events.c.step <= sa.bindparam("upto")), dialect)
-        self._closures = Compiled(sa.select(closures.c.schedule, closures.c.reason), dialect)
+        self._compiled: dict[Any, Compiled] = {}  # statement -> compiled for this database (`compiled`)
+        self._append = insert_ignoring(events, dialect.name)
+        self._close = insert_ignoring(journal, dialect.name)
+
+    def compiled(self, statement: sa.sql.expression.ClauseElement) -> Compiled:
+        """`statement` compiled for this database, once (the webhook path's statements run so)."""
+        found = self._compiled.get(statement)
+        if found is None:
+            found = self._compiled.setdefault(statement, Compiled(statement, self.engine.dialect))
+        return found
 
     def ready(self) -> None:
         """Raise unless the database is reachable and its schema current. An empty database is given
@@ -455,37 +457,39 @@ class Store:
         their row was written (the process died in between) are found by `ivr purge`, which keeps
         the row as it was written and forgets them.
         """
-        taken = self._read(self._select, {"sid": call_sid})
+        taken = self._read(_SELECT, {"sid": call_sid})
         if not taken:
             return False
         events_ = sorted((Event(*r) for r in taken), key=lambda e: e.step)
         values = row(events_)
         if values is not None:
             self._write(self._close, {c.name: values.get(c.name) for c in journal.c if c.name != "id"})
-        self._write(self._forget_upto, {"sid": call_sid, "upto": events_[-1].step})
+        self._write(_FORGET_UPTO, {"sid": call_sid, "upto": events_[-1].step})
         return True
 
-    def _write(self, statement: Compiled, values: Mapping[str, Any]) -> None:
+    def _write(self, statement: sa.sql.expression.ClauseElement, values: Mapping[str, Any]) -> None:
         """One statement, committed on its own, on this thread's connection."""
+        compiled = self.compiled(statement)
 
         def execute(raw: Any) -> None:
             cursor = raw.cursor()
             try:
                 if self.sqlite:
-                    until_free(lambda: statement.run(cursor, values), self.busy_timeout)
+                    until_free(lambda: compiled.run(cursor, values), self.busy_timeout)
                 else:
-                    statement.run(cursor, values)
+                    compiled.run(cursor, values)
             finally:
                 cursor.close()
 
         with self._raw(execute):  # committed: the connection runs each statement on its own
             pass
 
-    def _read(self, statement: Compiled, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    def _read(self, statement: sa.sql.expression.ClauseElement, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         """The rows of one query on this thread's connection (a read: it waits for no writer)."""
+        compiled = self.compiled(statement)
         with self._raw(lambda raw: raw.cursor()) as (_, cursor):
             try:
-                return statement.run(cursor, values)
+                return compiled.run(cursor, values)
             finally:
                 cursor.close()
 
@@ -538,10 +542,7 @@ class Store:
                 break
             except BaseException as exc:
                 dead = reused and not attempt and self._dead(exc, raw)
-                self._appender.connection = None
-                self._drop(raw)
-                if is_broken(exc):
-                    heal_sqlite_files(self.engine.url.database)
+                self._discard(raw, exc)
                 if not dead:
                     raise
         try:
@@ -549,11 +550,15 @@ class Store:
         except sa.exc.IntegrityError:
             raise  # a conflict of the transaction's, rolled back: the connection is sound
         except BaseException as exc:
-            self._appender.connection = None
-            self._drop(raw)
-            if is_broken(exc):
-                heal_sqlite_files(self.engine.url.database)
+            self._discard(raw, exc)
             raise
+
+    def _discard(self, raw: Any, exc: BaseException) -> None:
+        """Drop this thread's connection after `exc`; the next write opens a new one."""
+        self._appender.connection = None
+        self._drop(raw)
+        if is_broken(exc):
+            heal_sqlite_files(self.engine.url.database)
 
     def _open_raw(self) -> Any:
         raw = self.engine.raw_connection()
@@ -602,7 +607,7 @@ class Store:
 
     def append_in(self, tx: Transaction, event: Event) -> None:
         """`append` inside a transaction of the caller's (a webhook with an effect)."""
-        tx.run(self._append_values, _event_values(event))
+        tx.run(self._append, _event_values(event))
 
     def turn(self, tx: Transaction, call_sid: str, step: int) -> str | None:
         """The stored answer of a webhook that had an effect, or None."""
@@ -629,7 +634,7 @@ class Store:
 
     def closures(self) -> dict[str, str]:
         """Emergency closures in force: schedule name -> reason (read when a schedule branch asks)."""
-        return dict(self._read(self._closures, {}))
+        return dict(self._read(_CLOSURES, {}))
 
     def close(self, schedule: str, reason: str, now: datetime) -> None:
         """Switch an emergency closure on (or change its reason)."""

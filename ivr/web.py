@@ -242,12 +242,17 @@ def callback() -> Response:
     """The webhook of a call the hotline placed to answer a call-back request (`ivr callbacks run`):
     its ticket (which request, which attempt) sealed in `t`; AnsweredBy from Twilio's machine detection."""
     values = parameters.values(request)
-    return _webhook(0, None, ticket=_ticket(values), answered_by=values.get("AnsweredBy", "")[:32])
+    return _webhook(0, None, ticket=_ticket(values), answered_by=_answered_by(values))
 
 
 def _ticket(values: Any) -> str:
     """A call-back call's sealed ticket (`t`); "-" when there is none, which opens as no ticket."""
     return str(values.get("t", ""))[:512] or "-"
+
+
+def _answered_by(values: MultiDict[str, str]) -> str:
+    """Who answered a call-back call, by Twilio's answering-machine detection (AnsweredBy)."""
+    return values.get("AnsweredBy", "")[:32]
 
 
 @bp.route("/voice/callback/status", methods=["GET", "POST"])
@@ -275,8 +280,8 @@ def fallback() -> Response:
         return _webhook(_step_number(number), unquote(node), seal, kind="fallback-")
     if failed.path.endswith("/voice/callback"):  # a call-back call's first webhook: its ticket again
         log.warning("fallback for a call-back call after Twilio error %s", code or "(none)")
-        answered_by = values.get("AnsweredBy", "")[:32]
-        query = {key: values[0] for key, values in parse_qs(failed.query).items()}
+        answered_by = _answered_by(values)
+        query = {key: found[0] for key, found in parse_qs(failed.query).items()}
         return _webhook(0, None, kind="fallback-", ticket=_ticket(query), answered_by=answered_by)
     log.warning("fallback for a call's first webhook after Twilio error %s", code or "(none)")
     return _webhook(0, None, kind="fallback-")
@@ -299,8 +304,7 @@ def _status(ticket: str) -> Response:
         handler = rt.handler_for_request()
         try:
             if ticket:
-                answered_by = values.get("AnsweredBy", "")[:32]
-                handler.finish_callback(ticket, sid, call_status, answered_by, duration, request_now())
+                handler.finish_callback(ticket, sid, call_status, _answered_by(values), duration, request_now())
                 wrote = True
             else:
                 wrote = handler.finish(sid, call_status, duration, request_now())
