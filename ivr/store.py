@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -21,6 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 from . import database
 from .compiled import Compiled
 from .errors import SchemaOutdated, StoreUnavailable
+from .groupcommit import GroupCommit
 
 T = TypeVar("T")
 metadata = sa.MetaData()
@@ -186,6 +188,8 @@ class Event:
     revision: str | None = None
 
 
+_GROUP = 64  # events appended by one statement at most (8 values each: within SQLite's 999)
+
 _LOCKED = ("database is locked", "database table is locked", "database is busy")
 
 
@@ -346,11 +350,15 @@ def forget_call(tx: Transaction, call_sid: str) -> None:
     tx.run(_FORGET, {"sid": call_sid})
 
 
-def insert_ignoring(table: sa.Table, dialect: str) -> Any:
-    """INSERT of every column but a generated id that leaves an existing row (same key) as it is."""
+def insert_ignoring(table: sa.Table, dialect: str, rows: int = 1) -> Any:
+    """INSERT of every column but a generated id that leaves an existing row (same key) as it is;
+    of `rows` rows, whose values are named `<column>_<row>` when there is more than one."""
     insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    binds: dict[str, Any] = {c.name: sa.bindparam(c.name) for c in table.c if c.name != "id"}
-    return insert(table).values(binds).on_conflict_do_nothing()
+    names = [c.name for c in table.c if c.name != "id"]
+    if rows == 1:
+        return insert(table).values({name: sa.bindparam(name) for name in names}).on_conflict_do_nothing()
+    many: list[dict[str, Any]] = [{name: sa.bindparam(f"{name}_{row}") for name in names} for row in range(rows)]
+    return insert(table).values(many).on_conflict_do_nothing()
 
 
 def _event_values(event: Event) -> dict[str, Any]:
@@ -382,6 +390,8 @@ class Store:
         self.sqlite = dialect.name == "sqlite"
         self._compiled: dict[Any, Compiled] = {}  # statement -> compiled for this database (`compiled`)
         self._append = insert_ignoring(events, dialect.name)
+        self._append_rows: dict[int, Any] = {}  # rows -> the INSERT of that many events (`_append_group`)
+        self._appends: GroupCommit[dict[str, Any]] = GroupCommit(self._append_group, _GROUP)
         self._close = insert_ignoring(journal, dialect.name)
 
     def compiled(self, statement: sa.sql.expression.ClauseElement) -> Compiled:
@@ -443,8 +453,20 @@ class Store:
 
     def append(self, event: Event) -> None:
         """Append one webhook to the journal: one short durable write, nothing if it is already there
-        (a retried webhook)."""
-        self._write(self._append, _event_values(event))
+        (a retried webhook). It returns once the row is committed; the rows that other threads of
+        the process append meanwhile are committed with it, in one statement (`GroupCommit`)."""
+        self._appends.submit(_event_values(event))
+
+    def _append_group(self, rows: list[dict[str, Any]]) -> None:
+        if len(rows) == 1:
+            self._write(self._append, rows[0])
+            return
+        statement = self._append_rows.get(len(rows))
+        if statement is None:
+            statement = self._append_rows.setdefault(
+                len(rows), insert_ignoring(events, self.engine.dialect.name, len(rows))
+            )
+        self._write(statement, {f"{name}_{n}": value for n, row in enumerate(rows) for name, value in row.items()})
 
     def fold(self, call_sid: str, row: Callable[[list[Event]], dict[str, Any] | None]) -> bool:
         """Write the journal row `row` makes of a call's events (oldest first), then forget them; a
@@ -468,99 +490,81 @@ class Store:
         return True
 
     def _write(self, statement: sa.sql.expression.ClauseElement, values: Mapping[str, Any]) -> None:
-        """One statement, committed on its own, on this thread's connection."""
+        """One statement, committed on its own, on this thread's connection (it runs each statement
+        on its own: no BEGIN before it, no COMMIT after it)."""
         compiled = self.compiled(statement)
-
-        def execute(raw: Any) -> None:
-            cursor = raw.cursor()
-            try:
-                if self.sqlite:
-                    until_free(lambda: compiled.run(cursor, values), self.busy_timeout)
-                else:
-                    compiled.run(cursor, values)
-            finally:
-                cursor.close()
-
-        with self._raw(execute):  # committed: the connection runs each statement on its own
-            pass
+        self._own(lambda cursor: compiled.run(cursor, values), self.sqlite)
 
     def _read(self, statement: sa.sql.expression.ClauseElement, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         """The rows of one query on this thread's connection (a read: it waits for no writer)."""
         compiled = self.compiled(statement)
-        with self._raw(lambda raw: raw.cursor()) as (_, cursor):
-            try:
-                return compiled.run(cursor, values)
-            finally:
-                cursor.close()
+        return self._own(lambda cursor: compiled.run(cursor, values), False)
 
     @contextmanager
     def transaction(self, durable: bool = True) -> Iterator[Transaction]:
         """One write transaction on this thread's own connection, committed when the block ends and
         rolled back whole when it raises. On SQLite it takes the write lock at once (waiting for it
         as `until_free` does); on PostgreSQL a `durable` one waits for the WAL flush, as requests
-        and allowance uses must (the journal's own writes need not, see `_raw`)."""
+        and allowance uses must (the journal's own writes need not, see `_open_raw`)."""
 
-        def begin(raw: Any) -> Any:
-            cursor = raw.cursor()
-            try:
-                if self.sqlite:
-                    until_free(lambda: cursor.execute("BEGIN IMMEDIATE"), self.busy_timeout)
-                else:
-                    cursor.execute("BEGIN")
-                    if durable:  # the connection's own setting is off (`_open_raw`)
-                        cursor.execute("SET LOCAL synchronous_commit TO on")
-            except BaseException:
-                cursor.close()
-                raise
+        def begin(cursor: Any) -> Any:
+            if self.sqlite:
+                cursor.execute("BEGIN IMMEDIATE")
+            else:
+                cursor.execute("BEGIN")
+                if durable:  # the connection's own setting is off (`_open_raw`)
+                    cursor.execute("SET LOCAL synchronous_commit TO on")
             return cursor
 
-        with self._raw(begin) as (_, cursor):
-            try:
-                yield Transaction(self, cursor)
-                cursor.execute("COMMIT")
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    cursor.execute("ROLLBACK")
-                raise
-            finally:
-                cursor.close()
-
-    @contextmanager
-    def _raw(self, first: Callable[[Any], T]) -> Iterator[tuple[Any, T]]:
-        """This thread's own DB-API connection (no pool checkout, no reset on return), and what `first`
-        did on it: the webhook path's writes run so. One that failed (read-only, locked, gone) is
-        dropped, and the next write opens a new one; one found dead at `first` (the server restarted,
-        an idle connection was cut) is replaced at once, since nothing was done on it yet."""
-        self.ready()
-        for attempt in range(2):
-            raw = getattr(self._appender, "connection", None)
-            reused = raw is not None
-            if raw is None:
-                raw = self._open_raw()
-            try:
-                done = first(raw)
-                break
-            except BaseException as exc:
-                dead = reused and not attempt and self._dead(exc, raw)
-                self._discard(raw, exc)
-                if not dead:
-                    raise
+        cursor = self._own(begin, self.sqlite)
         try:
-            yield raw, done
-        except sa.exc.IntegrityError:
-            raise  # a conflict of the transaction's, rolled back: the connection is sound
+            yield Transaction(self, cursor)
+            cursor.execute("COMMIT")
         except BaseException as exc:
-            self._discard(raw, exc)
+            with contextlib.suppress(Exception):
+                cursor.execute("ROLLBACK")
+            if not isinstance(exc, sa.exc.IntegrityError):  # a conflict, rolled back: the connection is sound
+                self._discard(exc)
             raise
 
-    def _discard(self, raw: Any, exc: BaseException) -> None:
-        """Drop this thread's connection after `exc`; the next write opens a new one."""
-        self._appender.connection = None
-        self._drop(raw)
+    def _own(self, do: Callable[[Any], T], waits: bool) -> T:
+        """`do(cursor)` on this thread's own DB-API connection (no pool checkout, no reset on return):
+        the webhook path runs so. `waits`: SQLite's write lock taken is waited for (`until_free`).
+        A connection that failed (read-only, locked too long, gone) is dropped, and the next call
+        opens a new one; one found dead (the server restarted, an idle connection was cut) is
+        replaced at once and `do` tried on the new one, since nothing was done on the old."""
+        self.ready()
+        own = self._appender
+        for attempt in range(2):
+            cursor = getattr(own, "cursor", None)
+            reused = cursor is not None
+            if cursor is None:
+                cursor = self._open_raw()
+            try:
+                try:
+                    return do(cursor)
+                except sqlite3.OperationalError as exc:
+                    if not waits or not any(text in str(exc) for text in _LOCKED):
+                        raise
+                    return until_free(partial(do, cursor), self.busy_timeout)
+            except BaseException as exc:
+                dead = reused and not attempt and self._dead(exc, own.connection)
+                self._discard(exc)
+                if not dead:
+                    raise
+        raise AssertionError("unreachable: the second attempt returns or raises")
+
+    def _discard(self, exc: BaseException) -> None:
+        """Drop this thread's connection after `exc`; the next call opens a new one."""
+        raw = getattr(self._appender, "connection", None)
+        self._appender.connection = self._appender.cursor = None
+        if raw is not None:
+            self._drop(raw)
         if is_broken(exc):
             heal_sqlite_files(self.engine.url.database)
 
     def _open_raw(self) -> Any:
+        """A new connection of this thread's own; its cursor."""
         raw = self.engine.raw_connection()
         raw.detach()  # ours for good: the pool neither lends it out nor resets it
         if not self.sqlite:
@@ -572,13 +576,13 @@ class Store:
             # The journal's writes need not wait for the WAL flush: after a server crash the last
             # fraction of a second of journal events may be gone, as with SQLite's synchronous
             # NORMAL. A durable transaction (requests, allowance uses) waits for it (`transaction`).
-            cursor = raw.cursor()
+        cursor = raw.cursor()  # kept with the connection: every statement of this thread runs on it
+        if not self.sqlite:
             cursor.execute("SET synchronous_commit TO off")
-            cursor.close()
-        self._appender.connection = raw
+        self._appender.connection, self._appender.cursor = raw, cursor
         with self._appenders_lock:
             self._appenders.append(raw)
-        return raw
+        return cursor
 
     def _dead(self, exc: BaseException, raw: Any) -> bool:
         """Whether `exc` says the connection is gone (not that the statement was wrong)."""
