@@ -34,9 +34,10 @@ class Compiled:
             for name, bind in compiled.binds.items()
         }
         columns = getattr(statement, "_returning", ()) or getattr(statement, "selected_columns", ())
-        self._results: list[Callable[[Any], Any]] = [
-            column.type.dialect_impl(dialect).result_processor(dialect, None) or _same for column in columns
-        ]
+        results = [column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns]
+        self._returns = bool(columns)
+        # Only the columns that need it are converted (SQLite's moments and booleans, say).
+        self._convert_results = [(n, f) for n, f in enumerate(results) if f is not None]
 
     def parameters(self, values: Mapping[str, Any]) -> Sequence[Any] | Mapping[str, Any]:
         """`values` converted and laid out as the driver takes them."""
@@ -48,6 +49,15 @@ class Compiled:
     def run(self, cursor: Any, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         """Execute on a DB-API cursor; the rows it returns, converted, for a statement that returns any."""
         cursor.execute(self.sql, self.parameters(values))
-        if not self._results:
+        if not self._returns:
             return []
-        return [tuple(f(v) for f, v in zip(self._results, row, strict=True)) for row in cursor.fetchall()]
+        rows = cursor.fetchall()
+        if not self._convert_results:
+            return [tuple(row) for row in rows]
+        converted = []
+        for row in rows:
+            fields = list(row)
+            for number, convert in self._convert_results:
+                fields[number] = convert(fields[number])
+            converted.append(tuple(fields))
+        return converted

@@ -1,16 +1,17 @@
 """Twilio's parameters of one webhook, parsed once: the query (our sealed state) and the form body.
 
 Twilio posts `application/x-www-form-urlencoded` bodies of a few hundred bytes. They are read once
-and split with the standard library's `parse_qsl` (werkzeug's general form parser, with its stream
-wrappers and multipart machinery, costs as much again); the signature check, the webhook and the
-status callback all read the same parsed values. Any other body (multipart, none) goes through
-werkzeug's parser as before. Limits hold as before: a body over MAX_CONTENT_LENGTH is refused
-(413), which the webhook paths answer with TwiML.
+and split as the standard library's `parse_qsl` splits them, a field unquoted only when it has
+something to unquote (werkzeug's general form parser, with its stream wrappers and multipart
+machinery, costs as much again; `parse_qsl` itself unquotes every field, twice the time). The
+signature check, the webhook and the status callback all read the same parsed values. Any other
+body (multipart, none) goes through werkzeug's parser as before. Limits hold as before: a body over
+MAX_CONTENT_LENGTH is refused (413), which the webhook paths answer with TwiML.
 """
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl
+from urllib.parse import unquote_plus
 
 from flask import Request
 from werkzeug.datastructures import MultiDict
@@ -18,6 +19,20 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 _FORM = "application/x-www-form-urlencoded"
 _BODY, _VALUES = "ivr.form", "ivr.values"  # where a request keeps them, in its WSGI environ
+
+
+def pairs(text: str) -> list[tuple[str, str]]:
+    """`urllib.parse.parse_qsl(text, keep_blank_values=True, errors="replace")`, in half the time for
+    Twilio's parameters, most of which have nothing to unquote."""
+    found = []
+    for field in text.split("&"):
+        if not field:
+            continue
+        name, _, value = field.partition("=")
+        if "%" in field or "+" in field:
+            name, value = unquote_plus(name, errors="replace"), unquote_plus(value, errors="replace")
+        found.append((name, value))
+    return found
 
 
 def _body_pairs(request: Request) -> list[tuple[str, str]]:
@@ -34,7 +49,7 @@ def _body_pairs(request: Request) -> list[tuple[str, str]]:
         data = environ["wsgi.input"].read(size)
     else:  # chunked, or a length that is no number: werkzeug reads it
         data = request.get_data(cache=True)
-    return parse_qsl(data.decode("utf-8", "replace"), keep_blank_values=True, errors="replace")
+    return pairs(data.decode("utf-8", "replace"))
 
 
 def form(request: Request) -> MultiDict[str, str]:
@@ -52,8 +67,8 @@ def values(request: Request) -> MultiDict[str, str]:
     if found is None:
         # WSGI gives the query as latin-1 text of its bytes; Twilio's are UTF-8 (percent-encoded).
         query = environ.get("QUERY_STRING", "").encode("latin-1").decode("utf-8", "replace")
-        pairs = parse_qsl(query, keep_blank_values=True, errors="replace")
+        both = pairs(query)
         body = environ.get(_BODY)
-        pairs += body.items(multi=True) if body is not None else _body_pairs(request)
-        found = environ[_VALUES] = MultiDict(pairs)
+        both += body.items(multi=True) if body is not None else _body_pairs(request)
+        found = environ[_VALUES] = MultiDict(both)
     return found

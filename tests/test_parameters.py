@@ -1,0 +1,37 @@
+"""Twilio's parameters are split exactly as the standard library's parse_qsl splits them."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl, urlencode
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ivr.parameters import pairs
+
+# Text made of what matters to the split: separators, escapes (good, cut short, not UTF-8), plus
+# signs and Russian letters, among others.
+_PIECES = st.sampled_from(["&", "=", "+", "%", "%2B", "%D0%98", "%D0", "%zz", "%2", "a", "Б", " ", "&&", "=="])
+_TEXT = st.one_of(st.text(), st.lists(st.one_of(_PIECES, st.text(max_size=3))).map("".join))
+
+
+@given(_TEXT)
+def test_any_text_is_split_as_parse_qsl_splits_it(text: str) -> None:
+    assert pairs(text) == parse_qsl(text, keep_blank_values=True, errors="replace")
+
+
+@given(st.lists(st.tuples(st.text(), st.text())))
+def test_what_was_encoded_is_given_back(fields: list[tuple[str, str]]) -> None:
+    assert pairs(urlencode(fields)) == [(name, value) for name, value in fields]
+
+
+def test_a_status_callback_body() -> None:
+    body = "CallSid=CA1&CallStatus=completed&Caller=%2B79161234567&CalledCity=&Timestamp=Tue%2C+01+Dec+2026&Flag"
+    assert pairs(body) == [
+        ("CallSid", "CA1"),
+        ("CallStatus", "completed"),
+        ("Caller", "+79161234567"),
+        ("CalledCity", ""),
+        ("Timestamp", "Tue, 01 Dec 2026"),
+        ("Flag", ""),
+    ]
