@@ -58,6 +58,16 @@ class Answer:
     path: tuple[str, ...] = ()  # the nodes this webhook went through, the waiting one last
 
 
+@dataclass(frozen=True)
+class Opened:
+    """What an action URL of ours carries: where it points, its step, the call's state, the revision."""
+
+    root: str
+    step: int
+    state: CallState
+    revision: str
+
+
 class _Closures(Mapping[str, str]):
     """Emergency closures, read from the store only if a schedule branch asks (most webhooks do not)."""
 
@@ -123,21 +133,8 @@ class CallHandler:
             return None
         return state if state.node == node else None
 
-    def state_at(self, url: str, call_sid: str) -> tuple[int, CallState] | None:
-        """The step and state an action URL of ours carries for `call_sid` (the crawler looks so)."""
-        found = self._opened(url, call_sid)
-        return (found[1], found[2]) if found is not None else None
-
-    def reseal(self, url: str, call_sid: str, twin_sid: str) -> str:
-        """The same action URL for a twin of the call under another CallSid (the crawler forks so)."""
-        found = self._opened(url, call_sid)
-        if found is None:
-            return url
-        root, step, state, revision = found
-        return self.action_url(root, twin_sid, step, state, revision)
-
-    def _opened(self, url: str, call_sid: str) -> tuple[str, int, CallState, str] | None:
-        """(root, step, state, revision) of an action URL of ours for `call_sid`, or None."""
+    def opened(self, url: str, call_sid: str) -> Opened | None:
+        """What an action URL of ours carries for `call_sid` (the crawler looks so), or None."""
         parts = urlsplit(url)
         root, found, rest = parts.path.partition(STEP_PATH + "/")
         step, _, node = rest.partition("/")
@@ -146,7 +143,11 @@ class CallHandler:
         query = parse_qs(parts.query)
         seal, revision = query.get("s", [""])[0], query.get("r", [""])[0]
         state = self.state_of(call_sid, int(step), node, seal, revision)
-        return (root, int(step), state, revision) if state is not None else None
+        return Opened(root, int(step), state, revision) if state is not None else None
+
+    def reseal(self, opened: Opened, twin_sid: str) -> str:
+        """An opened action URL for a twin of the call under another CallSid (the crawler forks so)."""
+        return self.action_url(opened.root, twin_sid, opened.step, opened.state, opened.revision)
 
     def _version(self, hook: Webhook) -> Version | None:
         """The flow revision the call is on; for a new call the current one, kept in the database so

@@ -19,6 +19,7 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from .calls import Opened
 from .model import Ask, Flow, Menu
 from .simulator import DIAL_OUTCOMES, Call, Simulator, SimulatorError
 from .simulator.console import Token, perform
@@ -197,7 +198,7 @@ class _InProcessBackend:
         self.store = self.handler.store
         self.simulator = Simulator(app, auth_token=app.config.get("TWILIO_AUTH_TOKEN") or "")
         self.webhooks = 0
-        self._states: dict[tuple[str, str], tuple[str, str, int, int]] = {}
+        self._states: dict[tuple[str, str], Opened | None] = {}
         runtime.listeners.append(self._heard)
         self.on_nodes = on_nodes
 
@@ -229,27 +230,34 @@ class _InProcessBackend:
         if waiting is not None:
             # The call's state rides sealed in the action URL, bound to the CallSid: seal it anew.
             element = copy.deepcopy(waiting.element)  # a shallow copy shares its attributes
-            action = element.get("action")
-            if action:
-                element.set("action", self.handler.reseal(action, state.call.call_sid, sid))
+            opened = self._opened(state.call)
+            if opened is not None:
+                element.set("action", self.handler.reseal(opened, sid))
             waiting.element = element
         perform(twin, token)
         return twin
 
-    def _server_state(self, call: Call) -> tuple[str, str, int, int]:
+    def _opened(self, call: Call) -> Opened | None:
+        """What the action URL a call waits on carries, opened once per call and URL: a call's
+        signature, its tokens and each of its forks ask of the same seal."""
         action = call.waiting.element.get("action") if call.waiting is not None else None
         if not action:
-            return ("", "", 0, 0)
+            return None
         key = (action, call.call_sid)
-        known = self._states.get(key)
-        if known is None:  # a call's signature and its tokens ask of the same seal: opened once
-            found = self.handler.state_at(action, call.call_sid)
-            state = found[1] if found is not None else None
-            known = (state.node, state.phase, state.invalid, state.silence) if state else ("", "", 0, 0)
-            if len(self._states) > 1024:
-                self._states.clear()
-            self._states[key] = known
-        return known
+        if key in self._states:
+            return self._states[key]
+        found = self.handler.opened(action, call.call_sid)
+        if len(self._states) > 1024:
+            self._states.clear()
+        self._states[key] = found
+        return found
+
+    def _server_state(self, call: Call) -> tuple[str, str, int, int]:
+        found = self._opened(call)
+        if found is None:
+            return ("", "", 0, 0)
+        state = found.state
+        return (state.node, state.phase, state.invalid, state.silence)
 
     def signature(self, call: Call) -> Hashable:
         if call.ended:

@@ -11,7 +11,9 @@ MAX_CONTENT_LENGTH is refused (413), which the webhook paths answer with TwiML.
 
 from __future__ import annotations
 
-from urllib.parse import unquote_plus
+import re
+from collections.abc import Mapping
+from urllib.parse import quote_plus, unquote_plus
 
 from flask import Request
 from werkzeug.datastructures import MultiDict
@@ -33,6 +35,20 @@ def pairs(text: str) -> list[tuple[str, str]]:
             name, value = unquote_plus(name, errors="replace"), unquote_plus(value, errors="replace")
         found.append((name, value))
     return found
+
+
+_AS_IS = re.compile(r"[A-Za-z0-9_.~-]*")  # what quote_plus leaves as it is
+
+
+def encoded(fields: Mapping[str, str]) -> str:
+    """`urllib.parse.urlencode(fields)`, in half the time for Twilio's parameters (the simulator
+    sends them so), most of which have nothing to quote."""
+    return "&".join(
+        (name if _AS_IS.fullmatch(name) else quote_plus(name))
+        + "="
+        + (value if _AS_IS.fullmatch(value) else quote_plus(value))
+        for name, value in fields.items()
+    )
 
 
 def _body_pairs(request: Request) -> list[tuple[str, str]]:

@@ -42,6 +42,9 @@ events = sa.Table(
     # A call that turned anonymous (the psychologist) keeps one row: its step and hour, nothing else.
     sa.Column("anonymous", sa.Boolean, nullable=False, default=False),
     sa.Column("revision", sa.String(16)),  # the flow's revision the call is on
+    # On SQLite one B-tree keyed by (call_sid, step), not a rowid table plus its key's index: an
+    # append writes one page, not two, and forgetting a call's events searches one tree.
+    sqlite_with_rowid=False,
 )
 
 # The answers of webhooks that had an effect (a registered request, a spent allowance), so that a

@@ -66,12 +66,12 @@ def test_an_older_schema_is_refused_until_ivr_db_upgrade_then_served_without_a_r
         ready = app.test_client().get("/readyz")
         assert ready.status_code == 503 and "run `ivr db upgrade`" in ready.json["reason"]
         check = runner.invoke(main, ["db", "check"])
-        assert check.exit_code == 1 and "this code needs revision 0004: run `ivr db upgrade`" in check.output
+        assert check.exit_code == 1 and "this code needs revision 0005: run `ivr db upgrade`" in check.output
 
         upgraded = runner.invoke(main, ["db", "upgrade"])
         assert upgraded.exit_code == 0, upgraded.output
-        assert upgraded.output == "upgraded from revision (before revisions) to revision 0004\n"
-        assert runner.invoke(main, ["db", "upgrade"]).output == "already at revision 0004: nothing to do\n"
+        assert upgraded.output == "upgraded from revision (before revisions) to revision 0005\n"
+        assert runner.invoke(main, ["db", "upgrade"]).output == "already at revision 0005: nothing to do\n"
         frozen.tick(3)  # the running app looks again
         served = client.post("/voice", data={"CallSid": "CA2"}, environ_base=CLOCK)
         assert b"<Gather" in served.data and app.test_client().get("/readyz").status_code == 200
@@ -80,7 +80,7 @@ def test_an_older_schema_is_refused_until_ivr_db_upgrade_then_served_without_a_r
         assert "ivr_calls" not in sa.inspect(conn).get_table_names()
     engine.dispose()
     ready = runner.invoke(main, ["db", "check"])
-    assert ready.exit_code == 0 and ready.output == "schema current (revision 0004)\n", ready.output
+    assert ready.exit_code == 0 and ready.output == "schema current (revision 0005)\n", ready.output
 
 
 def test_two_instances_upgrading_at_once_both_succeed_and_one_does_the_work(ivr_databases: Any, tmp_path: Path) -> None:
@@ -93,7 +93,7 @@ def test_two_instances_upgrading_at_once_both_succeed_and_one_does_the_work(ivr_
     outputs = [(run.wait(timeout=120), run.stdout.read(), run.stderr.read()) for run in runs]  # type: ignore[union-attr]
     assert [code for code, _, _ in outputs] == [0, 0], outputs
     said = sorted(out for _, out, _ in outputs)
-    assert said == ["already at revision 0004: nothing to do\n", "upgraded from an empty database to revision 0004\n"]
+    assert said == ["already at revision 0005: nothing to do\n", "upgraded from an empty database to revision 0005\n"]
 
 
 def test_db_check_says_why_an_unreachable_database_is_not_ready(
@@ -125,7 +125,7 @@ def test_db_check_reads_without_waiting_for_a_writer(tmp_path: Path, monkeypatch
     finally:
         writer.execute("ROLLBACK")
         writer.close()
-    assert result.exit_code == 0 and result.output == "schema current (revision 0004)\n"
+    assert result.exit_code == 0 and result.output == "schema current (revision 0005)\n"
 
 
 @pytest.mark.parametrize(
@@ -219,3 +219,30 @@ def test_on_postgresql_requests_wait_for_the_wal_flush_and_journal_appends_do_no
     cursor.execute("SHOW synchronous_commit")  # outside a transaction: the session's, for appends
     assert cursor.fetchone()[0] == "off"
     store.dispose()
+
+
+def test_upgrading_to_events_without_rowid_keeps_every_event(ivr_databases: Any) -> None:
+    from alembic import command
+
+    engine = make_engine(ivr_databases())
+    with engine.begin() as conn:
+        command.upgrade(database._config(conn), "0004")
+        conn.execute(
+            sa.text(
+                "INSERT INTO ivr_events (call_sid, step, at, input, path, facts, anonymous, revision) "
+                "VALUES ('CA1', 0, '2026-12-01 07:00:00.000000', 'new', '[\"main\"]', NULL, false, 'r1'), "
+                "('CA1', 1, '2026-12-01 07:00:05.000000', 'digits', '[\"desk\"]', '[\"x\"]', false, 'r1')"
+            )
+        )
+    before, after = database.upgrade(engine)
+    assert before.current == "0004" and after.up_to_date
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT call_sid, step, input, path, facts FROM ivr_events ORDER BY step")).all()
+        assert [tuple(r) for r in rows] == [
+            ("CA1", 0, "new", '["main"]', None),
+            ("CA1", 1, "digits", '["desk"]', '["x"]'),
+        ]
+        if engine.dialect.name == "sqlite":  # one B-tree keyed by (call_sid, step): no rowid to select
+            with pytest.raises(sa.exc.OperationalError, match="no such column: rowid"):
+                conn.execute(sa.text("SELECT rowid FROM ivr_events"))
+    engine.dispose()

@@ -7,7 +7,7 @@ from urllib.parse import parse_qsl, urlencode
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ivr.parameters import pairs
+from ivr.parameters import encoded, pairs
 
 # Text made of what matters to the split: separators, escapes (good, cut short, not UTF-8), plus
 # signs and Russian letters, among others.
@@ -35,3 +35,8 @@ def test_a_status_callback_body() -> None:
         ("Timestamp", "Tue, 01 Dec 2026"),
         ("Flag", ""),
     ]
+
+
+@given(st.dictionaries(st.one_of(st.text(), _PIECES), st.one_of(st.text(), _PIECES)))
+def test_fields_are_encoded_as_urlencode_encodes_them(fields: dict[str, str]) -> None:
+    assert encoded(fields) == urlencode(fields)
