@@ -14,9 +14,11 @@ appending) it writes at once.
 from __future__ import annotations
 
 import copy
+import os
 import threading
+import weakref
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -43,6 +45,14 @@ class GroupCommit(Generic[T]):
         self._leading = False  # a thread is writing a group (the queue is never left without one)
         self.groups = 0  # groups written, and rows in them (for tests and benchmarks)
         self.rows = 0
+        _EVERY.add(self)
+
+    def _forked(self) -> None:
+        # A child process has only the thread that forked: a write another thread was making, and
+        # the rows waiting for it, are the parent's. The child starts with no group in progress.
+        self._lock = threading.Lock()
+        self._queue = []
+        self._leading = False
 
     def submit(self, row: T) -> None:
         """Return once `row` is committed; raise what its group's write raised."""
@@ -86,6 +96,17 @@ class GroupCommit(Generic[T]):
                 self._leading = False
         if error is not None:
             raise error
+
+
+_EVERY: weakref.WeakSet[GroupCommit[Any]] = weakref.WeakSet()
+
+
+def _after_fork() -> None:
+    for group in list(_EVERY):
+        group._forked()
+
+
+os.register_at_fork(after_in_child=_after_fork)
 
 
 def _again(error: BaseException) -> BaseException:

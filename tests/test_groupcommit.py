@@ -3,6 +3,8 @@ thread returns only once its own row is committed (or raises what its group's wr
 
 from __future__ import annotations
 
+import os
+import signal
 import sqlite3
 import threading
 from datetime import UTC, datetime
@@ -173,3 +175,33 @@ def test_a_group_of_events_is_one_statement_that_leaves_rows_already_there(ivr_d
         ("CA2", 0, at, "speech", '["main"]', None, True, None),
     ]
     store.dispose()
+
+
+def test_a_process_forked_during_a_write_starts_with_no_group_in_progress() -> None:
+    parent = os.getpid()
+    written: list[list[str]] = []
+    entered, gate = threading.Event(), threading.Event()
+
+    def write(rows: list[str]) -> None:
+        if os.getpid() == parent and not written:
+            entered.set()
+            assert gate.wait(timeout=10)
+        written.append(rows)
+
+    group: GroupCommit[str] = GroupCommit(write)
+    leader = threading.Thread(target=group.submit, args=("a",))
+    leader.start()
+    assert entered.wait(timeout=10)  # the parent's thread is writing "a": a group is in progress
+    child = os.fork()
+    if child == 0:  # the child: its first row is written at once, not queued behind the parent's
+        signal.alarm(10)  # a child stuck behind the parent's write fails the test instead of hanging it
+        try:
+            group.submit("b")
+            os._exit(0 if written == [["b"]] and not group._leading else 1)
+        finally:
+            os._exit(2)
+    gate.set()
+    leader.join(timeout=10)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert written == [["a"]]
