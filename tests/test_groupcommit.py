@@ -73,6 +73,22 @@ def submitting(group: GroupCommit[str], row: str, outcomes: dict[str, Any], writ
     return thread
 
 
+def held_then_queued(group: GroupCommit[str], writer: Writer, queue: Watched, rows: str) -> dict[str, Any]:
+    """Row "a" written and held, `rows` queued behind it in order, then all let go; the outcomes
+    (True: returned with the row written; or what was raised), once every thread is done."""
+    outcomes: dict[str, Any] = {}
+    threads = [submitting(group, "a", outcomes, writer)]
+    assert writer.entered.wait(timeout=10)  # "a" is being written, and held
+    for number, row in enumerate(rows, start=1):
+        threads.append(submitting(group, row, outcomes, writer))
+        queue.until(number)  # in this order
+    assert outcomes == {}  # nobody returned before its row was written
+    writer.gate.set()
+    for thread in threads:
+        thread.join(timeout=10)
+    return outcomes
+
+
 def test_a_row_alone_is_written_at_once_by_its_own_thread() -> None:
     written: list[list[str]] = []
     group: GroupCommit[str] = GroupCommit(written.append)
@@ -84,17 +100,7 @@ def test_a_row_alone_is_written_at_once_by_its_own_thread() -> None:
 
 def test_rows_that_arrive_during_a_write_are_written_together_next_and_each_returns_once_written() -> None:
     group, writer, queue = held()
-    outcomes: dict[str, Any] = {}
-    first = submitting(group, "a", outcomes, writer)
-    assert writer.entered.wait(timeout=10)  # "a" is being written, and held
-    others = []
-    for number, row in enumerate("bcd", start=1):
-        others.append(submitting(group, row, outcomes, writer))
-        queue.until(number)  # in this order
-    assert outcomes == {}  # nobody returned before its row was written
-    writer.gate.set()
-    for thread in (first, *others):
-        thread.join(timeout=10)
+    outcomes = held_then_queued(group, writer, queue, "bcd")
     assert writer.groups == [["a"], ["b", "c", "d"]]
     assert outcomes == {"a": True, "b": True, "c": True, "d": True}
     assert (group.groups, group.rows) == (2, 4) and not group._queue and not group._leading
@@ -102,30 +108,14 @@ def test_rows_that_arrive_during_a_write_are_written_together_next_and_each_retu
 
 def test_a_group_holds_at_most_its_size_and_the_rest_leads_the_next() -> None:
     group, writer, queue = held(most=2)
-    outcomes: dict[str, Any] = {}
-    threads = [submitting(group, "a", outcomes, writer)]
-    assert writer.entered.wait(timeout=10)
-    for number, row in enumerate("bcd", start=1):
-        threads.append(submitting(group, row, outcomes, writer))
-        queue.until(number)
-    writer.gate.set()
-    for thread in threads:
-        thread.join(timeout=10)
+    outcomes = held_then_queued(group, writer, queue, "bcd")
     assert writer.groups == [["a"], ["b", "c"], ["d"]]
     assert all(outcomes[row] is True for row in "abcd")
 
 
 def test_every_thread_of_a_failed_group_raises_its_error_and_the_next_group_is_still_written() -> None:
     group, writer, queue = held(fail_group=1)  # the second group's write fails
-    outcomes: dict[str, Any] = {}
-    threads = [submitting(group, "a", outcomes, writer)]
-    assert writer.entered.wait(timeout=10)
-    for number, row in enumerate("bc", start=1):
-        threads.append(submitting(group, row, outcomes, writer))
-        queue.until(number)
-    writer.gate.set()
-    for thread in threads:
-        thread.join(timeout=10)
+    outcomes = held_then_queued(group, writer, queue, "bc")
     assert outcomes["a"] is True
     for row in "bc":  # the leader raised the error itself, the other one a copy caused by it
         assert isinstance(outcomes[row], sqlite3.OperationalError) and "disk I/O error" in str(outcomes[row])
