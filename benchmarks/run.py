@@ -16,6 +16,7 @@ instances sharing PostgreSQL against one on SQLite.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import os
 import platform
@@ -84,6 +85,25 @@ class Gunicorn:
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(timeout=10)
+
+    def cpu_seconds(self) -> float | None:
+        """CPU time (user and system) its workers have used so far, or None where /proc is not."""
+        ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+        total, found = 0, False
+        try:
+            pids = [name for name in os.listdir("/proc") if name.isdigit()]
+        except OSError:
+            return None
+        for pid in pids:
+            try:
+                with open(f"/proc/{pid}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # gone meanwhile
+            if int(fields[1]) == self.process.pid:  # a worker: a child of this gunicorn
+                total += int(fields[11]) + int(fields[12])
+                found = True
+        return total / ticks if found else None
 
 
 def hotline_env(database_url: str) -> dict[str, str]:
@@ -227,31 +247,56 @@ def postgres_database(base: str) -> tuple[str, Callable[[], None]] | None:
 
 
 def replaying(
-    base: str | list[str], calls: list[list[load.Request]], connections: int, tag: str
+    server: Gunicorn | list[Gunicorn], calls: list[list[load.Request]], connections: int, tag: str
 ) -> Callable[[], load.Result]:
-    """A contender for `rounds_of`: `calls` replayed against `base` with fresh CallSids in every round
-    (a round that repeated another's calls would find their answers stored and their rows written)."""
+    """A contender for `rounds_of`: `calls` replayed against `server` (or several instances) with
+    fresh CallSids in every round (a round that repeated another's calls would find their answers
+    stored and their rows written), and the servers' CPU time per request."""
+    servers = server if isinstance(server, list) else [server]
     rounds = itertools.count()
-    return lambda: load.replay(base, calls, connections, 4, f"{tag}{next(rounds):03d}")
+
+    def cpu() -> float | None:
+        used = [s.cpu_seconds() for s in servers]
+        return None if None in used else sum(u for u in used if u is not None)
+
+    def one() -> load.Result:
+        before = cpu()
+        result = load.replay([s.url for s in servers], calls, connections, 4, f"{tag}{next(rounds):03d}")
+        after = cpu()
+        if before is None or after is None or not result.requests:
+            return result
+        return dataclasses.replace(result, server_cpu_us=(after - before) / result.requests * 1e6)
+
+    return one
 
 
-def rounds_of(
-    rounds: int, contenders: dict[str, Callable[[], load.Result]], baseline: str
-) -> tuple[dict[str, list[float]], dict[str, list[float]], dict[str, load.Result]]:
-    """Run each contender once per round, the order alternating; per-round throughput and p99
-    ratios to the baseline, and the last round's results."""
-    ratios: dict[str, list[float]] = {name: [] for name in contenders if name != baseline}
-    p99: dict[str, list[float]] = {name: [] for name in contenders if name != baseline}
-    last: dict[str, load.Result] = {}
+@dataclasses.dataclass
+class Rounds:
+    """Per-round ratios to the baseline (throughput, p99, server CPU per request) and the last round."""
+
+    ratios: dict[str, list[float]]
+    p99: dict[str, list[float]]
+    cpu: dict[str, list[float]]
+    last: dict[str, load.Result]
+
+
+def rounds_of(rounds: int, contenders: dict[str, Callable[[], load.Result]], baseline: str) -> Rounds:
+    """Run each contender once per round, the order alternating; per-round ratios to the baseline."""
+    others = [name for name in contenders if name != baseline]
+    found = Rounds({n: [] for n in others}, {n: [] for n in others}, {n: [] for n in others}, {})
     names = list(contenders)
     for number in range(rounds):
         order = names if number % 2 == 0 else names[::-1]
         results = {name: contenders[name]() for name in order}
-        for name in ratios:
-            ratios[name].append(results[name].throughput / results[baseline].throughput)
-            p99[name].append(results[name].percentile(99) / results[baseline].percentile(99))
-        last = results
-    return ratios, p99, last
+        base = results[baseline]
+        for name in others:
+            found.ratios[name].append(results[name].throughput / base.throughput)
+            found.p99[name].append(results[name].percentile(99) / base.percentile(99))
+            cpu, base_cpu = results[name].server_cpu_us, base.server_cpu_us
+            if cpu is not None and base_cpu:
+                found.cpu[name].append(cpu / base_cpu)
+        found.last = results
+    return found
 
 
 def main() -> None:
@@ -286,22 +331,21 @@ def main() -> None:
             for server in servers.values():  # warm up
                 load.replay(server.url, load.entry_only(300), conns, 4, "w")
 
-            entry_ratios, entry_p99, entry_last = rounds_of(
+            entry = rounds_of(
                 args.rounds,
-                {n: replaying(s.url, load.entry_only(entries), conns, n[0]) for n, s in servers.items()},
+                {n: replaying(s, load.entry_only(entries), conns, n[0]) for n, s in servers.items()},
                 "constant",
             )
-            mix_ratios, mix_p99, mix_last = rounds_of(
-                args.rounds, {n: replaying(s.url, mix, conns, n[:2]) for n, s in servers.items()}, "constant"
-            )
+            mixed = rounds_of(args.rounds, {n: replaying(s, mix, conns, n[:2]) for n, s in servers.items()}, "constant")
         finally:
             for server in servers.values():
                 server.stop()
         med = load.median
-        for label, ratios, p99, last, size in (
-            ("entry webhook", entry_ratios, entry_p99, entry_last, f"{entries} calls"),
-            ("call mix", mix_ratios, mix_p99, mix_last, f"{calls} calls, {webhooks} webhooks"),
+        for label, found, size in (
+            ("entry webhook", entry, f"{entries} calls"),
+            ("call mix", mixed, f"{calls} calls, {webhooks} webhooks"),
         ):
+            ratios, p99, last = found.ratios, found.p99, found.last
             rows.append(
                 (f"constant TwiML (ceiling), {label} ({size}, {conns} connections)", load.summary(last["constant"]))
             )
@@ -315,6 +359,13 @@ def main() -> None:
                     + f"), floor {med(ratios['floor']):.2f}; p99 hotline/ceiling {med(p99['hotline']):.2f}",
                 )
             )
+            if found.cpu["hotline"]:
+                rows.append(
+                    (
+                        "  median of per-round ratios of server CPU per request to the ceiling's",
+                        f"hotline {med(found.cpu['hotline']):.2f}, floor {med(found.cpu['floor']):.2f}",
+                    )
+                )
 
         pg = postgres_database(args.postgres) if args.postgres else None
         if pg is not None:
@@ -325,11 +376,11 @@ def main() -> None:
             try:
                 load.replay([s.url for s in two], load.entry_only(300), conns, 4, "w")
                 load.replay(one.url, load.entry_only(300), conns, 4, "w")
-                pg_ratios, _, pg_last = rounds_of(
+                shared = rounds_of(
                     args.rounds,
                     {
-                        "sqlite": replaying(one.url, mix, conns, "s"),
-                        "postgres": replaying([s.url for s in two], mix, conns, "p"),
+                        "sqlite": replaying(one, mix, conns, "s"),
+                        "postgres": replaying(two, mix, conns, "p"),
                     },
                     "sqlite",
                 )
@@ -337,9 +388,16 @@ def main() -> None:
                 for server in (*two, one):
                     server.stop()
                 drop()
-            rows.append(("hotline, call mix, one instance on SQLite", load.summary(pg_last["sqlite"])))
-            rows.append(("hotline, call mix, two instances sharing PostgreSQL", load.summary(pg_last["postgres"])))
-            rows.append(("  median ratio PostgreSQL (two) / SQLite (one)", f"{med(pg_ratios['postgres']):.2f}"))
+            rows.append(("hotline, call mix, one instance on SQLite", load.summary(shared.last["sqlite"])))
+            rows.append(("hotline, call mix, two instances sharing PostgreSQL", load.summary(shared.last["postgres"])))
+            cpu = shared.cpu["postgres"]
+            rows.append(
+                (
+                    "  median ratio PostgreSQL (two) / SQLite (one)",
+                    f"{med(shared.ratios['postgres']):.2f}"
+                    + (f"; app servers' CPU per request {med(cpu):.2f} (not the database's)" if cpu else ""),
+                )
+            )
 
         ours_app = quiet_app(f"sqlite:///{root / 'inproc.sqlite3'}")
         sample = mix[:100]
