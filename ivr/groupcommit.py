@@ -43,7 +43,7 @@ class GroupCommit(Generic[T]):
         self._lock = threading.Lock()
         self._queue: list[_Waiting[T]] = []
         self._leading = False  # a thread is writing a group (the queue is never left without one)
-        self.groups = 0  # groups written, and rows in them (for tests and benchmarks)
+        self.groups = 0  # groups written, and rows in them (what the tests look at)
         self.rows = 0
         _EVERY.add(self)
 

@@ -196,6 +196,13 @@ _GROUP = 64  # events appended by one statement at most (8 values each: within S
 _LOCKED = ("database is locked", "database table is locked", "database is busy")
 
 
+def is_locked(exc: BaseException) -> bool:
+    """Whether `exc` is SQLite's write lock being taken (worth waiting for, not a failure)."""
+    return isinstance(exc, sqlite3.OperationalError | sa.exc.OperationalError) and any(
+        text in str(exc) for text in _LOCKED
+    )
+
+
 def until_free(attempt: Callable[[], T], timeout: float) -> T:
     """`attempt()`, tried again while SQLite's write lock is taken, for at most `timeout` seconds.
 
@@ -209,7 +216,7 @@ def until_free(attempt: Callable[[], T], timeout: float) -> T:
         try:
             return attempt()
         except (sqlite3.OperationalError, sa.exc.OperationalError) as exc:
-            if not any(text in str(exc) for text in _LOCKED):
+            if not is_locked(exc):
                 raise
             moment = time.monotonic()
             if deadline is None:
@@ -547,7 +554,7 @@ class Store:
                 try:
                     return do(cursor)
                 except sqlite3.OperationalError as exc:
-                    if not waits or not any(text in str(exc) for text in _LOCKED):
+                    if not waits or not is_locked(exc):
                         raise
                     return until_free(partial(do, cursor), self.busy_timeout)
             except BaseException as exc:
