@@ -17,7 +17,7 @@ from .errors import ConfigError, reason
 from .revisions import Revisions
 from .seal import KeyRing
 from .store import Store
-from .web import Runtime, bp, install_error_pages
+from .web import Runtime, Webhooks, bp, install_error_pages
 
 log = logging.getLogger("ivr")
 
@@ -65,6 +65,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.url_map.strict_slashes = False
     app.register_blueprint(bp)
     install_error_pages(app)
+    app.wsgi_app = Webhooks(app, app.wsgi_app)  # type: ignore[method-assign]
     if app.config["SIMULATOR"]:
         from . import webphone
 

@@ -2,6 +2,13 @@
 
 Every answer on these paths is HTTP 200 with valid TwiML, except 403 for a bad signature: a
 500 would make Twilio tell a patient "an application error has occurred".
+
+The paths Twilio calls are served by a WSGI application of their own (`Webhooks`) in front of
+Flask's: it matches the path, reads the request (a werkzeug request, no Flask context), checks
+the signature, answers and writes the answer itself. Flask's contexts, routing, hooks and response
+object cost as much per request as a webhook's own work (benchmarks/README.md), on the path every
+caller's every key press takes. Every other path (probes, recorded prompts, the simulator's pages,
+a /voice path that is none of these) is Flask's, and its error pages answer TwiML on /voice.
 """
 
 from __future__ import annotations
@@ -20,7 +27,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
-from flask import Blueprint, Flask, Response, abort, current_app, g, request, send_from_directory, url_for
+from flask import Blueprint, Flask, Request, Response, abort, current_app, send_from_directory
+from flask import request as current_request
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 
@@ -40,6 +48,8 @@ _SID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _FINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 _MAX_STEP = 1_000_000
 _EMPTY = twiml.empty()  # the answer to every status callback
+_AFTER_EMERGENCY = "/voice/after-emergency"
+_REFUSED = "ivr.refused"  # the request's refusals (`_refused`), in its WSGI environ
 
 
 @dataclass
@@ -72,15 +82,15 @@ class Runtime:
         if self._sandbox is not None and self._sandbox is not self.handler:
             self._sandbox.store.dispose()
 
-    def handler_for_request(self) -> CallHandler:
-        return self.sandbox() if simulated() else self.handler
+    def handler_for(self, request: Request) -> CallHandler:
+        """The handler of this request's call: the sandbox's for a simulated one."""
+        return self.sandbox() if simulated(request) else self.handler
 
 
-def _refused(what: str) -> None:
+def _refused(request: Request, what: str) -> None:
     """Say, in the answer's X-Ivr-Refused header and once per process in the log, that a simulator's
     mark was not honoured (the simulator shows the header to its user)."""
-    refusals = g.setdefault("ivr_refused", [])
-    refusals.append(what)
+    request.environ.setdefault(_REFUSED, []).append(what)
     if what not in _SAID_REFUSED:
         _SAID_REFUSED.add(what)
         log.warning("refused: %s", what)
@@ -89,7 +99,7 @@ def _refused(what: str) -> None:
 _SAID_REFUSED: set[str] = set()
 
 
-def simulated() -> bool:
+def simulated(request: Request) -> bool:
     """Whether the request is a simulated call's: marked by the in-process simulator, or with
     X-Ivr-Simulated by a simulator on this machine (never through a tunnel or a proxy)."""
     environ = request.environ
@@ -99,7 +109,7 @@ def simulated() -> bool:
         return False
     if is_local(request):
         return True
-    _refused("X-Ivr-Simulated from another machine or through a proxy: this call is handled as a real one")
+    _refused(request, "X-Ivr-Simulated from another machine or through a proxy: this call is handled as a real one")
     return False
 
 
@@ -112,43 +122,23 @@ def xml(document: str) -> Response:
     return Response(document, status=200, mimetype="application/xml")
 
 
-@bp.after_request
-def say_refusals(response: Response) -> Response:
-    refusals = g.get("ivr_refused")
-    if refusals:
-        response.headers["X-Ivr-Refused"] = "; ".join(refusals)
-    return response
-
-
-@bp.before_request
-def check_signature() -> None:
-    token = current_app.config.get("TWILIO_AUTH_TOKEN")
-    if not token or not request.path.startswith("/voice"):  # /healthz and /readyz are for probes
-        return
-    problem = signature_problem(request, token, current_app.config.get("PUBLIC_URL"))
-    if problem:
-        # The reason, never the body: the body carries the caller's number and what they said.
-        log.warning("rejected %s %s: %s", request.method, request.path, problem)
-        abort(403)
-
-
-def request_now() -> datetime:
+def request_now(rt: Runtime, request: Request) -> datetime:
     """The request's moment: the real clock, unless a simulator is allowed to move it."""
     environ = request.environ
     text = environ.get("ivr.clock")  # set only by the in-process simulator
     header = environ.get("HTTP_X_IVR_CLOCK")
     if text is None and header:
-        if not runtime().allow_simulated_clock:
-            _refused("X-Ivr-Clock: the server runs on the real clock (start it with --allow-simulated-clock)")
+        if not rt.allow_simulated_clock:
+            _refused(request, "X-Ivr-Clock: the server runs on the real clock (start it with --allow-simulated-clock)")
         elif not is_local(request):
-            _refused("X-Ivr-Clock from another machine or through a proxy: the server runs on the real clock")
+            _refused(request, "X-Ivr-Clock from another machine or through a proxy: the server runs on the real clock")
         else:
             text = header
     if text:
         try:
-            return clock.parse(text[:64], runtime().handler.flow.settings.timezone)
+            return clock.parse(text[:64], rt.handler.flow.settings.timezone)
         except ValueError as exc:
-            _refused(f"X-Ivr-Clock: {exc}; the server runs on the real clock")
+            _refused(request, f"X-Ivr-Clock: {exc}; the server runs on the real clock")
     return clock.now()
 
 
@@ -190,46 +180,49 @@ def _log(sid: str, step: int, node: str, outcome: str, started: float, anonymous
 
 
 def _webhook(
-    step: int, node: str | None, seal: str | None = None, kind: str = "", ticket: str = "", answered_by: str = ""
-) -> Response:
+    rt: Runtime,
+    request: Request,
+    step: int,
+    node: str | None,
+    seal: str | None = None,
+    kind: str = "",
+    ticket: str = "",
+    answered_by: str = "",
+) -> str:
     started = time.perf_counter()
-    rt = runtime()
-    handler = rt.handler_for_request()
+    handler = rt.handler_for(request)
     values = parameters.values(request)
     sid = values.get("CallSid", "")
     if not _SID.fullmatch(sid):
         _log("", step, "", "no-call-sid", started, False)
-        return xml(handler.emergency(url_for("voice.after_emergency")))
+        return handler.emergency(request.script_root + _AFTER_EMERGENCY)
     seal = values.get("s", "") if seal is None else seal
-    media = media_url(handler)
+    media = media_url(handler, request)
     revision = values.get("r", "")[:16]
     given = caller_input(values)
-    hook = Webhook(
-        sid, step, node, seal, given, request_now(), request.script_root, media, revision, ticket, answered_by
-    )
+    moment = request_now(rt, request)
+    hook = Webhook(sid, step, node, seal, given, moment, request.script_root, media, revision, ticket, answered_by)
     try:
         answer = handler.handle(hook)
     except Exception:
         reference = rt.incidents.failed("webhooks fail")
         _log(sid, step, node or "", "emergency", started, False, incident=reference)
-        return xml(handler.emergency(url_for("voice.after_emergency")))
+        return handler.emergency(request.script_root + _AFTER_EMERGENCY)
     rt.incidents.worked()
     _log(sid, step, answer.node, kind + answer.outcome, started, answer.anonymous)
     for listener in rt.listeners:
         listener(sid, answer)
-    return xml(answer.twiml)
+    return answer.twiml
 
 
-@bp.route("/voice", methods=["GET", "POST"])
-def entry() -> Response:
+def entry(rt: Runtime, request: Request) -> str:
     """The entry webhook a Twilio number points at."""
-    return _webhook(0, None)
+    return _webhook(rt, request, 0, None)
 
 
-@bp.route("/voice/step/<step>/<path:node>", methods=["GET", "POST"])
-def step(step: str, node: str) -> Response:
+def step(rt: Runtime, request: Request, number: str, node: str) -> str:
     """Where every Gather and Dial comes back, with the call's state sealed in the query (`s`)."""
-    return _webhook(_step_number(step), node)
+    return _webhook(rt, request, _step_number(number), node)
 
 
 def _step_number(text: str) -> int:
@@ -237,12 +230,11 @@ def _step_number(text: str) -> int:
     return number if number <= _MAX_STEP else -1
 
 
-@bp.route("/voice/callback", methods=["GET", "POST"])
-def callback() -> Response:
+def callback(rt: Runtime, request: Request) -> str:
     """The webhook of a call the hotline placed to answer a call-back request (`ivr callbacks run`):
     its ticket (which request, which attempt) sealed in `t`; AnsweredBy from Twilio's machine detection."""
     values = parameters.values(request)
-    return _webhook(0, None, ticket=_ticket(values), answered_by=_answered_by(values))
+    return _webhook(rt, request, 0, None, ticket=_ticket(values), answered_by=_answered_by(values))
 
 
 def _ticket(values: Any) -> str:
@@ -255,15 +247,13 @@ def _answered_by(values: MultiDict[str, str]) -> str:
     return values.get("AnsweredBy", "")[:32]
 
 
-@bp.route("/voice/callback/status", methods=["GET", "POST"])
-def callback_status() -> Response:
+def callback_status(rt: Runtime, request: Request) -> str:
     """The status callback of a call-back call: the journal row is closed, the attempt ended, and the
     request answered, tried again later, or given up by the flow's policy."""
-    return _status(_ticket(parameters.values(request)))
+    return _status(rt, request, _ticket(parameters.values(request)))
 
 
-@bp.route("/voice/fallback", methods=["GET", "POST"])
-def fallback() -> Response:
+def fallback(rt: Runtime, request: Request) -> str:
     """The number's fallback URL: Twilio calls it when a webhook failed (no answer, an error, a cut
     connection), with the URL that failed in ErrorUrl. The answer is the one the failed webhook
     would have given: a step's state is sealed in that URL, and a step with an effect that was
@@ -277,43 +267,130 @@ def fallback() -> Response:
         number, _, node = rest.partition("/")
         seal = parse_qs(failed.query).get("s", [""])[0]
         log.warning("fallback for step %s after Twilio error %s", _step_number(number), code or "(none)")
-        return _webhook(_step_number(number), unquote(node), seal, kind="fallback-")
+        return _webhook(rt, request, _step_number(number), unquote(node), seal, kind="fallback-")
     if failed.path.endswith("/voice/callback"):  # a call-back call's first webhook: its ticket again
         log.warning("fallback for a call-back call after Twilio error %s", code or "(none)")
         answered_by = _answered_by(values)
         query = {key: found[0] for key, found in parse_qs(failed.query).items()}
-        return _webhook(0, None, kind="fallback-", ticket=_ticket(query), answered_by=answered_by)
+        return _webhook(rt, request, 0, None, kind="fallback-", ticket=_ticket(query), answered_by=answered_by)
     log.warning("fallback for a call's first webhook after Twilio error %s", code or "(none)")
-    return _webhook(0, None, kind="fallback-")
+    return _webhook(rt, request, 0, None, kind="fallback-")
 
 
-@bp.route("/voice/status", methods=["GET", "POST"])
-def status() -> Response:
+def status(rt: Runtime, request: Request) -> str:
     """Twilio's status callback: a finished call's state is forgotten."""
-    return _status("")
+    return _status(rt, request, "")
 
 
-def _status(ticket: str) -> Response:
+def _status(rt: Runtime, request: Request, ticket: str) -> str:
     values = parameters.values(request)
     sid = values.get("CallSid", "")
     call_status = values.get("CallStatus", "")
     if _SID.fullmatch(sid) and call_status in _FINAL_STATUSES:
         text = values.get("CallDuration", "")
         duration = int(text) if text.isdigit() and len(text) < 7 else None
-        rt = runtime()
-        handler = rt.handler_for_request()
+        handler = rt.handler_for(request)
         try:
+            moment = request_now(rt, request)
             if ticket:
-                handler.finish_callback(ticket, sid, call_status, _answered_by(values), duration, request_now())
+                handler.finish_callback(ticket, sid, call_status, _answered_by(values), duration, moment)
                 wrote = True
             else:
-                wrote = handler.finish(sid, call_status, duration, request_now())
+                wrote = handler.finish(sid, call_status, duration, moment)
         except Exception:
             rt.incidents.failed("status callbacks fail (the journal of finished calls is not closed)")
         else:
             if wrote:  # a read that worked (nothing to write) says nothing of an outage of writes
                 rt.incidents.worked()
-    return xml(_EMPTY)
+    return _EMPTY
+
+
+def after_emergency(rt: Runtime, request: Request) -> str:
+    """After the emergency transfer: a last word and goodbye."""
+    return rt.handler.after_emergency(media_url(rt.handler, request))
+
+
+def media_url(handler: CallHandler, request: Request) -> str:
+    """The absolute URL this flow's recordings are served from, as the caller's request reached us
+    (behind a proxy: the public one, see TRUST_PROXY); "" when nothing is recorded."""
+    if not handler.recordings:
+        return ""
+    return f"{request.url_root.rstrip('/')}/prompts/{quote(handler.flow.name, safe='')}"
+
+
+_NAMED: dict[str, Callable[[Runtime, Request], str]] = {
+    "": entry,
+    "/callback": callback,
+    "/callback/status": callback_status,
+    "/fallback": fallback,
+    "/status": status,
+    "/after-emergency": after_emergency,
+}
+# /voice, /voice/<name>, /voice/step/<step>/<node> (`node` may hold slashes, never start with one),
+# as Flask's routing matched them (a trailing slash or none; merge_slashes off, see `create_app`)
+_ROUTE = re.compile(
+    r"/voice(?:(?P<name>|/callback|/callback/status|/fallback|/status|/after-emergency)/?"
+    r"|/step/(?P<step>[^/]+)/(?P<node>[^/].*))",
+    re.DOTALL,
+)
+_METHODS = frozenset({"GET", "POST", "HEAD", "OPTIONS"})
+_ALLOWED = "GET, HEAD, OPTIONS, POST"
+_XML = "application/xml; charset=utf-8"
+
+
+class Webhooks:
+    """The voice webhooks as a WSGI application of their own; every other request goes on to
+    `other` (Flask's). The settings and the runtime are `app`'s, read per request (a test may change
+    them)."""
+
+    def __init__(self, app: Flask, other: Callable[[dict[str, Any], Any], Any]) -> None:
+        self.app = app
+        self.other = other
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if environ.get("REQUEST_METHOD") not in _METHODS or "/voice" not in environ.get("PATH_INFO", ""):
+            return self.other(environ, start_response)
+        request = Request(environ)
+        route = _ROUTE.fullmatch(request.path)
+        if route is None:  # another /voice path: Flask's 404, which its error page answers with TwiML
+            return self.other(environ, start_response)
+        if environ["REQUEST_METHOD"] == "OPTIONS":  # what Flask's routing answered
+            start_response("200 OK", [("Allow", _ALLOWED), ("Content-Length", "0")])
+            return []
+        config = self.app.config
+        request.max_content_length = config["MAX_CONTENT_LENGTH"]
+        rt: Runtime = self.app.extensions["ivr"]
+        status, document, kind = "200 OK", "", _XML
+        try:
+            if self._forbidden(request, config):
+                status, document, kind = "403 FORBIDDEN", "forbidden", "text/html; charset=utf-8"
+            elif route["step"] is not None:
+                document = step(rt, request, route["step"], route["node"])
+            else:
+                document = _NAMED[route["name"]](rt, request)
+        except Exception as error:  # a body too large, a crash: TwiML all the same
+            if not isinstance(error, HTTPException):
+                log.exception("unexpected error on %s", request.path)
+            document = rt.handler.emergency(request.script_root + _AFTER_EMERGENCY)
+        body = document.encode()
+        headers = [("Content-Type", kind), ("Content-Length", str(len(body)))]
+        refusals = environ.get(_REFUSED)
+        if refusals:
+            headers.append(("X-Ivr-Refused", "; ".join(refusals)))
+        start_response(status, headers)
+        return [] if environ["REQUEST_METHOD"] == "HEAD" else [body]
+
+    @staticmethod
+    def _forbidden(request: Request, config: Any) -> bool:
+        """Whether the request fails the signature check (there is none without TWILIO_AUTH_TOKEN)."""
+        token = config.get("TWILIO_AUTH_TOKEN")
+        if not token:
+            return False
+        problem = signature_problem(request, token, config.get("PUBLIC_URL"))
+        if problem:
+            # The reason, never the body: the body carries the caller's number and what they said.
+            log.warning("rejected %s %s: %s", request.method, request.path, problem)
+        return bool(problem)
 
 
 @bp.route("/healthz", methods=["GET"])
@@ -330,24 +407,9 @@ def readyz() -> Response:
     except Exception as exc:
         why = reason(exc)[:300]
         # The reason may name hosts and files: only for a probe on this machine, not through a tunnel.
-        body = {"status": "not ready", "reason": why if is_local(request) else "see the server log"}
+        body = {"status": "not ready", "reason": why if is_local(current_request) else "see the server log"}
         return Response(json.dumps(body), status=503, mimetype="application/json")
     return Response('{"status": "ready"}', mimetype="application/json")
-
-
-@bp.route("/voice/after-emergency", methods=["GET", "POST"])
-def after_emergency() -> Response:
-    """After the emergency transfer: a last word and goodbye."""
-    handler = runtime().handler
-    return xml(handler.after_emergency(media_url(handler)))
-
-
-def media_url(handler: CallHandler) -> str:
-    """The absolute URL this flow's recordings are served from, as the caller's request reached us
-    (behind a proxy: the public one, see TRUST_PROXY); "" when nothing is recorded."""
-    if not handler.recordings:
-        return ""
-    return f"{request.url_root.rstrip('/')}/prompts/{quote(handler.flow.name, safe='')}"
 
 
 @bp.route("/prompts/<flow>/<name>", methods=["GET", "HEAD"])
@@ -370,16 +432,16 @@ def install_error_pages(app: Flask) -> None:
 
     def answer(error: Exception) -> Response:
         if not isinstance(error, HTTPException):
-            log.exception("unexpected error on %s", request.path)
-        if request.path.startswith("/simulator/api"):  # the web phone's API answers JSON, always
+            log.exception("unexpected error on %s", current_request.path)
+        if current_request.path.startswith("/simulator/api"):  # the web phone's API answers JSON, always
             status = error.code if isinstance(error, HTTPException) and error.code else 500
             message = error.description if isinstance(error, HTTPException) else "internal error (see the server log)"
             return Response(json.dumps({"error": message}), status=status, mimetype="application/json")
-        if not request.path.startswith("/voice"):
+        if not current_request.path.startswith("/voice"):
             return error if isinstance(error, HTTPException) else Response("internal error", status=500)  # type: ignore[return-value]
         if isinstance(error, HTTPException) and error.code == 403:
             return Response("forbidden", status=403)
-        return xml(runtime().handler.emergency(url_for("voice.after_emergency")))
+        return xml(runtime().handler.emergency(current_request.script_root + _AFTER_EMERGENCY))
 
     app.register_error_handler(HTTPException, answer)
     app.register_error_handler(Exception, answer)

@@ -300,3 +300,30 @@ def test_the_simulated_clock_is_never_taken_through_a_tunnel(ivr_databases: Any)
 def test_a_step_number_that_is_no_plain_number_is_a_lost_call_said_politely(client: Any, step: str) -> None:
     root = parse(post(client, f"/voice/step/{step}/main", CallSid="CA1", Digits="1"))
     assert root.find("Say").text.startswith("Извините")  # type: ignore[union-attr]
+
+
+def test_webhook_paths_answer_as_flask_routing_did(client: Any) -> None:
+    """The webhooks are served in front of Flask (`ivr.web.Webhooks`): a trailing slash, HEAD and
+    OPTIONS are answered as Flask's routing answered them, and other paths still reach Flask."""
+    plain, slashed = post(client, "/voice", CallSid="CA31"), post(client, "/voice/", CallSid="CA32")
+    assert unsealed(plain.get_data(as_text=True)) == unsealed(slashed.get_data(as_text=True))
+    assert parse(post(client, "/voice/status/", CallSid="CA31", CallStatus="completed")).find("*") is None
+    signature = client.validator.compute_signature("http://localhost/voice?CallSid=CA33", {})
+    head = client.client.head("/voice?CallSid=CA33", environ_base=CLOCK, headers={"X-Twilio-Signature": signature})
+    assert (head.status_code, head.data, head.mimetype) == (200, b"", "application/xml")
+    assert int(head.headers["Content-Length"]) > 0  # as long as the GET's answer
+    options = client.client.options("/voice/step/1/main")
+    assert (options.status_code, options.headers["Allow"]) == (200, "GET, HEAD, OPTIONS, POST")
+    assert client.client.get("/healthz").json == {"status": "alive"}
+
+
+def test_a_crash_outside_the_call_handler_still_answers_twiml(
+    client: Any, monkeypatch: pytest.MonkeyPatch, caplog: Any
+) -> None:
+    def broken(request: Any) -> Any:
+        raise RuntimeError("broken parser")
+
+    monkeypatch.setattr("ivr.parameters.values", broken)
+    root = parse(post(client, "/voice/step/1/main", CallSid="CA34"))
+    assert root.find("Dial/Number").text == "+78002001441"  # type: ignore[union-attr]
+    assert "unexpected error on /voice/step/1/main" in caplog.text
