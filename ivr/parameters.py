@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from urllib.parse import quote_plus, unquote_plus
+from urllib.parse import quote_plus
 
 from flask import Request
 from werkzeug.datastructures import MultiDict
@@ -23,16 +23,31 @@ _FORM = "application/x-www-form-urlencoded"
 _BODY, _VALUES = "ivr.form", "ivr.values"  # where a request keeps them, in its WSGI environ
 
 
+_ESCAPES = re.compile(r"(?:%[0-9A-Fa-f]{2})+")  # a run of escaped bytes, one UTF-8 text
+
+
+def _unescaped(run: re.Match[str]) -> str:
+    return bytes.fromhex(run.group().replace("%", "")).decode("utf-8", "replace")
+
+
+def _unquoted(text: str) -> str:
+    """`urllib.parse.unquote_plus(text, errors="replace")`, each run of escapes decoded at once (the
+    standard library takes them one by one: a caller's words in Russian are dozens of them). An
+    ASCII character ends a broken UTF-8 sequence either way, so the texts are the same."""
+    text = text.replace("+", " ")
+    return _ESCAPES.sub(_unescaped, text) if "%" in text else text
+
+
 def pairs(text: str) -> list[tuple[str, str]]:
-    """`urllib.parse.parse_qsl(text, keep_blank_values=True, errors="replace")`, in half the time for
-    Twilio's parameters, most of which have nothing to unquote."""
+    """`urllib.parse.parse_qsl(text, keep_blank_values=True, errors="replace")`, in a fraction of the
+    time for Twilio's parameters, most of which have nothing to unquote."""
     found = []
     for field in text.split("&"):
         if not field:
             continue
         name, _, value = field.partition("=")
         if "%" in field or "+" in field:
-            name, value = unquote_plus(name, errors="replace"), unquote_plus(value, errors="replace")
+            name, value = _unquoted(name), _unquoted(value)
         found.append((name, value))
     return found
 

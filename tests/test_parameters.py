@@ -11,7 +11,9 @@ from ivr.parameters import encoded, pairs
 
 # Text made of what matters to the split: separators, escapes (good, cut short, not UTF-8), plus
 # signs and Russian letters, among others.
-_PIECES = st.sampled_from(["&", "=", "+", "%", "%2B", "%D0%98", "%D0", "%zz", "%2", "a", "Б", " ", "&&", "=="])
+_PIECES = st.sampled_from(
+    ["&", "=", "+", "%", "%2B", "%D0%98", "%D0", "%98", "%E2%82", "%AC", "%zz", "%2", "%%", "a", "Б", " ", "&&", "=="]
+)
 _TEXT = st.one_of(st.text(), st.lists(st.one_of(_PIECES, st.text(max_size=3))).map("".join))
 
 
