@@ -179,6 +179,11 @@ def _log(sid: str, step: int, node: str, outcome: str, started: float, anonymous
         journal.info(json.dumps(line, ensure_ascii=False))
 
 
+def emergency(handler: CallHandler, request: Request) -> str:
+    """TwiML for a call that cannot be served: the apology, the operator, then after-emergency."""
+    return handler.emergency(request.script_root + _AFTER_EMERGENCY)
+
+
 def _webhook(
     rt: Runtime,
     request: Request,
@@ -195,7 +200,7 @@ def _webhook(
     sid = values.get("CallSid", "")
     if not _SID.fullmatch(sid):
         _log("", step, "", "no-call-sid", started, False)
-        return handler.emergency(request.script_root + _AFTER_EMERGENCY)
+        return emergency(handler, request)
     seal = values.get("s", "") if seal is None else seal
     media = media_url(handler, request)
     revision = values.get("r", "")[:16]
@@ -207,7 +212,7 @@ def _webhook(
     except Exception:
         reference = rt.incidents.failed("webhooks fail")
         _log(sid, step, node or "", "emergency", started, False, incident=reference)
-        return handler.emergency(request.script_root + _AFTER_EMERGENCY)
+        return emergency(handler, request)
     rt.incidents.worked()
     _log(sid, step, answer.node, kind + answer.outcome, started, answer.anonymous)
     for listener in rt.listeners:
@@ -329,8 +334,7 @@ _NAMED: dict[str, Callable[[Runtime, Request], str]] = {
 # /voice, /voice/<name>, /voice/step/<step>/<node> (`node` may hold slashes, never start with one),
 # as Flask's routing matched them (a trailing slash or none; merge_slashes off, see `create_app`)
 _ROUTE = re.compile(
-    r"/voice(?:(?P<name>|/callback|/callback/status|/fallback|/status|/after-emergency)/?"
-    r"|/step/(?P<step>[^/]+)/(?P<node>[^/].*))",
+    r"/voice(?:(?P<name>" + "|".join(map(re.escape, _NAMED)) + r")/?|/step/(?P<step>[^/]+)/(?P<node>[^/].*))",
     re.DOTALL,
 )
 _METHODS = frozenset({"GET", "POST", "HEAD", "OPTIONS"})
@@ -371,7 +375,7 @@ class Webhooks:
         except Exception as error:  # a body too large, a crash: TwiML all the same
             if not isinstance(error, HTTPException):
                 log.exception("unexpected error on %s", request.path)
-            document = rt.handler.emergency(request.script_root + _AFTER_EMERGENCY)
+            document = emergency(rt.handler, request)
         body = document.encode()
         headers = [("Content-Type", kind), ("Content-Length", str(len(body)))]
         refusals = environ.get(_REFUSED)
@@ -439,9 +443,7 @@ def install_error_pages(app: Flask) -> None:
             return Response(json.dumps({"error": message}), status=status, mimetype="application/json")
         if not current_request.path.startswith("/voice"):
             return error if isinstance(error, HTTPException) else Response("internal error", status=500)  # type: ignore[return-value]
-        if isinstance(error, HTTPException) and error.code == 403:
-            return Response("forbidden", status=403)
-        return xml(runtime().handler.emergency(current_request.script_root + _AFTER_EMERGENCY))
+        return xml(emergency(runtime().handler, current_request))
 
     app.register_error_handler(HTTPException, answer)
     app.register_error_handler(Exception, answer)
