@@ -403,6 +403,11 @@ class Store:
         self._append_rows: dict[int, Any] = {}  # rows -> the INSERT of that many events (`_append_group`)
         self._appends: GroupCommit[dict[str, Any]] = GroupCommit(self._append_group, _GROUP)
         self._close = insert_ignoring(journal, dialect.name)
+        # On PostgreSQL a call's journal row is written and its events forgotten by one statement
+        # (the INSERT as a CTE of the DELETE): one round trip, one transaction (`fold`).
+        self._close_and_forget: sa.Delete | None = None
+        if dialect.name == "postgresql":
+            self._close_and_forget = _FORGET_UPTO.add_cte(self._close.cte("closed"))
 
     def compiled(self, statement: sa.sql.expression.ClauseElement) -> Compiled:
         """`statement` compiled for this database, once (the webhook path's statements run so)."""
@@ -483,20 +488,27 @@ class Store:
         row already there (a late webhook of a call already closed) stays. False when the call had
         no events (nothing was written).
 
-        Read, then two single-statement writes, not one transaction: on SQLite the write lock is
+        Read, then on SQLite two single-statement writes, not one transaction: the write lock is
         then held only inside each statement, never while this thread waits for the GIL (every other
         webhook's append would wait as long). Nothing is lost between them: events still there after
         their row was written (the process died in between) are found by `ivr purge`, which keeps
-        the row as it was written and forgets them.
+        the row as it was written and forgets them. On PostgreSQL both writes are one statement.
         """
         taken = self._read(_SELECT, {"sid": call_sid})
         if not taken:
             return False
         events_ = sorted((Event(*r) for r in taken), key=lambda e: e.step)
         values = row(events_)
-        if values is not None:
-            self._write(self._close, {c.name: values.get(c.name) for c in journal.c if c.name != "id"})
-        self._write(_FORGET_UPTO, {"sid": call_sid, "upto": events_[-1].step})
+        forget = {"sid": call_sid, "upto": events_[-1].step}
+        if values is None:
+            self._write(_FORGET_UPTO, forget)
+            return True
+        closed = {c.name: values.get(c.name) for c in journal.c if c.name != "id"}
+        if self._close_and_forget is not None:
+            self._write(self._close_and_forget, closed | forget)
+        else:
+            self._write(self._close, closed)
+            self._write(_FORGET_UPTO, forget)
         return True
 
     def _write(self, statement: sa.sql.expression.ClauseElement, values: Mapping[str, Any]) -> None:
@@ -520,10 +532,10 @@ class Store:
         def begin(cursor: Any) -> Any:
             if self.sqlite:
                 cursor.execute("BEGIN IMMEDIATE")
+            elif durable:  # the connection's own setting is off (`_open_raw`); one round trip for both
+                cursor.execute("BEGIN; SET LOCAL synchronous_commit TO on")
             else:
                 cursor.execute("BEGIN")
-                if durable:  # the connection's own setting is off (`_open_raw`)
-                    cursor.execute("SET LOCAL synchronous_commit TO on")
             return cursor
 
         cursor = self._own(begin, self.sqlite)
