@@ -115,6 +115,7 @@ class Result:
     seconds: float
     latencies_ms: list[float]
     server_cpu_us: float | None = None  # the server's CPU time per request (its workers', from /proc)
+    database_cpu_us: float | None = None  # the database server's, where it runs on this machine
 
     @property
     def throughput(self) -> float:
@@ -204,6 +205,7 @@ def summary(result: Result) -> str:
         f"{result.throughput:8.0f} req/s  p50 {result.percentile(50):6.2f} ms  p95 {result.percentile(95):6.2f} ms  "
         f"p99 {result.percentile(99):6.2f} ms  errors {result.errors}/{result.requests}"
         + (f"  server CPU {result.server_cpu_us:4.0f} µs/req" if result.server_cpu_us is not None else "")
+        + (f", database {result.database_cpu_us:4.0f}" if result.database_cpu_us is not None else "")
     )
 
 

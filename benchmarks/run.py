@@ -88,22 +88,34 @@ class Gunicorn:
 
     def cpu_seconds(self) -> float | None:
         """CPU time (user and system) its workers have used so far, or None where /proc is not."""
-        ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-        total, found = 0, False
+        return cpu_seconds(lambda parent, _name: parent == self.process.pid)
+
+
+def cpu_seconds(chosen: Callable[[int, str], bool]) -> float | None:
+    """CPU time (user and system) used so far by the processes `chosen(parent pid, name)` picks,
+    from /proc; None where there is no /proc or it picks none."""
+    ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    total, found = 0, False
+    try:
+        pids = [name for name in os.listdir("/proc") if name.isdigit()]
+    except OSError:
+        return None
+    for pid in pids:
         try:
-            pids = [name for name in os.listdir("/proc") if name.isdigit()]
+            with open(f"/proc/{pid}/stat") as stat:
+                name, _, rest = stat.read().partition(" (")[2].rpartition(")")
         except OSError:
-            return None
-        for pid in pids:
-            try:
-                with open(f"/proc/{pid}/stat") as stat:
-                    fields = stat.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue  # gone meanwhile
-            if int(fields[1]) == self.process.pid:  # a worker: a child of this gunicorn
-                total += int(fields[11]) + int(fields[12])
-                found = True
-        return total / ticks if found else None
+            continue  # gone meanwhile
+        fields = rest.split()
+        if chosen(int(fields[1]), name):
+            total += int(fields[11]) + int(fields[12])
+            found = True
+    return total / ticks if found else None
+
+
+def database_cpu_seconds() -> float | None:
+    """CPU time used so far by the PostgreSQL server's processes on this machine (None if none here)."""
+    return cpu_seconds(lambda _parent, name: name == "postgres")
 
 
 def hotline_env(database_url: str) -> dict[str, str]:
@@ -247,11 +259,16 @@ def postgres_database(base: str) -> tuple[str, Callable[[], None]] | None:
 
 
 def replaying(
-    server: Gunicorn | list[Gunicorn], calls: list[list[load.Request]], connections: int, tag: str
+    server: Gunicorn | list[Gunicorn],
+    calls: list[list[load.Request]],
+    connections: int,
+    tag: str,
+    database: bool = False,
 ) -> Callable[[], load.Result]:
     """A contender for `rounds_of`: `calls` replayed against `server` (or several instances) with
     fresh CallSids in every round (a round that repeated another's calls would find their answers
-    stored and their rows written), and the servers' CPU time per request."""
+    stored and their rows written), and the servers' CPU time per request (`database`: the local
+    PostgreSQL server's too)."""
     servers = server if isinstance(server, list) else [server]
     rounds = itertools.count()
 
@@ -260,12 +277,18 @@ def replaying(
         return None if None in used else sum(u for u in used if u is not None)
 
     def one() -> load.Result:
-        before = cpu()
+        before, database_before = cpu(), database_cpu_seconds() if database else None
         result = load.replay([s.url for s in servers], calls, connections, 4, f"{tag}{next(rounds):03d}")
-        after = cpu()
-        if before is None or after is None or not result.requests:
+        after, database_after = cpu(), database_cpu_seconds() if database else None
+        if not result.requests:
             return result
-        return dataclasses.replace(result, server_cpu_us=(after - before) / result.requests * 1e6)
+        if before is not None and after is not None:
+            result = dataclasses.replace(result, server_cpu_us=(after - before) / result.requests * 1e6)
+        if database_before is not None and database_after is not None:
+            result = dataclasses.replace(
+                result, database_cpu_us=(database_after - database_before) / result.requests * 1e6
+            )
+        return result
 
     return one
 
@@ -278,16 +301,20 @@ class Rounds:
     p99: dict[str, list[float]]
     cpu: dict[str, list[float]]
     last: dict[str, load.Result]
+    results: dict[str, list[load.Result]]  # every round's, of every contender
 
 
 def rounds_of(rounds: int, contenders: dict[str, Callable[[], load.Result]], baseline: str) -> Rounds:
     """Run each contender once per round, the order alternating; per-round ratios to the baseline."""
     others = [name for name in contenders if name != baseline]
-    found = Rounds({n: [] for n in others}, {n: [] for n in others}, {n: [] for n in others}, {})
+    found = Rounds({n: [] for n in others}, {n: [] for n in others}, {n: [] for n in others}, {}, {})
     names = list(contenders)
+    found.results = {name: [] for name in names}
     for number in range(rounds):
         order = names if number % 2 == 0 else names[::-1]
         results = {name: contenders[name]() for name in order}
+        for name, result in results.items():
+            found.results[name].append(result)
         base = results[baseline]
         for name in others:
             found.ratios[name].append(results[name].throughput / base.throughput)
@@ -302,7 +329,7 @@ def rounds_of(rounds: int, contenders: dict[str, Callable[[], load.Result]], bas
 def main() -> None:
     parser = argparse.ArgumentParser(description="Benchmarks of the ivr hotline (see benchmarks/README.md).")
     parser.add_argument("--quick", action="store_true", help="smaller numbers for a first look")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (default 3)")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds (default 5)")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--history", type=int, default=None, help="rows of stored history (default 1,000,000)")
     parser.add_argument(
@@ -371,7 +398,10 @@ def main() -> None:
         if pg is not None:
             pg_url, drop = pg
             quiet_app(pg_url)  # the schema, before two instances start on it
-            two = [Gunicorn("ivr:create_app()", hotline_env(pg_url), ROOT) for _ in range(2)]
+            # Two instances on this machine's cores share them: each runs a worker per core it has
+            # (half of them), as the production settings do, not a worker per core of the machine.
+            half = {"WEB_CONCURRENCY": str(max(1, (os.cpu_count() or 2) // 2))}
+            two = [Gunicorn("ivr:create_app()", hotline_env(pg_url) | half, ROOT) for _ in range(2)]
             one = Gunicorn("ivr:create_app()", hotline_env(f"sqlite:///{root / 'one.sqlite3'}"), ROOT)
             try:
                 load.replay([s.url for s in two], load.entry_only(300), conns, 4, "w")
@@ -380,7 +410,7 @@ def main() -> None:
                     args.rounds,
                     {
                         "sqlite": replaying(one, mix, conns, "s"),
-                        "postgres": replaying(two, mix, conns, "p"),
+                        "postgres": replaying(two, mix, conns, "p", database=True),
                     },
                     "sqlite",
                 )
@@ -398,6 +428,14 @@ def main() -> None:
                     + (f"; app servers' CPU per request {med(cpu):.2f} (not the database's)" if cpu else ""),
                 )
             )
+            database_cpu = [r.database_cpu_us for r in shared.results["postgres"] if r.database_cpu_us is not None]
+            if database_cpu:
+                rows.append(
+                    (
+                        "  PostgreSQL server's own CPU per request, on the same cores",
+                        f"median {med(database_cpu):.0f} µs over {len(database_cpu)} rounds",
+                    )
+                )
 
         ours_app = quiet_app(f"sqlite:///{root / 'inproc.sqlite3'}")
         sample = mix[:100]
