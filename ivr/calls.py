@@ -56,6 +56,8 @@ class Answer:
     outcome: str  # new, step, replay, lost, too-long
     anonymous: bool = False
     path: tuple[str, ...] = ()  # the nodes this webhook went through, the waiting one last
+    action: str = ""  # the action URL the answer's next webhook goes to ("" for a stored answer)
+    next: Opened | None = None  # ... and what it carries sealed (the crawler reads it there)
 
 
 @dataclass(frozen=True)
@@ -187,14 +189,14 @@ class CallHandler:
                 outcome, turn = "step", engine.step(flow, before, hook.given, hook.now, closures)
         if turn.effect is not None:
             return self._with_effect(v, hook, before, turn, outcome, closures)
-        xml = self._render(v, hook, turn)
+        xml, action, carried = self._render(v, hook, turn)
         event = journal.event(flow, hook.call_sid, hook.step, before, hook.given, turn, hook.now)
         if not event.anonymous:
             self.store.append(event)
         elif before is None or not before.anonymous:
             with self.store.transaction(durable=False) as tx:
                 self._anonymize(tx, event)
-        return Answer(xml, turn.state.node, outcome, turn.state.anonymous, turn.path)
+        return Answer(xml, turn.state.node, outcome, turn.state.anonymous, turn.path, action, carried)
 
     # ------------------------------------------------------------ call-backs the hotline places
 
@@ -229,9 +231,11 @@ class CallHandler:
             callbacks.finish_attempt(conn, self.flow, ticket.reference, ticket.attempt, outcome, now)
         return outcome
 
-    def _render(self, v: Version, hook: Webhook, turn: Turn) -> str:
-        url = self.action_url(hook.root, hook.call_sid, hook.step + 1, turn.state, v.flow.revision)
-        return v.renderer.render(turn, url, hook.media)
+    def _render(self, v: Version, hook: Webhook, turn: Turn) -> tuple[str, str, Opened]:
+        """The turn's TwiML, its action URL, and what that URL carries."""
+        carried = Opened(hook.root, hook.step + 1, turn.state, v.flow.revision)
+        url = self.action_url(hook.root, hook.call_sid, carried.step, turn.state, carried.revision)
+        return v.renderer.render(turn, url, hook.media), url, carried
 
     def _goodbye(self, v: Version, text: str, media: str) -> str:
         phrase = prompts.render(v.flow.text(text), {}, {})
@@ -253,14 +257,14 @@ class CallHandler:
                     if stored is not None:
                         return Answer(stored, hook.node or "", "replay", turn.state.anonymous)
                     done = self._perform(v.flow, tx, hook, turn, closures)
-                    xml = self._render(v, hook, done)
+                    xml, action, carried = self._render(v, hook, done)
                     self.store.save_turn(tx, hook.call_sid, hook.step, xml, hook.now)
                     event = journal.event(v.flow, hook.call_sid, hook.step, before, hook.given, done, hook.now)
                     if event.anonymous:
                         self._anonymize(tx, event)
                     else:
                         self.store.append_in(tx, event)
-                    return Answer(xml, done.state.node, outcome, done.state.anonymous, done.path)
+                    return Answer(xml, done.state.node, outcome, done.state.anonymous, done.path, action, carried)
             except IntegrityError:
                 # A twin of this webhook (a retry racing the original), or another call spending the
                 # same allowance, committed first; this transaction was rolled back whole: try again.

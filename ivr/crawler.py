@@ -205,6 +205,8 @@ class _InProcessBackend:
     def _heard(self, call_sid: str, answer: Any) -> None:
         self.webhooks += 1
         self.on_nodes(call_sid, answer.path)
+        if answer.action and answer.next is not None:  # what its action URL carries, without opening it
+            self._remember((answer.action, call_sid), answer.next)
 
     def start(self, scenario: Scenario) -> Call:
         from . import clock
@@ -238,8 +240,8 @@ class _InProcessBackend:
         return twin
 
     def _opened(self, call: Call) -> Opened | None:
-        """What the action URL a call waits on carries, opened once per call and URL: a call's
-        signature, its tokens and each of its forks ask of the same seal."""
+        """What the action URL a call waits on carries: as the app's answer said it (`_heard`), or
+        opened once per call and URL. A call's signature, its tokens and each of its forks ask."""
         action = call.waiting.element.get("action") if call.waiting is not None else None
         if not action:
             return None
@@ -247,10 +249,13 @@ class _InProcessBackend:
         if key in self._states:
             return self._states[key]
         found = self.handler.opened(action, call.call_sid)
+        self._remember(key, found)
+        return found
+
+    def _remember(self, key: tuple[str, str], found: Opened | None) -> None:
         if len(self._states) > 1024:
             self._states.clear()
         self._states[key] = found
-        return found
 
     def _server_state(self, call: Call) -> tuple[str, str, int, int]:
         found = self._opened(call)

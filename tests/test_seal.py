@@ -95,3 +95,19 @@ def test_ivr_keys_new_prints_a_key_the_ring_accepts() -> None:
     assert result.exit_code == 0
     KeyRing.parse(result.output.strip())
     assert result.output != CliRunner().invoke(main, ["keys", "new"]).output
+
+
+def test_an_answer_says_what_its_action_url_carries_as_the_seal_opens_it(ivr_databases: Any) -> None:
+    app = create_app({"DATABASE_URL": ivr_databases(), "TESTING": True})
+    runtime = app.extensions["ivr"]
+    answers: list[Any] = []
+    runtime.listeners.append(lambda sid, answer: answers.append((sid, answer)))
+    client = SignedClient(app)
+    entry = client.post("/voice", data={"CallSid": "CA1"}, environ_base=CLOCK)
+    client.post(action_of(entry), data={"CallSid": "CA1", "Digits": "6"}, environ_base=CLOCK)
+    assert len(answers) == 2
+    for (sid, answer), step in zip(answers, (1, 2), strict=True):
+        assert answer.action in answer.twiml.replace("&amp;", "&")  # the URL the TwiML sends Twilio to
+        opened = runtime.handler.opened(answer.action, sid)
+        assert opened is not None and opened == answer.next and opened.step == step
+        assert opened.state.node == answer.node
