@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import lru_cache
 from urllib.parse import parse_qs, quote, urlsplit
 
 from sqlalchemy.exc import IntegrityError
@@ -92,6 +93,12 @@ class _Closures(Mapping[str, str]):
         return len(self._all())
 
 
+@lru_cache(maxsize=4096)
+def _segment(node: str) -> str:
+    """A node id as a path segment of action URLs (node ids are the flow's, never a caller's)."""
+    return quote(node, safe="")
+
+
 def _bound_to(call_sid: str, step: int, node: str, revision: str) -> bytes:
     return f"{call_sid}\x00{step}\x00{node}\x00{revision}".encode()
 
@@ -122,7 +129,7 @@ class CallHandler:
         """Where the call's next webhook goes, carrying its state sealed for that very step."""
         revision = revision or self.revisions.revision
         seal = self.keys.seal(state.pack(), _bound_to(call_sid, step, state.node, revision))
-        return f"{root}{STEP_PATH}/{step}/{quote(state.node, safe='')}?s={seal}&r={revision}"
+        return f"{root}{STEP_PATH}/{step}/{_segment(state.node)}?s={seal}&r={revision}"
 
     def state_of(self, call_sid: str, step: int, node: str, seal: str, revision: str = "") -> CallState | None:
         """The state a seal carries, or None when it is broken, forged or not this call's step."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 from urllib.parse import quote_plus
 
 from flask import Request
@@ -56,14 +57,19 @@ _AS_IS = re.compile(r"[A-Za-z0-9_.~-]*")  # what quote_plus leaves as it is
 
 
 def encoded(fields: Mapping[str, str]) -> str:
-    """`urllib.parse.urlencode(fields)`, in half the time for Twilio's parameters (the simulator
-    sends them so), most of which have nothing to quote."""
+    """`urllib.parse.urlencode(fields)`, in a fraction of the time for Twilio's parameters (the
+    simulator sends them so): most have nothing to quote, and the rest (the caller's number, what
+    a simulated caller says) come back call after call."""
     return "&".join(
-        (name if _AS_IS.fullmatch(name) else quote_plus(name))
+        (name if _AS_IS.fullmatch(name) else _quoted(name))
         + "="
-        + (value if _AS_IS.fullmatch(value) else quote_plus(value))
+        + (value if _AS_IS.fullmatch(value) else _quoted(value))
         for name, value in fields.items()
     )
+
+
+# Only the simulator encodes (the app decodes): what it quotes is simulated, never a caller's.
+_quoted = lru_cache(maxsize=4096)(quote_plus)
 
 
 def _body_pairs(request: Request) -> list[tuple[str, str]]:

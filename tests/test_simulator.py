@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 from flask import Flask, Response, request
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from twilio.request_validator import RequestValidator
 
 from ivr import simulator as _simulator
@@ -478,3 +480,42 @@ def test_an_outbound_call_nobody_answers_requests_no_webhook_only_its_status_cal
 def test_an_outbound_call_refuses_an_answer_twilio_does_not_give() -> None:
     with pytest.raises(ValueError, match="answer 'robot' is not one of human, machine_start"):
         Simulator(twiml_app({})).outbound("/out", to="+79160000001", answer="robot")
+
+
+_URL_PIECES = ["/", ".", "..", "?", "#", ";", ":", "//", "a", "Z9", "%2F", "-_~", "@", " ", "\t", "&s=", "voice", "é"]
+
+
+@settings(max_examples=600, deadline=None)
+@example(base="http://localhost/voice", reference="/a?#b")
+@example(base="http://localhost/voice", reference="/a;p?x")
+@example(base="http://localhost/voice", reference="/a?")
+@example(base="http://localhost/voice", reference="/a/..#")
+@example(base="http://localhost/voice", reference="//elsewhere/a")
+@given(
+    base=st.sampled_from(
+        ["http://localhost/voice", "https://Example.org:8443/a/b?x=1#f", "HTTP://h/x", "http://[::1]/v", "/rel", ""]
+    )
+    | st.lists(st.sampled_from(_URL_PIECES), max_size=6).map(lambda p: "http://h" + "".join(p)),
+    reference=st.lists(st.sampled_from(_URL_PIECES), max_size=8).map("".join),
+)
+def test_urls_are_joined_as_urljoin_joins_them(base: str, reference: str) -> None:
+    import urllib.parse
+
+    from ivr.simulator.urls import joined
+
+    try:
+        expected = urllib.parse.urljoin(base, reference)
+    except ValueError as exc:  # an invalid host: the same error
+        with pytest.raises(ValueError, match=str(exc)):
+            joined(base, reference)
+        return
+    assert joined(base, reference) == expected
+
+
+def test_a_path_from_the_root_is_joined_to_the_base_s_host() -> None:
+    from ivr.simulator.urls import joined
+
+    assert joined("http://localhost/voice/step/2/main?s=x", "/voice/step/3/help?s=y&r=z") == (
+        "http://localhost/voice/step/3/help?s=y&r=z"
+    )
+    assert joined("http://localhost/a/b", "/x/./y/../z") == "http://localhost/x/z"

@@ -25,6 +25,7 @@ from .attrs import text as _attr
 from .attrs import true as _true
 from .documents import AUDIO_TYPES, FETCHED, FOLLOWED_REDIRECTS, MAX_REDIRECTS, document
 from .transport import Overrides, Reply, Session, without_fragment
+from .urls import joined
 
 DIAL_OUTCOMES = ("completed", "busy", "no-answer", "failed", "canceled", "answered")  # answered: <Conference>
 # How the callee of an outbound call answers: Twilio's AnsweredBy values (machine detection), or not at all.
@@ -396,7 +397,7 @@ class Call:
                     code="11216",
                     error=f"{why} from {url}: Twilio follows only 301, 302, 303 and 307 with a Location",
                 )
-            target = urllib.parse.urljoin(url, reply.location)
+            target = joined(url, reply.location)
             self._event("request", method=method, url=url, status=reply.status, redirected=target)
             if reply.status != 307 and method == "POST":
                 method, params = "GET", {}
@@ -434,7 +435,7 @@ class Call:
 
     def _fetch(self, url: str, method: str, extra: Mapping[str, str]) -> None:
         """Request a TwiML document and make it the one being executed."""
-        url = urllib.parse.urljoin(self._document.url, url)
+        url = joined(self._document.url, url)
         method = method.upper() if method.upper() in ("GET", "POST") else "POST"
         self._fetches_without_input += 1
         if self._fetches_without_input > self.loop_limit:
@@ -449,7 +450,7 @@ class Call:
             # Twilio requests the number's fallback URL, with the error and the URL that failed.
             failed = without_fragment(url)  # the connection overrides are not part of the URL requested
             self._event("error", code=code, message=problem, url=failed, fallback=True)
-            fallback = urllib.parse.urljoin(self._document.url, self.fallback_url)
+            fallback = joined(self._document.url, self.fallback_url)
             reply = self._request(fallback, "POST", {**extra, "ErrorCode": code, "ErrorUrl": failed})
             answered = url = reply.url or fallback
             self._event("request", method="POST", url=answered, status=reply.status)
@@ -511,7 +512,7 @@ class Call:
         if not url:
             self._event("play", url="", digits=digits)
             return
-        target = urllib.parse.urljoin(self._document.url, url)
+        target = joined(self._document.url, url)
         if not urllib.parse.urlsplit(url).scheme:
             self._event("warning", message=f"<Play> {url!r} is not an absolute URL: Twilio may not fetch it")
         if _origin(target) != _origin(self._document.url):
@@ -586,7 +587,7 @@ class Call:
             self.waiting = Waiting("record", el, self._document.url, self.events[-1])
         elif tag == "Redirect":
             target = (el.text or "").strip() or self._document.url
-            self._event("redirect", url=urllib.parse.urljoin(self._document.url, target))
+            self._event("redirect", url=joined(self._document.url, target))
             self._fetch(target, _attr(el, "method", "POST"), {})
         elif tag == "Hangup":
             self._event("hangup", by="app")
@@ -657,9 +658,7 @@ class Call:
         params = dict(recording, **({"Digits": digits} if digits else {}))
         if hung_up:
             action = _attr(el, "action") or waiting.document_url
-            reply = self._request(
-                urllib.parse.urljoin(waiting.document_url, action), _attr(el, "method", "POST"), params
-            )
+            reply = self._request(joined(waiting.document_url, action), _attr(el, "method", "POST"), params)
             self._event("request", method=_attr(el, "method", "POST"), url=action, status=reply.status)
             return self
         self._submit(waiting, params)
@@ -683,14 +682,14 @@ class Call:
 
     def _callback_later(self, base: str, url: str, params: dict[str, str], method: str = "POST") -> None:
         method = method.upper() if method.upper() in ("GET", "POST") else "POST"
-        self._pending.append((urllib.parse.urljoin(base, url), params, method))
+        self._pending.append((joined(base, url), params, method))
 
     def _finish(self, how: str) -> None:
         self.end = how
         self.waiting = None
         self._send_pending()
         if self.status_callback:
-            url = urllib.parse.urljoin(self._document.url, self.status_callback)
+            url = joined(self._document.url, self.status_callback)
             status = {"busy": "busy", "rejected": "no-answer"}.get(self._rejected, self._rejected or "completed")
             answered = not self._rejected
             moment = (self.clock or datetime.now(UTC)).astimezone(UTC)

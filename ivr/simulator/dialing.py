@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import email.utils
 import secrets
-import urllib.parse
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -13,6 +12,7 @@ from . import legs
 from .attrs import number as _int
 from .attrs import text as _attr
 from .documents import document
+from .urls import joined
 
 if TYPE_CHECKING:
     from .call import Call, Waiting
@@ -64,7 +64,7 @@ def screened(call: Call, leg: legs.Leg, child: str, base: str) -> bool:
     """Run a <Number url>'s TwiML on the called party's side (the caller still hears ringing);
     False when the called party hung up on it, declining the call."""
     assert leg.element is not None
-    url = urllib.parse.urljoin(base, leg.url)
+    url = joined(base, leg.url)
     side = {
         "CallSid": child,
         "ParentCallSid": call.call_sid,

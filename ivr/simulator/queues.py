@@ -4,13 +4,13 @@ does it for the caller; other callers in the queue and the agent are not simulat
 from __future__ import annotations
 
 import secrets
-import urllib.parse
 import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING
 
 from . import attrs
 from .attrs import text as _attr
 from .documents import document
+from .urls import joined
 
 if TYPE_CHECKING:
     from .call import Call, Waiting
@@ -46,7 +46,7 @@ def hold(call: Call) -> None:
         call._event("play", url="(Twilio's default hold music)", digits=None)
         call._advance(30)
         return
-    url, method = urllib.parse.urljoin(waiting.document_url, wait_url), attrs.method(el, "waitUrlMethod")
+    url, method = joined(waiting.document_url, wait_url), attrs.method(el, "waitUrlMethod")
     for _ in range(call.loop_limit):
         params = {**_params(call), "QueuePosition": "1", "CurrentQueueSize": "1", "AvgQueueTime": "0"}
         params["MaxQueueSize"] = _attr(el, "maxQueueSize", "100")
@@ -68,7 +68,7 @@ def hold(call: Call) -> None:
                 left(call, waiting, "hangup", hung_up=True)
                 return
             elif verb.tag == "Redirect":
-                url = urllib.parse.urljoin(url, (verb.text or "").strip() or url)
+                url = joined(url, (verb.text or "").strip() or url)
                 method = attrs.method(verb)
                 break
             else:
@@ -94,7 +94,7 @@ def left(call: Call, waiting: Waiting, result: str, hung_up: bool = False) -> No
     action = _attr(el, "action")
     if hung_up or call.ended:
         if action:  # Twilio still tells the action; its answer is not played
-            target = urllib.parse.urljoin(waiting.document_url, action)
+            target = joined(waiting.document_url, action)
             reply = call._request(target, attrs.method(el), params)
             call._event("request", method=attrs.method(el), url=target, status=reply.status)
         if not call.ended:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import urllib.parse
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 from .. import clock
 from .call import ANSWERED_BY, UNANSWERED, Call
 from .transport import HttpSession, InProcessSession, Session
+from .urls import joined
 
 DEFAULT_FROM = "+79161234567"
 DEFAULT_TO = "+78002001441"
@@ -79,7 +79,7 @@ class Simulator:
         ... sent as AnsweredBy; or busy, no-answer, failed: no webhook, only the status callback)."""
         if answer not in ANSWERED_BY + UNANSWERED:
             raise ValueError(f"answer {answer!r} is not one of {', '.join(ANSWERED_BY + UNANSWERED)}")
-        entry = urllib.parse.urljoin(self.url, url)
+        entry = joined(self.url, url)
         return self._place(entry, from_, to, at, call_sid, status_callback, {}, direction="outbound-api", answer=answer)
 
     def call(

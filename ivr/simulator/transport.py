@@ -160,6 +160,8 @@ class Overrides:
 
     @classmethod
     def of(cls, url: str) -> Overrides:
+        if "#" not in url:  # no fragment: Twilio's defaults
+            return _DEFAULTS
         fragment = urllib.parse.urlsplit(url).fragment
         if not fragment:
             return cls()
@@ -180,6 +182,9 @@ class Overrides:
             policy,
             tuple(k for k in values if k in ("e", "edge", "sni")),
         )
+
+
+_DEFAULTS = Overrides()
 
 
 def without_fragment(url: str) -> str:
