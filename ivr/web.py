@@ -29,7 +29,6 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from flask import Blueprint, Flask, Request, Response, abort, current_app, send_from_directory
 from flask import request as current_request
-from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 
 from . import clock, parameters, twiml
@@ -142,7 +141,7 @@ def request_now(rt: Runtime, request: Request) -> datetime:
     return clock.now()
 
 
-def caller_input(values: MultiDict[str, str]) -> Input:
+def caller_input(values: parameters.Parameters) -> Input:
     """Twilio's parameters as the engine's Input; anything unreadable counts as silence."""
     caller = values.get("From", "")[:64]
     if values.get("DialCallStatus"):
@@ -247,7 +246,7 @@ def _ticket(values: Any) -> str:
     return str(values.get("t", ""))[:512] or "-"
 
 
-def _answered_by(values: MultiDict[str, str]) -> str:
+def _answered_by(values: parameters.Parameters) -> str:
     """Who answered a call-back call, by Twilio's answering-machine detection (AnsweredBy)."""
     return values.get("AnsweredBy", "")[:32]
 

@@ -6,8 +6,10 @@ from urllib.parse import parse_qsl, urlencode
 
 from hypothesis import given
 from hypothesis import strategies as st
+from twilio.request_validator import RequestValidator
+from werkzeug.datastructures import MultiDict
 
-from ivr.parameters import encoded, pairs
+from ivr.parameters import Parameters, encoded, pairs
 
 # Text made of what matters to the split: separators, escapes (good, cut short, not UTF-8), plus
 # signs and Russian letters, among others.
@@ -42,3 +44,17 @@ def test_a_status_callback_body() -> None:
 @given(st.dictionaries(st.one_of(st.text(), _PIECES), st.one_of(st.text(), _PIECES)))
 def test_fields_are_encoded_as_urlencode_encodes_them(fields: dict[str, str]) -> None:
     assert encoded(fields) == urlencode(fields)
+
+
+_NAMES = st.sampled_from(["CallSid", "Digits", "From", "SpeechResult", "a", ""])
+
+
+@given(st.lists(st.tuples(_NAMES, st.one_of(st.text(max_size=4), _PIECES)), max_size=12))
+def test_parameters_read_and_sign_as_a_multidict_of_the_same_pairs(found: list[tuple[str, str]]) -> None:
+    ours, theirs = Parameters(list(found)), MultiDict(found)
+    assert dict(ours) == theirs.to_dict()  # the first value of a repeated name
+    for name in ["CallSid", "Digits", "From", "SpeechResult", "a", "", "missing"]:
+        assert ours.get(name) == theirs.get(name) and ours.getlist(name) == theirs.getlist(name)
+    validator = RequestValidator("token")
+    url = "https://example.org/voice"
+    assert validator.compute_signature(url, ours) == validator.compute_signature(url, theirs)

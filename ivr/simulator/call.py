@@ -130,6 +130,7 @@ class Call:
         self.from_, self.to = from_, to
         self.started_at = at
         self.clock = at
+        self._written: tuple[datetime, str] | None = None  # the clock and its text (`_moment`)
         self._rejected = ""
         self.elapsed = 0.0  # simulated seconds since the call began (pauses, timeouts, transfers, recordings)
         # Callbacks Twilio makes on its own after a step: (URL, parameters, method).
@@ -356,8 +357,16 @@ class Call:
     def _event(self, kind: str, **fields: Any) -> None:
         event: Event = {"type": kind, **fields}
         if self.clock is not None:
-            event["at"] = self.clock.isoformat()
+            event["at"] = self._moment()
         self.events.append(event)
+
+    def _moment(self) -> str:
+        """The simulated clock as events show it (written once per moment: a webhook's events share one)."""
+        clock = self.clock
+        assert clock is not None
+        if self._written is None or self._written[0] is not clock:
+            self._written = (clock, clock.isoformat())
+        return self._written[1]
 
     def _advance(self, seconds: float) -> None:
         self.elapsed += seconds
@@ -388,7 +397,7 @@ class Call:
         for _ in range(MAX_REDIRECTS + 1):
             reply = self._send_once(url, method, params)
             if not 300 <= reply.status < 400 or reply.error:
-                return replace(reply, url=url)
+                return reply if reply.url == url else replace(reply, url=url)
             if reply.status not in FOLLOWED_REDIRECTS or not reply.location:
                 why = f"HTTP {reply.status}" + ("" if reply.location else " without a Location")
                 return replace(
@@ -424,7 +433,7 @@ class Call:
         if self.auth_token:
             body = params if method == "POST" else {}
             headers["X-Twilio-Signature"] = sign(self.auth_token, signed, body)
-        clock = self.clock.isoformat() if self.clock is not None else None
+        clock = self._moment() if self.clock is not None else None
         reply = self.session.send(method, url, params if method == "POST" else {}, headers, clock)
         if reply.refused and reply.refused not in self.refused:
             self.refused.append(reply.refused)
