@@ -10,10 +10,10 @@ outcome, replays each path from a fresh call, and dedupes by the TwiML the calle
 
 from __future__ import annotations
 
-import copy
 import re
 import secrets
 import time
+import xml.etree.ElementTree as ET
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
@@ -231,7 +231,11 @@ class _InProcessBackend:
         waiting = twin.waiting
         if waiting is not None:
             # The call's state rides sealed in the action URL, bound to the CallSid: seal it anew.
-            element = copy.deepcopy(waiting.element)  # a shallow copy shares its attributes
+            # A new element with the same children (the simulator never changes an element) and
+            # attributes of its own: only its action changes.
+            element = ET.Element(waiting.element.tag, dict(waiting.element.attrib))
+            element.text, element.tail = waiting.element.text, waiting.element.tail
+            element.extend(waiting.element)
             opened = self._opened(state.call)
             if opened is not None:
                 element.set("action", self.handler.reseal(opened, sid))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from .model import Menu
 
@@ -42,12 +43,18 @@ def _stem(word: str) -> str:
     return word if len(word) <= 4 else word[: max(4, len(word) - 2)]
 
 
+@lru_cache(maxsize=4096)
+def _keyword(keyword: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """A menu keyword's words and their stems (keywords are the flow's, never a caller's words)."""
+    parts = tuple(_words(keyword))
+    return parts, tuple(_stem(p) for p in parts)
+
+
 def _says(words: list[str], keyword: str) -> bool:
     """True when the utterance contains the keyword (one or more words) in any inflected form."""
-    parts = _words(keyword)
+    parts, stems = _keyword(keyword)
     if not parts:
         return False
-    stems = [_stem(p) for p in parts]
 
     def same(word: str, part: str, stem: str) -> bool:
         return word == part or (len(part) > 4 and word.startswith(stem))
