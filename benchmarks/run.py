@@ -276,19 +276,20 @@ def replaying(
         used = [s.cpu_seconds() for s in servers]
         return None if None in used else sum(u for u in used if u is not None)
 
+    def database_cpu() -> float | None:
+        return database_cpu_seconds() if database else None
+
     def one() -> load.Result:
-        before, database_before = cpu(), database_cpu_seconds() if database else None
+        before = cpu(), database_cpu()
         result = load.replay([s.url for s in servers], calls, connections, 4, f"{tag}{next(rounds):03d}")
-        after, database_after = cpu(), database_cpu_seconds() if database else None
+        after = cpu(), database_cpu()
         if not result.requests:
             return result
-        if before is not None and after is not None:
-            result = dataclasses.replace(result, server_cpu_us=(after - before) / result.requests * 1e6)
-        if database_before is not None and database_after is not None:
-            result = dataclasses.replace(
-                result, database_cpu_us=(database_after - database_before) / result.requests * 1e6
-            )
-        return result
+        server_us, database_us = (
+            None if start is None or end is None else (end - start) / result.requests * 1e6
+            for start, end in zip(before, after, strict=True)
+        )
+        return dataclasses.replace(result, server_cpu_us=server_us, database_cpu_us=database_us)
 
     return one
 
@@ -300,16 +301,19 @@ class Rounds:
     ratios: dict[str, list[float]]
     p99: dict[str, list[float]]
     cpu: dict[str, list[float]]
-    last: dict[str, load.Result]
     results: dict[str, list[load.Result]]  # every round's, of every contender
+
+    @property
+    def last(self) -> dict[str, load.Result]:
+        """The last round's result of every contender."""
+        return {name: found[-1] for name, found in self.results.items()}
 
 
 def rounds_of(rounds: int, contenders: dict[str, Callable[[], load.Result]], baseline: str) -> Rounds:
     """Run each contender once per round, the order alternating; per-round ratios to the baseline."""
-    others = [name for name in contenders if name != baseline]
-    found = Rounds({n: [] for n in others}, {n: [] for n in others}, {n: [] for n in others}, {}, {})
     names = list(contenders)
-    found.results = {name: [] for name in names}
+    others = [name for name in names if name != baseline]
+    found = Rounds({n: [] for n in others}, {n: [] for n in others}, {n: [] for n in others}, {n: [] for n in names})
     for number in range(rounds):
         order = names if number % 2 == 0 else names[::-1]
         results = {name: contenders[name]() for name in order}
@@ -322,7 +326,6 @@ def rounds_of(rounds: int, contenders: dict[str, Callable[[], load.Result]], bas
             cpu, base_cpu = results[name].server_cpu_us, base.server_cpu_us
             if cpu is not None and base_cpu:
                 found.cpu[name].append(cpu / base_cpu)
-        found.last = results
     return found
 
 

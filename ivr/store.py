@@ -360,11 +360,19 @@ def forget_call(tx: Transaction, call_sid: str) -> None:
     tx.run(_FORGET, {"sid": call_sid})
 
 
+def written(table: sa.Table) -> tuple[str, ...]:
+    """The columns an INSERT of `table` writes: all but a generated id."""
+    return tuple(c.name for c in table.c if c.name != "id")
+
+
+_JOURNAL_WRITTEN = written(journal)
+
+
 def insert_ignoring(table: sa.Table, dialect: str, rows: int = 1) -> Any:
     """INSERT of every column but a generated id that leaves an existing row (same key) as it is;
     of `rows` rows, whose values are named `<column>_<row>` when there is more than one."""
     insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    names = [c.name for c in table.c if c.name != "id"]
+    names = written(table)
     if rows == 1:
         return insert(table).values({name: sa.bindparam(name) for name in names}).on_conflict_do_nothing()
     many: list[dict[str, Any]] = [{name: sa.bindparam(f"{name}_{row}") for name in names} for row in range(rows)]
@@ -503,7 +511,7 @@ class Store:
         if values is None:
             self._write(_FORGET_UPTO, forget)
             return True
-        closed = {c.name: values.get(c.name) for c in journal.c if c.name != "id"}
+        closed = {name: values.get(name) for name in _JOURNAL_WRITTEN}
         if self._close_and_forget is not None:
             self._write(self._close_and_forget, closed | forget)
         else:
