@@ -352,9 +352,11 @@ def main() -> None:
         mix = load.record_mix(calls, f"sqlite:///{root / 'record.sqlite3'}")
         webhooks = sum(len(c) for c in mix)
         floor_env = {"IVR_DATABASE_URL": f"sqlite:///{root / 'floor.sqlite3'}"}
+        raw_floor_env = {"IVR_DATABASE_URL": f"sqlite:///{root / 'raw-floor.sqlite3'}"}
         servers = {
             "constant": Gunicorn("constant_app:app", {}, HERE),
             "floor": Gunicorn("floor_app:app", floor_env, HERE),
+            "raw floor": Gunicorn("floor_app:raw", raw_floor_env, HERE),
             "hotline": Gunicorn("ivr:create_app()", hotline_env(f"sqlite:///{root / 'served.sqlite3'}"), ROOT),
         }
         try:
@@ -380,20 +382,23 @@ def main() -> None:
                 (f"constant TwiML (ceiling), {label} ({size}, {conns} connections)", load.summary(last["constant"]))
             )
             rows.append((f"floor: constant + one journal append, {label}", load.summary(last["floor"])))
+            rows.append((f"raw floor: the same without Flask, {label}", load.summary(last["raw floor"])))
             rows.append((f"hotline, {label}", load.summary(last["hotline"])))
             rows.append(
                 (
                     f"  median of {args.rounds} per-round ratios to the ceiling",
                     f"hotline {med(ratios['hotline']):.2f} (rounds "
                     + ", ".join(f"{r:.2f}" for r in ratios["hotline"])
-                    + f"), floor {med(ratios['floor']):.2f}; p99 hotline/ceiling {med(p99['hotline']):.2f}",
+                    + f"), floor {med(ratios['floor']):.2f}, raw floor {med(ratios['raw floor']):.2f}; "
+                    + f"p99 hotline/ceiling {med(p99['hotline']):.2f}",
                 )
             )
             if found.cpu["hotline"]:
                 rows.append(
                     (
                         "  median of per-round ratios of server CPU per request to the ceiling's",
-                        f"hotline {med(found.cpu['hotline']):.2f}, floor {med(found.cpu['floor']):.2f}",
+                        f"hotline {med(found.cpu['hotline']):.2f}, floor {med(found.cpu['floor']):.2f}, "
+                        f"raw floor {med(found.cpu['raw floor']):.2f}",
                     )
                 )
 
