@@ -19,9 +19,9 @@ from typing import Any
 from constant_app import DOCUMENT
 from flask import Flask, Request, Response, request
 
-from ivr import parameters
 from ivr.clock import now
-from ivr.store import Event, Store
+from ivr.store.database import Event, Store
+from ivr.web import parameters
 
 store = Store(os.environ["IVR_DATABASE_URL"])
 app = Flask("floor")

@@ -40,8 +40,8 @@ import load  # noqa: E402
 from constant_app import app as constant_app  # noqa: E402
 
 from ivr import create_app  # noqa: E402
-from ivr.crawler import Crawler, default_scenarios  # noqa: E402
-from ivr.seal import new_key  # noqa: E402
+from ivr.engine.seal import new_key  # noqa: E402
+from ivr.tools.crawler import Crawler, default_scenarios  # noqa: E402
 
 CLOCK = {"ivr.clock": load.AT}
 STATE_KEYS = new_key()
@@ -172,7 +172,7 @@ def crawl_seconds(url: str) -> float:
 
 def fill_history(url: str, rows: int) -> None:
     """Store `rows` of history in every table that grows: events, turns, journal, requests, allowances."""
-    from ivr.store import allowance_audit, allowance_uses, events, journal, requests, turns
+    from ivr.store.database import allowance_audit, allowance_uses, events, journal, requests, turns
 
     app = quiet_app(url)
     engine = app.extensions["ivr"].handler.store.engine

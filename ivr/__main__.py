@@ -1,5 +1,5 @@
 """`python -m ivr` is the `ivr` command."""
 
-from .cli import main
+from ivr.cli.core import main
 
 main()

@@ -17,9 +17,9 @@ import pytest
 from twilio.request_validator import RequestValidator
 from werkzeug.serving import make_server
 
-from ivr import flows
-from ivr.model import Flow
-from ivr.requests import list_requests
+from ivr.flow import loader as flows
+from ivr.flow.model import Flow
+from ivr.store.requests import list_requests
 
 # The server's own time zone must never matter: run every test far from Moscow.
 os.environ["TZ"] = "Pacific/Kiritimati"

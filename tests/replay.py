@@ -46,7 +46,7 @@ class Recorded:
         self.used: list[Replay] = []
 
     def __call__(self, name: str) -> Replay:
-        from ivr import twilio_setup
+        from ivr.tools import twilio_setup
 
         real = twilio_setup.make_client
         http = Replay(self.recorded[name], self.auth)

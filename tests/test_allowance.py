@@ -1,7 +1,7 @@
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from ivr.allowance import AllowanceRule
+from ivr.store.allowance import AllowanceRule
 
 MSK = ZoneInfo("Europe/Moscow")
 RULE = AllowanceRule("second_opinion", 1, "policy_year", 12, 1, "Europe/Moscow")

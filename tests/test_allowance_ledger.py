@@ -12,13 +12,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from click.testing import CliRunner
 
-from ivr import allowance
-from ivr.cli import main
-from ivr.engine import RequestEffect, SpendEffect
-from ivr.model import AllowanceRule
-from ivr.store import Store
-
-from .conftest import MONDAY_10
+from ivr.cli.core import main
+from ivr.engine.core import RequestEffect, SpendEffect
+from ivr.flow.model import AllowanceRule
+from ivr.store import allowance
+from ivr.store.database import Store
+from tests.conftest import MONDAY_10
 
 MSK = ZoneInfo("Europe/Moscow")
 RULE = AllowanceRule("second_opinion", 1, "policy_year", 12, 1, "Europe/Moscow")

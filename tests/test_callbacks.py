@@ -14,12 +14,14 @@ from click.testing import CliRunner
 from freezegun import freeze_time
 from twilio.request_validator import RequestValidator
 
-from ivr import callbacks, create_app, flows
-from ivr.callbacks import CallBack, Ticket
-from ivr.cli import main
-from ivr.seal import KeyRing
+from ivr import create_app
+from ivr.cli.core import main
+from ivr.engine.seal import KeyRing
+from ivr.flow import loader as flows
 from ivr.simulator import Simulator
-from ivr.store import Store
+from ivr.store import callbacks
+from ivr.store.callbacks import CallBack, Ticket
+from ivr.store.database import Store
 from tests.conftest import AUTH_TOKEN, STATE_KEY, action_of
 from tests.replay import Recorded
 
@@ -364,7 +366,7 @@ def test_a_ticket_opens_only_with_the_ring_that_sealed_it() -> None:
     ticket = Ticket("100016", "representative", 2, True)
     ring = KeyRing.parse(STATE_KEY)
     assert Ticket.open(ring, ticket.seal(ring)) == ticket
-    from ivr.seal import new_key
+    from ivr.engine.seal import new_key
 
     assert Ticket.open(KeyRing.parse(new_key()), ticket.seal(ring)) is None
 

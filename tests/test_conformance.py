@@ -14,8 +14,7 @@ import pytest
 from flask import Flask, Response, request
 
 from ivr.simulator import Simulator, SimulatorError
-
-from .conftest import serving
+from tests.conftest import serving
 
 ROOT = Path(__file__).resolve().parent.parent
 AT = "2021-03-01T10:00:00+03:00"

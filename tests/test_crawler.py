@@ -8,11 +8,11 @@ import pytest
 from click.testing import CliRunner
 from flask import Flask, Response
 
-from ivr import create_app, flows
-from ivr.cli import main
-from ivr.crawler import Crawler, Scenario, default_scenarios
-
-from .conftest import MONDAY_10, serving
+from ivr import create_app
+from ivr.cli.core import main
+from ivr.flow import loader as flows
+from ivr.tools.crawler import Crawler, Scenario, default_scenarios
+from tests.conftest import MONDAY_10, serving
 
 
 def test_mini_flow_is_fully_covered(mini_flow: Path, ivr_databases: Any) -> None:

@@ -12,11 +12,11 @@ from alembic.migration import MigrationContext
 from click.testing import CliRunner
 from freezegun import freeze_time
 
-from ivr import create_app, database
-from ivr.cli import main
-from ivr.store import make_engine, metadata
-
-from .conftest import MONDAY_10, SignedClient
+from ivr import create_app
+from ivr.cli.core import main
+from ivr.store import schema as database
+from ivr.store.database import make_engine, metadata
+from tests.conftest import MONDAY_10, SignedClient
 
 CLOCK = {"ivr.clock": MONDAY_10}
 
@@ -158,7 +158,7 @@ def test_wal_files_left_read_only_get_the_database_file_s_mode_back(tmp_path: Pa
     other than root; root is never refused, so the test stands in for that user's view.)"""
     import os
 
-    from ivr.store import heal_sqlite_files
+    from ivr.store.database import heal_sqlite_files
 
     database = tmp_path / "ivr.sqlite3"
     database.write_bytes(b"")
@@ -203,7 +203,7 @@ def test_a_webhook_connection_that_died_is_replaced_and_the_effect_is_made_once(
 
 
 def test_on_postgresql_requests_wait_for_the_wal_flush_and_journal_appends_do_not(ivr_databases: Any) -> None:
-    from ivr.store import Store
+    from ivr.store.database import Store
 
     store = Store(ivr_databases())
     if store.sqlite:

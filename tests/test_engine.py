@@ -9,9 +9,10 @@ import pytest
 from hypothesis import given as examples
 from hypothesis import strategies as st
 
-from ivr import engine, flows
-from ivr.engine import CallState, Dial, EffectOutcome, End, Gather, Input, RequestEffect, SpendEffect
-from ivr.model import Flow
+from ivr.engine import core as engine
+from ivr.engine.core import CallState, Dial, EffectOutcome, End, Gather, Input, RequestEffect, SpendEffect
+from ivr.flow import loader as flows
+from ivr.flow.model import Flow
 
 MSK = ZoneInfo("Europe/Moscow")
 NOW = datetime(2021, 3, 1, 10, 0, tzinfo=MSK)

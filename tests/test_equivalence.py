@@ -5,9 +5,8 @@ from pathlib import Path
 from typing import Any
 
 from ivr import create_app
-
-from .conftest import AUTH_TOKEN
-from .equivalence import place_calls, snapshot
+from tests.conftest import AUTH_TOKEN
+from tests.equivalence import place_calls, snapshot
 
 RECORDED = Path(__file__).parent / "fixtures" / "equivalence_600.json"
 

@@ -7,10 +7,9 @@ from typing import Any
 
 import pytest
 
-from ivr import speech
+from ivr.engine import speech
 from ivr.simulator import Simulator
-
-from .conftest import AUTH_TOKEN, MONDAY_10
+from tests.conftest import AUTH_TOKEN, MONDAY_10
 
 GRANTED = "Заявка на второе медицинское мнение зарегистрирована"
 

@@ -16,11 +16,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from ivr import speech
+from ivr.engine import speech
 from ivr.simulator import Simulator
-
-from .conftest import AUTH_TOKEN, MONDAY_10
-from .servers import Gunicorn, Postgres, postgres_bin, wait_for
+from tests.conftest import AUTH_TOKEN, MONDAY_10
+from tests.servers import Gunicorn, Postgres, postgres_bin, wait_for
 
 GRANTED = "Заявка на второе медицинское мнение зарегистрирована"
 APOLOGY = "технический сбой"

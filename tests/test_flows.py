@@ -7,11 +7,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ivr import flows
 from ivr.errors import FlowError
-from ivr.model import Ask, Branch, Menu, Transfer
-
-from .conftest import MINI_FLOW
+from ivr.flow import loader as flows
+from ivr.flow.model import Ask, Branch, Menu, Transfer
+from tests.conftest import MINI_FLOW
 
 WriteFlow = Callable[[str], Path]
 
@@ -254,7 +253,7 @@ def test_a_contact_override_that_is_not_dialable_is_named(write_flow: WriteFlow)
 
 
 def test_one_typo_in_next_is_one_problem_not_a_cascade(hotline: Any, tmp_path: Any) -> None:
-    from ivr.flows import BUNDLED_FLOW
+    from ivr.flow.loader import BUNDLED_FLOW
 
     broken = tmp_path / "hotline.yaml"
     broken.write_text(
@@ -285,7 +284,7 @@ def _leaves(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
 
 
 def _hotline_doc() -> dict[str, Any]:
-    from .test_schema import load  # as ivr reads it (`on:` stays a word), dates as text
+    from tests.test_schema import load  # as ivr reads it (`on:` stays a word), dates as text
 
     doc: dict[str, Any] = load(flows.BUNDLED_FLOW)
     return doc
@@ -338,9 +337,8 @@ def test_the_loader_and_the_json_schema_refuse_the_same_file(
 ) -> None:
     import jsonschema
 
-    from ivr.flowfile import json_schema
-
-    from .test_schema import load
+    from ivr.flow.flowfile import json_schema
+    from tests.test_schema import load
 
     path = write_flow(MINI_FLOW.replace(*change))
     assert any(expected in p for p in problems(path))

@@ -12,9 +12,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ivr.groupcommit import GroupCommit
-from ivr.store import Event, Store, aware, events
-from ivr.store import _event_values as _values
+from ivr.store.database import Event, Store, aware, events
+from ivr.store.database import _event_values as _values
+from ivr.store.groupcommit import GroupCommit
 
 
 class Watched(list[Any]):

@@ -5,9 +5,8 @@ from typing import Any
 import pytest
 from freezegun import freeze_time
 
-from ivr.store import metadata
-
-from .conftest import MONDAY_10, SATURDAY_10
+from ivr.store.database import metadata
+from tests.conftest import MONDAY_10, SATURDAY_10
 
 DESK = "+78002001441"
 NAVIGATOR = "+78007756610"

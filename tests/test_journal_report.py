@@ -8,11 +8,10 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from ivr import create_app
-from ivr.cli import main
+from ivr.cli.core import main
 from ivr.simulator import Simulator
-from ivr.store import journal
-
-from .conftest import AUTH_TOKEN, MONDAY_10, SATURDAY_10
+from ivr.store.database import journal
+from tests.conftest import AUTH_TOKEN, MONDAY_10, SATURDAY_10
 
 
 def rows(app: Any) -> list[dict[str, Any]]:
@@ -110,8 +109,8 @@ def test_a_status_callback_cut_between_its_row_and_the_forgetting_loses_nothing(
 ) -> None:
     from datetime import datetime, timedelta
 
-    from ivr import journal as journal_
-    from ivr.store import events
+    from ivr.store import journal as journal_
+    from ivr.store.database import events
 
     handler = app.extensions["ivr"].handler
     store = handler.store
@@ -142,7 +141,7 @@ def test_a_status_callback_cut_between_its_row_and_the_forgetting_loses_nothing(
 def test_a_status_callback_whose_write_fails_leaves_no_row_and_every_event(
     sim: Any, app: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ivr.store import events
+    from ivr.store.database import events
 
     store = app.extensions["ivr"].handler.store
     if store.sqlite:

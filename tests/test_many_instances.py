@@ -11,8 +11,7 @@ import pytest
 from ivr import create_app
 from ivr.simulator import Simulator
 from ivr.simulator.transport import HttpSession, Reply
-
-from .conftest import AUTH_TOKEN, MONDAY_10, serving
+from tests.conftest import AUTH_TOKEN, MONDAY_10, serving
 
 
 @pytest.fixture

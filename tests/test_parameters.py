@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from twilio.request_validator import RequestValidator
 from werkzeug.datastructures import MultiDict
 
-from ivr.parameters import Parameters, encoded, pairs
+from ivr.web.parameters import Parameters, encoded, pairs
 
 # Text made of what matters to the split: separators, escapes (good, cut short, not UTF-8), plus
 # signs and Russian letters, among others.

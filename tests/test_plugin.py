@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import MINI_FLOW
+from tests.conftest import MINI_FLOW
 
 pytest_plugins = ["pytester"]
 

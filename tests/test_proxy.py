@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from twilio.request_validator import RequestValidator
 
-from .conftest import AUTH_TOKEN
-from .servers import ROOT, Gunicorn, free_port, status_of, wait_for
+from tests.conftest import AUTH_TOKEN
+from tests.servers import ROOT, Gunicorn, free_port, status_of, wait_for
 
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
 pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx is not installed (Debian: apt-get install nginx)")

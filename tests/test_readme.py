@@ -32,7 +32,8 @@ def test_ci_runs_the_readme_test_command() -> None:
 
 
 def test_readme_diagram_is_what_ivr_graph_draws_now() -> None:
-    from ivr import flows, graph
+    from ivr.flow import graph
+    from ivr.flow import loader as flows
 
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     block = text.split("<!-- ivr graph: start -->\n```mermaid\n", 1)[1].split("```\n<!-- ivr graph: end -->", 1)[0]
@@ -40,7 +41,7 @@ def test_readme_diagram_is_what_ivr_graph_draws_now() -> None:
 
 
 def test_flow_reference_documents_every_node_kind_and_text() -> None:
-    from ivr.flows import DEFAULT_TEXTS, NODE_FIELDS
+    from ivr.flow.loader import DEFAULT_TEXTS, NODE_FIELDS
 
     doc = (ROOT / "docs" / "flows.md").read_text(encoding="utf-8")
     for kind in NODE_FIELDS:

@@ -14,11 +14,10 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from ivr import create_app
-from ivr.cli import _reload_on_sighup, main
+from ivr.cli.core import _reload_on_sighup, main
 from ivr.simulator import Simulator
-from ivr.store import journal
-
-from .conftest import MINI_FLOW, MONDAY_10
+from ivr.store.database import journal
+from tests.conftest import MINI_FLOW, MONDAY_10
 
 # The new revision: the menu is worded anew, key 1 now leads to a new node, `info` is gone.
 NEW_FLOW = (
@@ -154,9 +153,9 @@ def test_check_against_the_running_file_says_where_calls_would_be_stranded(
 def test_purge_forgets_revisions_no_call_is_on(flow_file: Path, ivr_databases: Any) -> None:
     from datetime import timedelta
 
-    from ivr import journal as call_journal
     from ivr.simulator.simulator import parse_at
-    from ivr.store import flow_revisions
+    from ivr.store import journal as call_journal
+    from ivr.store.database import flow_revisions
 
     monday = parse_at(MONDAY_10)
     assert monday is not None

@@ -3,7 +3,7 @@ from types import MappingProxyType
 
 import pytest
 
-from ivr.schedule import Schedule, parse_intervals
+from ivr.flow.schedule import Schedule, parse_intervals
 
 NINE_TO_SIX = parse_intervals("09:00-18:00")
 
@@ -183,7 +183,7 @@ def test_pre_holiday_day_is_one_hour_shorter_only_when_turned_on() -> None:
     ],
 )
 def test_next_opening_is_said_in_russian(at: datetime, said: str) -> None:
-    from ivr import speech
+    from ivr.engine import speech
 
     schedule = representative()
     opening = schedule.next_opening(at)

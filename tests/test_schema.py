@@ -8,7 +8,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from ivr.flowfile import json_schema as flow_schema
+from ivr.flow.flowfile import json_schema as flow_schema
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,7 +25,7 @@ def as_json(value: Any) -> Any:
 
 
 def load(path: Path) -> Any:
-    from ivr.yamlsrc import load_yaml
+    from ivr.flow.yamlsrc import load_yaml
 
     return as_json(load_yaml(path))
 

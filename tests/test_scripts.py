@@ -6,11 +6,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from ivr import create_app, scripts
-from ivr.cli import main
+from ivr import create_app
+from ivr.cli.core import main
 from ivr.errors import FlowError
-
-from .conftest import serving
+from ivr.testing import scripts
+from tests.conftest import serving
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -150,7 +150,7 @@ def test_a_script_sends_twilio_s_conditional_parameters(tmp_path: Path) -> None:
         ),
         methods=["POST"],
     )
-    from .conftest import serving
+    from tests.conftest import serving
 
     path = write(
         tmp_path, "forwarded", "params: {ForwardedFrom: '+74951234567'}\nsteps: [{expect: {heard: '+74951234567'}}]\n"

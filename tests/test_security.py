@@ -17,8 +17,7 @@ from twilio.request_validator import RequestValidator
 
 from ivr import create_app
 from ivr.simulator import Simulator
-
-from .conftest import AUTH_TOKEN, MONDAY_10, SignedClient
+from tests.conftest import AUTH_TOKEN, MONDAY_10, SignedClient
 
 EXAMPLES = int(os.environ.get("IVR_HYPOTHESIS_EXAMPLES", "1500" if os.environ.get("CI") else "150"))
 CLOCK = {"ivr.clock": MONDAY_10}

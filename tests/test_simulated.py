@@ -8,11 +8,10 @@ import pytest
 from click.testing import CliRunner
 
 from ivr import create_app
-from ivr.cli import main
-from ivr.crawler import Crawler, default_scenarios
+from ivr.cli.core import main
 from ivr.simulator import Simulator
-
-from .conftest import AUTH_TOKEN, MONDAY_10, SignedClient, action_of, serving
+from ivr.tools.crawler import Crawler, default_scenarios
+from tests.conftest import AUTH_TOKEN, MONDAY_10, SignedClient, action_of, serving
 
 POLICY = "7777777"
 

@@ -3,7 +3,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from ivr import speech
+from ivr.engine import speech
 
 MSK = ZoneInfo("Europe/Moscow")
 

@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from ivr import create_app, studio
-from ivr.cli import main
-from ivr.model import Flow
+from ivr import create_app
+from ivr.cli.core import main
+from ivr.engine import studio
+from ivr.flow.model import Flow
 from ivr.simulator import Simulator
-
-from .conftest import MONDAY_10
+from tests.conftest import MONDAY_10
 
 
 def _record(folder: Path, piece_id: str) -> Path:
@@ -72,7 +72,7 @@ def test_the_printable_script_names_each_id_and_what_the_system_says(tmp_path: P
 
 
 def flows_load() -> Flow:
-    from ivr import flows
+    from ivr.flow import loader as flows
 
     return flows.load(env={})
 

@@ -12,9 +12,8 @@ from sqlalchemy.exc import IntegrityError
 from twilio.request_validator import RequestValidator
 
 from ivr import create_app
-from ivr.store import events, journal
-
-from .conftest import MONDAY_10, SignedClient, action_of
+from ivr.store.database import events, journal
+from tests.conftest import MONDAY_10, SignedClient, action_of
 
 CLOCK = {"ivr.clock": MONDAY_10}
 
@@ -323,7 +322,7 @@ def test_a_crash_outside_the_call_handler_still_answers_twiml(
     def broken(request: Any) -> Any:
         raise RuntimeError("broken parser")
 
-    monkeypatch.setattr("ivr.parameters.values", broken)
+    monkeypatch.setattr("ivr.web.parameters.values", broken)
     root = parse(post(client, "/voice/step/1/main", CallSid="CA34"))
     assert root.find("Dial/Number").text == "+78002001441"  # type: ignore[union-attr]
     assert "unexpected error on /voice/step/1/main" in caplog.text

@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 
 from ivr import create_app
-
-from .conftest import serving
+from tests.conftest import serving
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("IVR_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
@@ -176,7 +175,7 @@ def test_the_api_answers_every_error_in_json(
 
 
 def test_an_unexpected_api_failure_is_json_and_logged(phone_app: Any, caplog: Any, monkeypatch: Any) -> None:
-    from ivr import webphone
+    from ivr.web import webphone
 
     monkeypatch.setattr(webphone, "_state", lambda *args: 1 / 0)
     reply = phone_app.test_client().post("/simulator/api/calls", json={})

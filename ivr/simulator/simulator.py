@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from .. import clock
 from .call import ANSWERED_BY, UNANSWERED, Call
 from .transport import HttpSession, InProcessSession, Session
 from .urls import joined
@@ -15,6 +14,7 @@ from .urls import joined
 DEFAULT_FROM = "+79161234567"
 DEFAULT_TO = "+78002001441"
 DEFAULT_ACCOUNT = "AC" + "0" * 32
+EARLIEST, LATEST = 1970, 2199  # the years a simulated call may be placed in (the app refuses others)
 
 
 def parse_at(value: str | datetime | None) -> datetime | None:
@@ -22,7 +22,14 @@ def parse_at(value: str | datetime | None) -> datetime | None:
     a string must be ISO-8601, from 1970 to 2199 (raises ValueError otherwise)."""
     if value is None or isinstance(value, datetime):
         return value
-    return clock.parse(value, zone=None)
+    text = value.strip()
+    try:  # Python 3.11 reads a trailing Z as UTC
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an ISO-8601 date and time like 2021-03-01T10:00:00+03:00") from None
+    if not EARLIEST <= moment.year <= LATEST:
+        raise ValueError(f"{value!r} is out of range: give a moment from {EARLIEST} to {LATEST}")
+    return moment
 
 
 class Simulator:

@@ -14,8 +14,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from ..parameters import encoded
-
 
 @dataclass(frozen=True)
 class Reply:
@@ -88,7 +86,7 @@ class InProcessSession:
         self, method: str, url: str, params: Mapping[str, str], headers: Mapping[str, str], clock: str | None
     ) -> Reply:
         parts = urllib.parse.urlsplit(url)
-        body = encoded(params).encode() if method == "POST" else b""
+        body = urllib.parse.urlencode(params).encode() if method == "POST" else b""
         raw_path = parts.path or "/"
         environ: dict[str, Any] = {
             "REQUEST_METHOD": method,

@@ -1,0 +1,129 @@
+"""The phone tree as a diagram: Mermaid (GitHub renders it) or Graphviz dot."""
+
+from __future__ import annotations
+
+from ivr.flow.model import Allowance, AnyNode, Ask, Branch, Flow, Hangup, Menu, Message, Register, Transfer
+from ivr.flow.validate import targets
+
+_FAILURES = {"invalid.fallback": "wrong ×{n}", "no_input.fallback": "silent ×{n}"}
+
+
+def _label(flow: Flow, node: AnyNode) -> str:
+    match node:
+        case Menu():
+            return f"{node.id}: menu"
+        case Ask():
+            return f"{node.id}: ask {node.input} → {node.store}"
+        case Branch():
+            subject = f" {node.subject}" if node.subject else ""
+            return f"{node.id}: {node.on}{subject}?"
+        case Allowance():
+            rule = flow.allowances.get(node.allowance)
+            limit = f" {rule.limit} per {rule.period.replace('_', ' ')}" if rule else ""
+            return f"{node.id}: allowance {node.allowance}{limit}"
+        case Register():
+            return f"{node.id}: register {node.request}"
+        case Transfer():
+            contact = flow.contacts.get(node.contact)
+            return f"{node.id}: ☎ {node.contact} {contact.target if contact else ''}".rstrip()
+        case Hangup():
+            return f"{node.id}: hang up"
+        case Message():
+            return node.id
+    return node.id
+
+
+def _edges(flow: Flow, node: AnyNode) -> list[tuple[str, str, bool]]:
+    """(label, target, is_fallback) of a node, fallbacks to the same target merged."""
+    out: list[tuple[str, str, bool]] = []
+    fallbacks: dict[str, list[str]] = {}
+    for field_name, target in targets(flow, node):
+        if field_name in _FAILURES and isinstance(node, Menu | Ask):
+            rule = node.invalid if field_name == "invalid.fallback" else node.no_input
+            fallbacks.setdefault(target, []).append(_FAILURES[field_name].format(n=rule.limit))
+            continue
+        label = field_name.split(".", 1)[1] if "." in field_name else field_name
+        if field_name.startswith("key 0"):
+            label = "0"
+        elif field_name == "next":
+            label = ""
+        elif field_name == "programme.inactive":
+            label = "outside programme"
+        if field_name.startswith("options."):
+            option = node.option(label) if isinstance(node, Menu) else None
+            if option is not None and option.keywords:
+                label = f"{label} «{option.keywords[0]}»"
+        out.append((label, target, False))
+    for target, labels in fallbacks.items():
+        out.append((", ".join(labels), target, True))
+    return out
+
+
+_MERMAID_SHAPES = {
+    "menu": ("{{", "}}"),
+    "message": ("[", "]"),
+    "ask": ("[/", "/]"),
+    "branch": ("{", "}"),
+    "allowance": ("[(", ")]"),
+    "register": ("[[", "]]"),
+    "transfer": ("([", "])"),
+    "hangup": ("((", "))"),
+}
+
+
+def _quote(text: str) -> str:
+    return text.replace('"', "'")
+
+
+def _placed(flow: Flow) -> list[tuple[str, str]]:
+    """(label, start node) of the calls the flow places itself: each line's call-back, and what an
+    answering machine hears."""
+    if flow.callbacks is None:
+        return []
+    found = [(f"call-back: {line}", node) for line, node in flow.callbacks.lines.items()]
+    return [*found, ("call-back: answering machine", flow.callbacks.machine)]
+
+
+def mermaid(flow: Flow) -> str:
+    """A Mermaid flowchart of the flow."""
+    lines = ["flowchart TD"]
+    for node in flow.nodes.values():
+        left, right = _MERMAID_SHAPES[node.kind]
+        lines.append(f'    {node.id}{left}"{_quote(_label(flow, node))}"{right}')
+    for node in flow.nodes.values():
+        for label, target, fallback in _edges(flow, node):
+            arrow = "-.->" if fallback else "-->"
+            text = f'|"{_quote(label)}"|' if label else ""
+            lines.append(f"    {node.id} {arrow}{text} {target}")
+    if flow.callbacks is not None:
+        lines.append('    outbound>"☎ calls the hotline places (ivr callbacks run)"]')
+        lines += [f'    outbound -->|"{_quote(label)}"| {node}' for label, node in _placed(flow)]
+    return "\n".join(lines) + "\n"
+
+
+_DOT_SHAPES = {
+    "menu": "hexagon",
+    "message": "box",
+    "ask": "parallelogram",
+    "branch": "diamond",
+    "allowance": "cylinder",
+    "register": "box3d",
+    "transfer": "oval",
+    "hangup": "doublecircle",
+}
+
+
+def dot(flow: Flow) -> str:
+    """A Graphviz digraph of the flow."""
+    lines = [f'digraph "{flow.name}" {{', "    rankdir=TB;", '    node [fontname="sans-serif"];']
+    for node in flow.nodes.values():
+        lines.append(f'    {node.id} [shape={_DOT_SHAPES[node.kind]}, label="{_quote(_label(flow, node))}"];')
+    for node in flow.nodes.values():
+        for label, target, fallback in _edges(flow, node):
+            style = ", style=dashed" if fallback else ""
+            lines.append(f'    {node.id} -> {target} [label="{_quote(label)}"{style}];')
+    if flow.callbacks is not None:
+        lines.append('    outbound [shape=cds, label="calls the hotline places (ivr callbacks run)"];')
+        lines += [f'    outbound -> {node} [label="{_quote(label)}"];' for label, node in _placed(flow)]
+    lines.append("}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,275 @@
+"""Load a flow file into a validated, immutable Flow; every problem names file, line and node.
+
+The file's shape is declared once in flowfile.py; here the validated shape becomes the model the
+engine walks, with the defaults that come from `settings` and the contacts the environment overrides.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from pydantic import ValidationError
+
+from ivr.errors import FlowError, FlowProblem
+from ivr.flow import flowfile, schedule
+from ivr.flow.flowfile import DEFAULT_TEXTS, NODE_FIELDS
+from ivr.flow.model import (
+    Allowance,
+    AllowanceRule,
+    AnyNode,
+    Ask,
+    Branch,
+    CallbackPolicy,
+    Callbacks,
+    Contact,
+    Failures,
+    Flow,
+    Hangup,
+    Menu,
+    Message,
+    Option,
+    Programme,
+    Register,
+    Settings,
+    Transfer,
+)
+from ivr.flow.validate import validate
+from ivr.flow.yamlsrc import Located, load_yaml, read_text
+
+__all__ = ["BUNDLED_FLOW", "DEFAULT_TEXTS", "NODE_FIELDS", "load"]
+
+BUNDLED_FLOW = Path(__file__).resolve().parents[2] / "flows" / "dms_hotline.yaml"
+# A transfer target Twilio can dial: a number in E.164, or a SIP or Twilio Client address.
+_DIALABLE = re.compile(r"\+[1-9][0-9]{6,14}|sip:\S+@\S+|client:[A-Za-z0-9_.-]+")
+
+
+class _Builder:
+    """Turns a validated FlowFile into the model, collecting what the shape alone cannot show."""
+
+    def __init__(self, shape: flowfile.FlowFile, doc: Located, file: str, env: Mapping[str, str]) -> None:
+        self.shape, self.doc, self.file, self.env = shape, doc, file, env
+        self.problems: list[FlowProblem] = []
+
+    def problem(self, line: int | None, node: str | None, message: str) -> None:
+        self.problems.append(FlowProblem(self.file, line, node, message))
+
+    def line(self, *keys: str) -> int | None:
+        """The line of a key path in the file (the nearest mapping's line when a key is absent)."""
+        current: object = self.doc
+        line: int | None = self.doc.line
+        for key in keys:
+            if not isinstance(current, Located) or key not in current:
+                break
+            line, current = current.line_of(key), current[key]
+        return line
+
+    def settings(self) -> Settings:
+        s = self.shape.settings
+        return Settings(
+            voice=s.voice,
+            language=s.language,
+            timezone=s.timezone,
+            start=s.start,
+            main_menu=s.main_menu,
+            operator=s.operator or "",
+            attempts=s.attempts,
+            gather_timeout=s.gather_timeout,
+            dial_timeout=s.dial_timeout,
+            texts=MappingProxyType(self.shape.texts.model_dump()),
+        )
+
+    def contacts(self) -> dict[str, Contact]:
+        result = {}
+        for name, raw in self.shape.contacts.items():
+            var = f"IVR_CONTACT_{name.upper()}"
+            if isinstance(raw, flowfile.ContactFile):
+                target, var = raw.number, raw.env or var
+            else:
+                target = raw
+            overridden = self.env.get(var, "").strip()
+            line = self.line("contacts", name)
+            if not target.strip() and not overridden:
+                self.problem(line, None, f"contact {name!r} has no number")
+            elif not _DIALABLE.fullmatch(overridden or target.strip()):
+                said = (
+                    f"{var}={overridden!r} (overriding contact {name!r})"
+                    if overridden
+                    else f"contact {name!r}: {target!r}"
+                )
+                self.problem(line, None, f"{said} is not dialable: use E.164 like +78002001441, or sip:, client:")
+            result[name] = Contact(name=name, target=(overridden or target).strip(), env=var)
+        return result
+
+    def schedules(self, default_tz: str) -> dict[str, schedule.Schedule]:
+        result = {}
+        for name, raw in self.shape.schedules.items():
+            weekly = {schedule.WEEKDAYS.index(day): schedule.parse_intervals(v) for day, v in raw.hours.items()}
+            moved = schedule.parse_intervals(raw.moved_workday) if raw.moved_workday else weekly.get(0, ())
+            result[name] = schedule.Schedule(
+                name=name,
+                timezone=raw.timezone or default_tz,
+                weekly=MappingProxyType(weekly),
+                country=raw.calendar,
+                working_on=frozenset(raw.working_on),
+                closed_on=frozenset(raw.closed_on),
+                moved_workday=moved,
+                overrides=MappingProxyType({d: schedule.parse_day_hours(v) for d, v in raw.overrides.items()}),
+                shorten_before_holidays=raw.shorten_before_holidays,
+            )
+        return result
+
+    def allowances(self, default_tz: str) -> dict[str, AllowanceRule]:
+        result = {}
+        for name, raw in self.shape.allowances.items():
+            month, day = (int(x) for x in raw.anchor.split("-"))
+            result[name] = AllowanceRule(name, raw.limit, raw.period, month, day, raw.timezone or default_tz)
+        return result
+
+    def programme(self) -> Programme | None:
+        p = self.shape.programme
+        return None if p is None else Programme(start=p.start, end=p.end, inactive=p.inactive)
+
+    def callbacks(self, settings: Settings) -> Callbacks | None:
+        c = self.shape.callbacks
+        if c is None:
+            return None
+        p = c.policy
+        policy = CallbackPolicy(p.attempts, p.spacing, p.give_up, p.at_once)
+        operator = self.shape.nodes.get(settings.operator)
+        contact = str(getattr(operator, "contact", ""))
+        default = contact if contact in c.lines else next(iter(c.lines))
+        return Callbacks(MappingProxyType(dict(c.lines)), c.machine, policy, default)
+
+    def failures(self, raw: flowfile.FailuresFile | None, key: str, node: str, settings: Settings) -> Failures:
+        limit = raw.limit if raw and raw.limit else settings.attempts
+        fallback = (raw.fallback if raw else None) or settings.operator
+        if not fallback:
+            what = "silence" if key == "no_input" else "wrong input"
+            fix = f"set `{key}.fallback` or settings.operator"
+            self.problem(self.line("nodes", node), node, f"no {what} handling: {fix}")
+        return Failures(limit=limit, fallback=fallback)
+
+    def node(self, node_id: str, raw: flowfile.NodeFile, settings: Settings) -> AnyNode:
+        base: dict[str, Any] = {"id": node_id, "line": self.line("nodes", node_id) or 0}
+        match raw:
+            case flowfile.MenuFile():
+                options = tuple(
+                    Option(key=key, to=o)
+                    if isinstance(o, str)
+                    else Option(key=key, to=o.to, keywords=tuple(w.lower() for w in o.say))
+                    for key, o in raw.options.items()
+                )
+                return Menu(
+                    **base,
+                    prompt=raw.prompt,
+                    reprompt=raw.reprompt or raw.prompt,
+                    options=options,
+                    invalid=self.failures(raw.invalid, "invalid", node_id, settings),
+                    no_input=self.failures(raw.no_input, "no_input", node_id, settings),
+                    speech=raw.speech,
+                )
+            case flowfile.MessageFile():
+                return Message(**base, say=raw.say, next=raw.next)
+            case flowfile.AskFile():
+                return Ask(
+                    **base,
+                    input=raw.input,
+                    store=raw.store,
+                    prompt=raw.prompt,
+                    confirm=raw.input != "speech" if raw.confirm is None else raw.confirm,
+                    retry=raw.retry or raw.prompt,
+                    next=raw.next,
+                    invalid=self.failures(raw.invalid, "invalid", node_id, settings),
+                    no_input=self.failures(raw.no_input, "no_input", node_id, settings),
+                    min_length=raw.min_length,
+                    max_length=raw.max_length,
+                    finish_on_key=raw.finish_on_key,
+                    hints=tuple(raw.hints),
+                    timeout=raw.timeout,
+                )
+            case flowfile.BranchFile():
+                what, _, subject = raw.on.partition(":")
+                return Branch(
+                    **base, on=what, subject=subject, cases=MappingProxyType(dict(raw.cases)), default=raw.default
+                )
+            case flowfile.AllowanceNodeFile():
+                return Allowance(
+                    **base,
+                    allowance=raw.allowance,
+                    key=raw.key,
+                    request=raw.request,
+                    fields=tuple(raw.fields),
+                    granted=raw.granted,
+                    used_up=raw.used_up,
+                )
+            case flowfile.RegisterFile():
+                return Register(
+                    **base, request=raw.request, fields=tuple(raw.fields), contact=raw.contact, next=raw.next
+                )
+            case flowfile.TransferFile():
+                return Transfer(
+                    **base,
+                    contact=raw.contact,
+                    say=raw.say or "",
+                    timeout=raw.timeout or settings.dial_timeout,
+                    outcomes=MappingProxyType({str(k): v for k, v in raw.outcomes.items()}),
+                    anonymous=raw.anonymous,
+                )
+            case flowfile.HangupFile():
+                return Hangup(**base, say=raw.say)
+        raise AssertionError(f"a node kind without a model: {raw!r}")
+
+
+def revision_of(text: str) -> str:
+    """The revision of a flow file: a short hash of its text."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+
+
+def load(
+    path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None, text: str | None = None
+) -> Flow:
+    """Read and validate a flow file; raises FlowError listing every problem found.
+
+    The shape is checked first, all of it at once; what needs the whole flow (targets, reachability)
+    is checked once the shape is right, so a broken node is reported once, not again at every node
+    that leads to it. `text` is the file's text when it is already read (an earlier revision kept in
+    the database); its revision is the hash of that text.
+    """
+    env = os.environ if env is None else env
+    source = Path(path) if path is not None else BUNDLED_FLOW
+    file = str(source)
+    if text is None:
+        text = read_text(source)
+    doc = load_yaml(source, text)
+    try:
+        shape = flowfile.FlowFile.model_validate(doc)
+    except ValidationError as exc:
+        raise FlowError(_sorted(flowfile.problems(exc, doc, file))) from None
+    b = _Builder(shape, doc, file, env)
+    settings = b.settings()
+    flow = Flow(
+        name=shape.flow or source.stem,
+        path=file,
+        settings=settings,
+        contacts=MappingProxyType(b.contacts()),
+        schedules=MappingProxyType(b.schedules(settings.timezone)),
+        allowances=MappingProxyType(b.allowances(settings.timezone)),
+        programme=b.programme(),
+        callbacks=b.callbacks(settings),
+        nodes=MappingProxyType({node_id: b.node(node_id, raw, settings) for node_id, raw in shape.nodes.items()}),
+        revision=revision_of(text),
+    )
+    problems = b.problems + validate(flow, doc, file)
+    if problems:
+        raise FlowError(_sorted(problems))
+    return flow
+
+
+def _sorted(problems: list[FlowProblem]) -> list[FlowProblem]:
+    return sorted(problems, key=lambda p: (p.line or 0, p.node or ""))

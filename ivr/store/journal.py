@@ -1,0 +1,149 @@
+"""The call journal: every webhook appends an event; Twilio's status callback folds them into one row.
+
+A call's row keeps when it started and ended, the path of nodes, where it last waited, how it
+ended, and facts for reports: schedules found closed, transfer outcomes, requests, allowances. A
+call that reaches an anonymous node (the psychologist) keeps only that such a call happened, in
+which hour, and nothing else: its earlier events are dropped when it turns anonymous.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from ivr.engine.core import CallState, Input, Turn
+from ivr.flow.model import Allowance, Ask, Branch, Flow, Hangup, Menu, Register, Transfer
+from ivr.store.database import Event, Store, aware, events, flow_revisions, journal, turns, utc
+
+MAX_PATH = 200  # nodes kept per call
+
+
+def facts(flow: Flow, before: CallState | None, given: Input, turn: Turn, now: datetime) -> list[dict[str, Any]]:
+    """What a turn tells a report: closed schedules, dial outcomes, requests, allowance decisions."""
+    found: list[dict[str, Any]] = []
+    if before is not None and given.kind == "dial":
+        node = flow.nodes.get(before.node)
+        if isinstance(node, Transfer):
+            found.append({"type": "dial", "contact": node.contact, "outcome": given.text or "failed"})
+    for a, b in zip(turn.path, turn.path[1:], strict=False):
+        node = flow.nodes.get(a)
+        if (
+            isinstance(node, Branch)
+            and node.on == "schedule"
+            and b in (node.cases.get("closed"), node.cases.get("emergency"))
+        ):
+            found.append({"type": "closed", "schedule": node.subject, "at": now.isoformat()})
+        elif isinstance(node, Allowance):
+            granted = b == node.granted
+            found.append({"type": "allowance", "allowance": node.allowance, "granted": granted})
+            if granted:
+                found.append({"type": "request", "kind": node.request})
+        elif isinstance(node, Register) and b == node.next:
+            found.append({"type": "request", "kind": node.request})
+    return found
+
+
+def _branch(flow: Flow, path: list[str]) -> str | None:
+    """The node the main menu first led to."""
+    main = flow.settings.main_menu
+    for here, after in itertools.pairwise(path):
+        if here == main and after != main:
+            return after
+    return None
+
+
+def event(
+    flow: Flow, call_sid: str, step: int, before: CallState | None, given: Input, turn: Turn, now: datetime
+) -> Event:
+    """The journal's event for one answered webhook: the nodes passed and the kind of input, never values."""
+    if turn.state.anonymous:
+        hour = now.replace(minute=0, second=0, microsecond=0)
+        return Event(call_sid, step, hour, "", "[]", None, anonymous=True)
+    found = facts(flow, before, given, turn, now)
+    path = json.dumps(list(turn.path))
+    return Event(call_sid, step, now, given.kind, path, json.dumps(found) if found else None, False, flow.revision)
+
+
+def _how_it_ended(flow: Flow, last_node: str | None, status: str) -> str:
+    node = flow.nodes.get(last_node or "")
+    if isinstance(node, Hangup):
+        return "goodbye"
+    if isinstance(node, Transfer):
+        return "transferred"
+    if isinstance(node, Menu | Ask):
+        return "abandoned"
+    return status or "ended"
+
+
+def row(flow: Flow, taken: list[Event], status: str, duration: int | None, now: datetime) -> dict[str, Any]:
+    """The journal row of a finished call, folded from its events (oldest first)."""
+    anonymous = next((event for event in taken if event.anonymous), None)
+    if anonymous is not None:
+        return {"anonymous": True, "started_at": utc(aware(anonymous.at)), "end": "anonymous"}
+    path: list[str] = []
+    found: list[Any] = []
+    for event in taken:
+        for node in json.loads(event.path):
+            if not path or path[-1] != node:
+                path.append(node)
+        if event.facts:
+            found += json.loads(event.facts)
+    last_node = path[-1] if path else None
+    started = aware(taken[0].at)
+    return {
+        "call_sid": taken[0].call_sid,
+        "started_at": utc(started),
+        "ended_at": utc(now),
+        "duration": duration if duration is not None else int((now - started).total_seconds()),
+        "anonymous": False,
+        "path": json.dumps(path[-MAX_PATH:]),
+        "facts": json.dumps(found),
+        "branch": _branch(flow, path),
+        "last_node": last_node,
+        "end": _how_it_ended(flow, last_node, status),
+        "revision": taken[0].revision,
+    }
+
+
+FlowOf = Callable[[str | None], Flow]  # the flow of a revision
+
+
+def finish(store: Store, flow: Flow | FlowOf, call_sid: str, status: str, duration: int | None, now: datetime) -> bool:
+    """Fold a finished call's events into its journal row (read with the flow of the revision the
+    call was on) and forget them; False when the call had none (nothing was written)."""
+    flow_of: FlowOf = flow if callable(flow) else lambda _revision: flow
+
+    def fold(taken: list[Event]) -> dict[str, Any]:
+        return row(flow_of(taken[0].revision), taken, status, duration, now)
+
+    return store.fold(call_sid, fold)
+
+
+def purge(store: Store, flow: Flow | FlowOf, now: datetime, keep_days: int, turns_hours: float = 24) -> int:
+    """Close the rows of calls silent for a day (no status callback came), drop stored turns older
+    than `turns_hours`, and delete journal rows older than `keep_days`; returns the rows deleted."""
+    stale = utc(now - timedelta(days=1))
+    silent = sa.select(events.c.call_sid).group_by(events.c.call_sid).having(sa.func.max(events.c.at) < stale)
+    with store.connection() as conn, store.reading(conn):
+        calls = [call_sid for (call_sid,) in conn.execute(silent).all()]
+    for call_sid in calls:
+        finish(store, flow, call_sid, "no status callback", None, now)
+    current = flow.revision if not callable(flow) else ""
+    with store.begin() as conn:
+        conn.execute(turns.delete().where(turns.c.created_at < utc(now - timedelta(hours=turns_hours))))
+        # A revision no call is on any more (and not the one new calls get) is not needed again.
+        in_use = sa.select(events.c.revision).where(events.c.revision.is_not(None)).distinct()
+        conn.execute(
+            flow_revisions.delete().where(
+                flow_revisions.c.revision != current,
+                flow_revisions.c.revision.not_in(in_use),
+                flow_revisions.c.created_at < stale,
+            )
+        )
+        cutoff = utc(now - timedelta(days=keep_days))
+        return int(conn.execute(journal.delete().where(journal.c.started_at < cutoff)).rowcount)
