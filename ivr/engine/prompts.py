@@ -1,4 +1,4 @@
-"""Prompt templates: `{reference}`, `{policy}`, `{contact:desk}` filled in with Russian words."""
+"""Prompt templates filled in with Russian words (the syntax is `ivr.flow.templates`)."""
 
 from __future__ import annotations
 
@@ -6,17 +6,6 @@ import string
 from collections.abc import Mapping
 
 from ivr.engine import speech
-
-# Values the engine itself provides, beside the names that `ask` nodes store.
-ENGINE_VALUES = frozenset(
-    {"reference", "next_opening", "used_on", "next_period", "value", "last_transfer", "last_attempt"}
-)
-
-
-def placeholders(template: str) -> list[tuple[str, str]]:
-    """(name, spec) of every `{name:spec}` in a template; raises ValueError on broken braces."""
-    return [(name, spec or "") for _, name, spec, _ in string.Formatter().parse(template) if name is not None]
-
 
 _CONTACT = object()
 

@@ -33,9 +33,8 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
-from ivr.engine import prompts
 from ivr.errors import FlowProblem
-from ivr.flow import schedule
+from ivr.flow import schedule, templates
 from ivr.flow.model import DIAL_STATUSES, DialOutcome, Period
 from ivr.flow.yamlsrc import Located
 
@@ -64,7 +63,7 @@ def _speakable(text: str) -> str:
     if not text.strip():
         raise ValueError("is empty: the caller would hear nothing")
     try:
-        prompts.placeholders(text)
+        templates.placeholders(text)
     except ValueError as exc:
         raise ValueError(f"has a broken placeholder: {exc}") from None
     return text

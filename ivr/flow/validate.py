@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ivr.engine import prompts
 from ivr.errors import FlowProblem
+from ivr.flow import templates
 from ivr.flow.flowfile import did_you_mean
 from ivr.flow.model import (
     WAITING_KINDS,
@@ -122,7 +122,7 @@ def _validate(r: _Problems, flow: Flow, doc: Located) -> None:
         roots.append(machine)
 
     stored = {n.store for n in flow.nodes.values() if isinstance(n, Ask)}
-    known_values = stored | prompts.ENGINE_VALUES
+    known_values = stored | templates.ENGINE_VALUES
     broken = False  # a target that is no node: the root cause of whatever then looks unreachable
     for node in flow.nodes.values():
         for field_name, target in targets(flow, node):
@@ -184,7 +184,7 @@ def _check_references(r: _Problems, flow: Flow, node: AnyNode, stored: set[str],
         template = getattr(node, field_name, None)
         if not isinstance(template, str):
             continue
-        for name, spec in prompts.placeholders(template):
+        for name, spec in templates.placeholders(template):
             if name == "contact":
                 if spec not in flow.contacts:
                     r.problem(node.line, node.id, f"{field_name}: {{contact:{spec}}} names no contact")
