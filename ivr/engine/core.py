@@ -71,22 +71,16 @@ class CallState:
         return cls(node=str(data["n"]), values=MappingProxyType(values), spoken=MappingProxyType(spoken), **fields)
 
     def at(self, node: str, **reset: Any) -> CallState:
-        """The same state at another node (with `reset` fields changed too): `dataclasses.replace`
-        without its per-field calls, since a webhook moves the state through several nodes."""
+        """The same state at another node, with `reset` fields changed too."""
         unknown = reset.keys() - _DEFAULTS.keys()
         if unknown:
             raise TypeError(f"CallState has no field {sorted(unknown)[0]!r} to reset")
-        return self._but(node=node, **reset)
-
-    def _but(self, **fields: Any) -> CallState:
-        twin = object.__new__(CallState)
-        twin.__dict__.update(self.__dict__, **fields)
-        return twin
+        return replace(self, node=node, **reset)
 
     def remember(self, name: str, value: str, spoken: str | None = None) -> CallState:
         values = MappingProxyType({**self.values, name: value})
         said = MappingProxyType({**self.spoken, name: value if spoken is None else spoken})
-        return self._but(values=values, spoken=said)
+        return replace(self, values=values, spoken=said)
 
 
 _PACKED = (("p", "phase"), ("i", "invalid"), ("q", "silence"), ("w", "pending"), ("a", "anonymous"))

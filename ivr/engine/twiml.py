@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
-from xml.sax.saxutils import escape
 
 from twilio.twiml.voice_response import Dial as DialVerb
 from twilio.twiml.voice_response import VoiceResponse
 
-from ivr.engine.core import CallState, Dial, End, Gather, Turn
+from ivr.engine.core import Dial, End, Gather, Turn
 from ivr.engine.studio import Recordings
 from ivr.flow.model import Settings
 
-_NO_STATE = CallState(node="")
-_QUOTE = {'"': "&quot;"}
-_MEDIA = "IVR-MEDIA-URL"  # stands for where the recordings are served, in a document being built
 
-
-def _speak(parent: Any, text: str, voice: dict[str, str], recordings: Recordings | None) -> None:
+def _speak(parent: Any, text: str, voice: dict[str, str], recordings: Recordings | None, media_url: str) -> None:
     """Say a text; with recordings, play the pieces a studio recorded and say the rest (the values)."""
     pieces = getattr(text, "pieces", None)
     if not recordings or pieces is None:
@@ -36,7 +30,7 @@ def _speak(parent: Any, text: str, voice: dict[str, str], recordings: Recordings
         file = recordings.file_for(words) if recordable else None
         if file:
             flush()
-            parent.play(f"{_MEDIA}/{file}")
+            parent.play(f"{media_url}/{file}")
         else:
             pending.append(words)
     flush()
@@ -59,7 +53,7 @@ def render(
     response = VoiceResponse()
     voice = {"voice": settings.voice, "language": settings.language}
     for text in turn.say:
-        _speak(response, text, voice, recordings)
+        _speak(response, text, voice, recordings, media_url)
     action = turn.action
     if isinstance(action, Gather):
         speech = "speech" in action.input
@@ -78,7 +72,7 @@ def render(
             speech_timeout=(3 if action.input == "speech" else 2) if speech else None,
         )
         for text in action.prompt:
-            _speak(gather, text, voice, recordings)
+            _speak(gather, text, voice, recordings, media_url)
         # Belt and braces: should the Gather ever fall through, the caller still comes back to us.
         response.redirect(action_url, method="POST")
     elif isinstance(action, Dial):
@@ -86,44 +80,7 @@ def render(
         _dial_target(dial, action.target)
     elif isinstance(action, End):
         response.hangup()
-    return _with_media(str(response), recordings, media_url)
-
-
-def _with_media(document: str, recordings: Recordings | None, media_url: str) -> str:
-    """The document with where recordings are served filled in (only a document with recordings has it)."""
-    return document.replace(_MEDIA, escape(media_url, _QUOTE)) if recordings else document
-
-
-_ACTION = "IVR-ACTION-URL"  # stands for the action URL in a cached document
-
-
-class Renderer:
-    """Renders turns for one flow's settings, each distinct (speech, action) once: the document is
-    kept with a stand-in for the action URL, which differs in every webhook (it carries the seal),
-    and for where recordings are served (it depends on the host the request came to)."""
-
-    def __init__(self, settings: Settings, recordings: Recordings | None = None, size: int = 4096) -> None:
-        self.recordings = recordings or None
-
-        @lru_cache(maxsize=size)
-        def template(say: tuple[str, ...], action: Gather | Dial | End | None, _key: object) -> tuple[str, ...]:
-            turn = Turn(state=_NO_STATE, say=say, action=action)
-            document = render(turn, settings, _ACTION, self.recordings, _MEDIA)
-            return tuple(document.split(_ACTION))  # in Gather's and Dial's action, and in Redirect
-
-        self._template = template
-
-    def render(self, turn: Turn, action_url: str, media_url: str = "") -> str:
-        """The same document as `render(turn, settings, action_url, recordings, media_url)`."""
-        # With recordings, two phrases of the same words may be cut differently: their pieces count.
-        key = _pieces(turn) if self.recordings else None
-        document = escape(action_url, _QUOTE).join(self._template(turn.say, turn.action, key))
-        return _with_media(document, self.recordings, media_url)
-
-
-def _pieces(turn: Turn) -> tuple[object, ...]:
-    prompt = turn.action.prompt if isinstance(turn.action, Gather) else ()
-    return tuple(getattr(text, "pieces", None) for text in (*turn.say, *prompt))
+    return str(response)
 
 
 def emergency(settings: Settings, apology: str, target: str, action_url: str) -> str:
@@ -138,9 +95,9 @@ def emergency(settings: Settings, apology: str, target: str, action_url: str) ->
 def goodbye(settings: Settings, text: str, recordings: Recordings | None = None, media_url: str = "") -> str:
     """Say a last sentence and hang up."""
     response = VoiceResponse()
-    _speak(response, text, {"voice": settings.voice, "language": settings.language}, recordings)
+    _speak(response, text, {"voice": settings.voice, "language": settings.language}, recordings, media_url)
     response.hangup()
-    return _with_media(str(response), recordings, media_url)
+    return str(response)
 
 
 def empty() -> str:

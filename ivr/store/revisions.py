@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ivr.engine import studio, twiml
+from ivr.engine import studio
 from ivr.errors import FlowError
 from ivr.flow import loader as flows
 from ivr.flow.model import Flow, Menu
@@ -28,12 +28,11 @@ log = logging.getLogger("ivr.revisions")
 
 @dataclass(frozen=True)
 class Version:
-    """One revision of the flow, ready to answer: the flow, its recordings, its TwiML renderer."""
+    """One revision of the flow, ready to answer: the flow, its text and its recordings."""
 
     flow: Flow
     source: str
     recordings: studio.Recordings | None
-    renderer: twiml.Renderer
 
 
 class Revisions:
@@ -59,7 +58,7 @@ class Revisions:
 
     def _version(self, flow: Flow, source: str) -> Version:
         recordings = studio.Recordings.scan(flow, self.prompts_dir) or None
-        return Version(flow, source, recordings, twiml.Renderer(flow.settings, recordings))
+        return Version(flow, source, recordings)
 
     def _file_stamp(self) -> tuple[int, int] | None:
         try:

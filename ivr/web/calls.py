@@ -244,7 +244,7 @@ class CallHandler:
         """The turn's TwiML, its action URL, and what that URL carries."""
         carried = Opened(hook.root, hook.step + 1, turn.state, v.flow.revision)
         url = self.action_url(hook.root, hook.call_sid, carried.step, turn.state, carried.revision)
-        return v.renderer.render(turn, url, hook.media), url, carried
+        return twiml.render(turn, v.flow.settings, url, v.recordings, hook.media), url, carried
 
     def _goodbye(self, v: Version, text: str, media: str) -> str:
         phrase = prompts.render(v.flow.text(text), {}, {})
