@@ -302,8 +302,8 @@ def test_a_step_number_that_is_no_plain_number_is_a_lost_call_said_politely(clie
 
 
 def test_webhook_paths_answer_as_flask_routing_did(client: Any) -> None:
-    """The webhooks are served in front of Flask (`ivr.web.Webhooks`): a trailing slash, HEAD and
-    OPTIONS are answered as Flask's routing answered them, and other paths still reach Flask."""
+    """A trailing slash, HEAD and OPTIONS are answered as Flask's routing answers them, and other
+    paths reach their own views."""
     plain, slashed = post(client, "/voice", CallSid="CA31"), post(client, "/voice/", CallSid="CA32")
     assert unsealed(plain.get_data(as_text=True)) == unsealed(slashed.get_data(as_text=True))
     assert parse(post(client, "/voice/status/", CallSid="CA31", CallStatus="completed")).find("*") is None
@@ -319,10 +319,10 @@ def test_webhook_paths_answer_as_flask_routing_did(client: Any) -> None:
 def test_a_crash_outside_the_call_handler_still_answers_twiml(
     client: Any, monkeypatch: pytest.MonkeyPatch, caplog: Any
 ) -> None:
-    def broken(request: Any) -> Any:
+    def broken(values: Any) -> Any:
         raise RuntimeError("broken parser")
 
-    monkeypatch.setattr("ivr.web.parameters.values", broken)
+    monkeypatch.setattr("ivr.web.voice.caller_input", broken)
     root = parse(post(client, "/voice/step/1/main", CallSid="CA34"))
     assert root.find("Dial/Number").text == "+78002001441"  # type: ignore[union-attr]
     assert "unexpected error on /voice/step/1/main" in caplog.text

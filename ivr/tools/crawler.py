@@ -187,7 +187,7 @@ class _InProcessBackend:
     """The app in this process: calls are forked with their server-side state at every branch."""
 
     def __init__(self, app: Any, flow: Flow, on_nodes: Callable[[str, tuple[str, ...]], None]) -> None:
-        from ivr.web.voice import Runtime
+        from ivr.web.runtime import Runtime
 
         self.app = app
         self.flow = flow

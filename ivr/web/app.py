@@ -16,8 +16,10 @@ from ivr.engine.seal import KeyRing
 from ivr.errors import ConfigError, reason
 from ivr.store.database import Store
 from ivr.store.revisions import Revisions
+from ivr.web import errors, probes, voice
 from ivr.web.calls import CallHandler
-from ivr.web.voice import Runtime, Webhooks, bp, install_error_pages
+from ivr.web.paths import Paths, StepConverter
+from ivr.web.runtime import Runtime
 
 log = logging.getLogger("ivr")
 
@@ -46,26 +48,28 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     env = app.config.get("ENV_OVERRIDES") or os.environ
     revisions = Revisions(app.config["FLOW"], env, app.config["PROMPTS_DIR"], watch=_flag(app.config["WATCH_FLOW"]))
     url = database_url({"DATABASE_URL": app.config["DATABASE_URL"], "INSTANCE_PATH": app.instance_path})
+    # Twilio does not follow redirects on webhooks: never answer "/voice//x" or "/voice/" with a 308.
+    app.url_map.merge_slashes = False
+    app.url_map.strict_slashes = False
+    app.url_map.converters["step"] = StepConverter
+    app.register_blueprint(voice.bp)
+    app.register_blueprint(probes.bp)
+    errors.register(app)
     store = Store(url, busy_timeout=app.config["DB_BUSY_TIMEOUT"])
     allow_clock = app.config["ALLOW_SIMULATED_CLOCK"]
-    keys, max_steps = _state_keys(app), app.config["MAX_CALL_STEPS"]
-    handler = CallHandler(revisions, store, keys, max_steps=max_steps)
+    keys, max_steps, paths = _state_keys(app), app.config["MAX_CALL_STEPS"], Paths(app.url_map)
+    handler = CallHandler(revisions, store, keys, paths, max_steps=max_steps)
     sandbox_url = simulated_database_url(
         {"DATABASE_URL": url, "SIMULATED_DATABASE_URL": app.config["SIMULATED_DATABASE_URL"]}, app.instance_path
     )
 
     def make_sandbox() -> CallHandler:
-        return CallHandler(revisions, Store(sandbox_url, busy_timeout=store.busy_timeout), keys, max_steps=max_steps)
+        sandbox = Store(sandbox_url, busy_timeout=store.busy_timeout)
+        return CallHandler(revisions, sandbox, keys, paths, max_steps=max_steps)
 
     app.extensions["ivr"] = Runtime(
         handler, allow_simulated_clock=allow_clock, make_sandbox=None if sandbox_url == url else make_sandbox
     )
-    # Twilio does not follow redirects on webhooks: never answer "/voice//x" or "/voice/" with a 308.
-    app.url_map.merge_slashes = False
-    app.url_map.strict_slashes = False
-    app.register_blueprint(bp)
-    install_error_pages(app)
-    app.wsgi_app = Webhooks(app, app.wsgi_app)  # type: ignore[method-assign]
     if app.config["SIMULATOR"]:
         from ivr.web import webphone
 

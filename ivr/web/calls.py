@@ -13,8 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
-from functools import lru_cache
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from sqlalchemy.exc import IntegrityError
 
@@ -26,10 +25,9 @@ from ivr.flow.model import Flow
 from ivr.store import allowance, callbacks, journal, requests
 from ivr.store.database import Event, Store, Transaction, forget_call
 from ivr.store.revisions import Revisions, Version
+from ivr.web.paths import Paths
 
 MAX_STEPS = 500  # webhooks in one call; beyond that the call is ended politely
-STEP_PATH = "/voice/step"  # action URLs: {root}/voice/step/{step}/{node}?s={sealed state}
-CALLBACK_PATH = "/voice/callback"  # a call-back call's webhook: {root}/voice/callback?t={sealed ticket}
 
 
 @dataclass(frozen=True)
@@ -95,12 +93,6 @@ class _Closures(Mapping[str, str]):
         return len(self._all())
 
 
-@lru_cache(maxsize=4096)
-def _segment(node: str) -> str:
-    """A node id as a path segment of action URLs (node ids are the flow's, never a caller's)."""
-    return quote(node, safe="")
-
-
 def _bound_to(call_sid: str, step: int, node: str, revision: str) -> bytes:
     return f"{call_sid}\x00{step}\x00{node}\x00{revision}".encode()
 
@@ -109,8 +101,11 @@ class CallHandler:
     """Serves the webhooks of every call of a flow against one store, with one key ring; each call
     on the flow revision it started on (`revisions`)."""
 
-    def __init__(self, revisions: Revisions, store: Store, keys: KeyRing, max_steps: int = MAX_STEPS) -> None:
+    def __init__(
+        self, revisions: Revisions, store: Store, keys: KeyRing, paths: Paths, max_steps: int = MAX_STEPS
+    ) -> None:
         self.revisions = revisions
+        self.paths = paths
         self.store = store
         self.keys = keys
         self.max_steps = max_steps
@@ -131,7 +126,7 @@ class CallHandler:
         """Where the call's next webhook goes, carrying its state sealed for that very step."""
         revision = revision or self.revisions.revision
         seal = self.keys.seal(state.pack(), _bound_to(call_sid, step, state.node, revision))
-        return f"{root}{STEP_PATH}/{step}/{_segment(state.node)}?s={seal}&r={revision}"
+        return root + self.paths.build("voice.step", {"number": step, "node": state.node, "s": seal, "r": revision})
 
     def state_of(self, call_sid: str, step: int, node: str, seal: str, revision: str = "") -> CallState | None:
         """The state a seal carries, or None when it is broken, forged or not this call's step."""
@@ -147,14 +142,15 @@ class CallHandler:
     def opened(self, url: str, call_sid: str) -> Opened | None:
         """What an action URL of ours carries for `call_sid` (the crawler looks so), or None."""
         parts = urlsplit(url)
-        root, found, rest = parts.path.partition(STEP_PATH + "/")
-        step, _, node = rest.partition("/")
-        if not found or not step.isdecimal():
+        found = self.paths.match(parts.path)
+        if found is None or found[1] != "voice.step" or found[2]["number"] < 0:
             return None
+        root, _, arguments = found
+        step, node = arguments["number"], arguments["node"]
         query = parse_qs(parts.query)
         seal, revision = query.get("s", [""])[0], query.get("r", [""])[0]
-        state = self.state_of(call_sid, int(step), node, seal, revision)
-        return Opened(root, int(step), state, revision) if state is not None else None
+        state = self.state_of(call_sid, step, node, seal, revision)
+        return Opened(root, step, state, revision) if state is not None else None
 
     def reseal(self, opened: Opened, twin_sid: str) -> str:
         """An opened action URL for a twin of the call under another CallSid (the crawler forks so)."""
@@ -211,8 +207,8 @@ class CallHandler:
 
     def callback_urls(self, base: str, ticket: callbacks.Ticket) -> tuple[str, str]:
         """The webhook and the status callback of a call-back attempt's call, its ticket sealed in both."""
-        sealed = quote(ticket.seal(self.keys), safe="")
-        return f"{base}{CALLBACK_PATH}?t={sealed}", f"{base}{CALLBACK_PATH}/status?t={sealed}"
+        query = {"t": ticket.seal(self.keys)}
+        return base + self.paths.build("voice.callback", query), base + self.paths.build("voice.callback_status", query)
 
     def _call_back(self, flow: Flow, hook: Webhook, closures: engine.Closures) -> tuple[str, Turn]:
         ticket = callbacks.Ticket.open(self.keys, hook.ticket)

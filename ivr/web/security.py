@@ -8,8 +8,7 @@ from urllib.parse import quote
 
 from flask import Request
 from twilio.request_validator import RequestValidator
-
-from ivr.web.parameters import form
+from werkzeug.datastructures import MultiDict
 
 log = logging.getLogger("ivr.security")
 
@@ -43,7 +42,7 @@ def signature_problem(request: Request, token: str, public_url: str | None) -> s
     signature = request.headers.get("X-Twilio-Signature", "")
     if not signature:
         return "no X-Twilio-Signature header"
-    params = form(request)
+    params: MultiDict[str, str] = request.form
     validator = RequestValidator(token)
     urls = signed_urls(request, public_url)
     if hmac.compare_digest(validator.compute_signature(urls[0], params).encode(), signature.encode()):
