@@ -172,7 +172,7 @@ def crawl_seconds(url: str) -> float:
 
 def fill_history(url: str, rows: int) -> None:
     """Store `rows` of history in every table that grows: events, turns, journal, requests, allowances."""
-    from ivr.store.database import allowance_audit, allowance_uses, events, journal, requests, turns
+    from ivr.store.tables import allowance_audit, allowance_uses, events, journal, requests, turns
 
     app = quiet_app(url)
     engine = app.extensions["ivr"].handler.store.engine

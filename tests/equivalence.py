@@ -22,7 +22,7 @@ import sqlalchemy as sa
 
 from ivr.simulator import Simulator, SimulatorError
 from ivr.simulator.console import parse_token, perform
-from ivr.store.database import allowance_audit, allowance_uses, journal, requests
+from ivr.store.tables import allowance_audit, allowance_uses, journal, requests
 
 MSK = ZoneInfo("Europe/Moscow")
 CALLS = 600

@@ -15,8 +15,7 @@ from click.testing import CliRunner
 from ivr.cli.core import main
 from ivr.engine.core import RequestEffect, SpendEffect
 from ivr.flow.model import AllowanceRule
-from ivr.store import allowance
-from ivr.store.database import Store
+from ivr.store import Store, allowance
 from tests.conftest import MONDAY_10
 
 MSK = ZoneInfo("Europe/Moscow")
@@ -36,8 +35,8 @@ def store(ivr_databases: Any) -> Store:
 
 
 def spend(store: Store, sid: str, at: datetime, policy: str = "555555") -> Any:
-    with store.transaction() as tx:
-        return allowance.spend(tx, sid, effect(at, policy), at)
+    with store.begin() as conn:
+        return allowance.spend(conn, sid, effect(at, policy), at)
 
 
 def test_grants_at_the_last_and_first_second_of_two_policy_years(store: Store) -> None:

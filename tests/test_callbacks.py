@@ -19,9 +19,8 @@ from ivr.cli.core import main
 from ivr.engine.seal import KeyRing
 from ivr.flow import loader as flows
 from ivr.simulator import Simulator
-from ivr.store import callbacks
+from ivr.store import Store, callbacks
 from ivr.store.callbacks import CallBack, Ticket
-from ivr.store.database import Store
 from tests.conftest import AUTH_TOKEN, STATE_KEY, action_of
 from tests.replay import Recorded
 

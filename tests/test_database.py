@@ -14,8 +14,9 @@ from freezegun import freeze_time
 
 from ivr import create_app
 from ivr.cli.core import main
+from ivr.store import make_engine
 from ivr.store import schema as database
-from ivr.store.database import make_engine, metadata
+from ivr.store.tables import metadata
 from tests.conftest import MONDAY_10, SignedClient
 
 CLOCK = {"ivr.clock": MONDAY_10}
@@ -186,38 +187,64 @@ def test_a_webhook_connection_that_died_is_replaced_and_the_effect_is_made_once(
     sim: Any, app: Any, requests_of: Any
 ) -> None:
     store = app.extensions["ivr"].handler.store
+    store.dispose()
+    opened: list[Any] = []  # every DB-API connection the pool opens from now on
+    sa.event.listen(store.engine, "connect", lambda dbapi, _record: opened.append(dbapi))
     call = sim.call(at=MONDAY_10)
     call.press("1").press("123456#").press("1").say("Иванов").press("1").say("кашель")
-    raw = store._appender.connection  # the thread's own connection, which the webhooks wrote on
-    assert raw is not None
+    assert opened
     if store.sqlite:
-        raw.dbapi_connection.close()  # as if it were cut under us
-    else:  # the server ends the session, as a restart or an idle-connection timeout does
-        pid = raw.dbapi_connection.info.backend_pid
-        with store.engine.begin() as conn:
-            conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        for raw in opened:
+            raw.close()  # as if it were cut under us
+    else:  # the server ends the sessions, as a restart or an idle-connection timeout does
+        admin = sa.create_engine(store.engine.url, poolclass=sa.pool.NullPool)
+        with admin.begin() as conn:
+            for raw in opened:
+                conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": raw.info.backend_pid})
+        admin.dispose()
+    dead = len(opened)
     call.press("1")  # confirms the phone: registers the desk request on a new connection
     assert "Заявка зарегистрирована" in call.heard and call.dialed == ["+78002001441"]
     assert len(requests_of("desk")) == 1
-    assert store._appender.connection is not raw
+    assert len(opened) > dead
 
 
 def test_on_postgresql_requests_wait_for_the_wal_flush_and_journal_appends_do_not(ivr_databases: Any) -> None:
-    from ivr.store.database import Store
+    from ivr.store import Store
 
     store = Store(ivr_databases())
     if store.sqlite:
         pytest.skip("PostgreSQL's synchronous_commit (SQLite's synchronous is NORMAL for every write)")
-    with store.transaction() as tx:  # a webhook's effect: a request, an allowance use
-        tx.cursor.execute("SHOW synchronous_commit")
-        assert tx.cursor.fetchone()[0] == "on"
-    with store.transaction(durable=False) as tx:
-        tx.cursor.execute("SHOW synchronous_commit")
-        assert tx.cursor.fetchone()[0] == "off"
-    raw = store._appender.connection
-    cursor = raw.cursor()
-    cursor.execute("SHOW synchronous_commit")  # outside a transaction: the session's, for appends
-    assert cursor.fetchone()[0] == "off"
+    with store.begin() as conn:  # a webhook's effect: a request, an allowance use
+        assert conn.exec_driver_sql("SHOW synchronous_commit").scalar() == "on"
+    with store.begin(durable=False) as conn:  # a journal line
+        assert conn.exec_driver_sql("SHOW synchronous_commit").scalar() == "off"
+    store.dispose()
+
+
+def test_appends_from_many_threads_at_once_are_each_stored_once(ivr_databases: Any) -> None:
+    import threading
+    from datetime import UTC, datetime
+
+    from ivr.store import Store
+    from ivr.store.tables import Event, events
+
+    store = Store(ivr_databases())
+    at = datetime(2021, 3, 1, 7, tzinfo=UTC)
+
+    def append(thread: int) -> None:
+        for step in range(25):
+            event = Event(f"CA{thread}", step, at, "digits", '["main"]')
+            store.append(event)
+            store.append(event)  # a retried webhook appends nothing new
+
+    threads = [threading.Thread(target=append, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with store.read() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(events)).scalar() == 8 * 25
     store.dispose()
 
 

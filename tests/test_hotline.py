@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 from freezegun import freeze_time
 
-from ivr.store.database import metadata
+from ivr.store.tables import metadata
 from tests.conftest import MONDAY_10, SATURDAY_10
 
 DESK = "+78002001441"

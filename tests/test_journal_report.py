@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from ivr import create_app
 from ivr.cli.core import main
 from ivr.simulator import Simulator
-from ivr.store.database import journal
+from ivr.store.tables import journal
 from tests.conftest import AUTH_TOKEN, MONDAY_10, SATURDAY_10
 
 
@@ -104,81 +104,56 @@ def test_purge_keeps_the_retention(busy_week: Any) -> None:
     assert rows(busy_week) == []
 
 
-def test_a_status_callback_cut_between_its_row_and_the_forgetting_loses_nothing(
-    sim: Any, app: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _failing(store: Any, statement: str) -> Any:
+    """An engine event that fails the first statement starting with `statement`, as a crash would."""
+    failed: list[str] = []
+
+    def before(conn: Any, cursor: Any, sql: str, *args: Any) -> None:
+        if sql.lstrip().upper().startswith(statement) and not failed:
+            failed.append(sql)
+            raise OSError("killed")
+
+    sa.event.listen(store.engine, "before_cursor_execute", before)
+    return before, failed
+
+
+def _count_events(store: Any) -> int:
+    from ivr.store.tables import events
+
+    with store.begin() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(events)).scalar() or 0)
+
+
+@pytest.mark.parametrize("fails_at", ["INSERT", "DELETE"])
+def test_a_status_callback_whose_write_fails_leaves_no_row_and_every_event(sim: Any, app: Any, fails_at: str) -> None:
+    """The journal row and the forgetting of the call's events are one transaction: a failure at
+    either statement leaves both undone, and the next status callback (or `ivr purge`) folds them."""
     from datetime import datetime, timedelta
 
     from ivr.store import journal as journal_
-    from ivr.store.database import events
 
     handler = app.extensions["ivr"].handler
     store = handler.store
-    if not store.sqlite:
-        pytest.skip("on PostgreSQL the row and the forgetting are one statement (the next test)")
-    real_write, writes = store._write, []
-
-    def dies_before_forgetting(statement: Any, values: Any) -> None:
-        writes.append(statement)
-        if len(writes) == 2:  # the row is written; the process dies before the events are forgotten
-            raise OSError("killed")
-        real_write(statement, values)
-
     call = sim.call(at=MONDAY_10).press("6")
-    monkeypatch.setattr(store, "_write", dies_before_forgetting)
-    call.hangup()  # its status callback writes the row, then fails
-    monkeypatch.setattr(store, "_write", real_write)
-    (written,) = rows(app)
-    assert len(writes) == 2 and written["call_sid"] == call.call_sid and written["end"] == "abandoned"
-    with store.begin() as conn:
-        assert conn.execute(sa.select(sa.func.count()).select_from(events)).scalar() > 0  # not forgotten yet
+    listener, failed = _failing(store, fails_at)
+    call.hangup()  # its status callback fails
+    sa.event.remove(store.engine, "before_cursor_execute", listener)
+    assert failed and rows(app) == []
+    assert _count_events(store) == 2  # the entry's and the key's
     journal_.purge(store, handler.flow, datetime.fromisoformat(MONDAY_10) + timedelta(days=2), keep_days=30)
-    assert rows(app) == [written]  # the row as it was written, not a second one
-    with store.begin() as conn:
-        assert conn.execute(sa.select(sa.func.count()).select_from(events)).scalar() == 0
-
-
-def test_a_status_callback_whose_write_fails_leaves_no_row_and_every_event(
-    sim: Any, app: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from ivr.store.database import events
-
-    store = app.extensions["ivr"].handler.store
-    if store.sqlite:
-        pytest.skip("on SQLite the row and the forgetting are two statements (the test before)")
-    real_write, writes = store._write, []
-
-    def counted(statement: Any, values: Any) -> None:
-        writes.append(statement)
-        real_write(statement, values)
-
-    first = sim.call(at=MONDAY_10).press("6")
-    monkeypatch.setattr(store, "_write", counted)
-    first.hangup()
-    assert len(writes) == 1 and len(rows(app)) == 1  # the row written and the events forgotten at once
-    with store.begin() as conn:
-        assert conn.execute(sa.select(sa.func.count()).select_from(events)).scalar() == 0
-    with store.begin() as conn:
-        conn.execute(journal.delete())
-
-    def fails(statement: Any, values: Any) -> None:
-        writes.append(statement)
-        raise OSError("killed")
-
-    call = sim.call(at=MONDAY_10).press("6")
-    monkeypatch.setattr(store, "_write", fails)
-    writes.clear()
-    call.hangup()  # the one statement of its status callback fails: nothing of it is done
-    monkeypatch.setattr(store, "_write", real_write)
-    assert len(writes) == 1 and rows(app) == []
-    with store.begin() as conn:
-        kept = conn.execute(sa.select(sa.func.count()).select_from(events)).scalar()
-    assert kept == 2  # the entry's and the key's
-    assert store.fold(call.call_sid, lambda found: {"call_sid": call.call_sid, "started_at": found[0].at} | _ROW)
     (written,) = rows(app)
     assert written["call_sid"] == call.call_sid and written["end"] == "abandoned"
-    with store.begin() as conn:
-        assert conn.execute(sa.select(sa.func.count()).select_from(events)).scalar() == 0
+    assert _count_events(store) == 0
+
+
+def test_a_second_status_callback_keeps_the_row_the_first_wrote(sim: Any, app: Any) -> None:
+    store = app.extensions["ivr"].handler.store
+    call = sim.call(at=MONDAY_10).press("6")
+    call.hangup()
+    (first,) = rows(app)
+    assert _count_events(store) == 0
+    assert not store.fold(call.call_sid, lambda found: {"call_sid": call.call_sid, "started_at": found[0].at} | _ROW)
+    assert rows(app) == [first]
 
 
 _ROW = {"anonymous": False, "path": "[]", "end": "abandoned"}

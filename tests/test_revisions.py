@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from ivr import create_app
 from ivr.cli.core import _reload_on_sighup, main
 from ivr.simulator import Simulator
-from ivr.store.database import journal
+from ivr.store.tables import journal
 from tests.conftest import MINI_FLOW, MONDAY_10
 
 # The new revision: the menu is worded anew, key 1 now leads to a new node, `info` is gone.
@@ -155,7 +155,7 @@ def test_purge_forgets_revisions_no_call_is_on(flow_file: Path, ivr_databases: A
 
     from ivr.simulator.simulator import parse_at
     from ivr.store import journal as call_journal
-    from ivr.store.database import flow_revisions
+    from ivr.store.tables import flow_revisions
 
     monday = parse_at(MONDAY_10)
     assert monday is not None

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from twilio.request_validator import RequestValidator
 
 from ivr import create_app
-from ivr.store.database import events, journal
+from ivr.store.tables import events, journal
 from tests.conftest import MONDAY_10, SignedClient, action_of
 
 CLOCK = {"ivr.clock": MONDAY_10}

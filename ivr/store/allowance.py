@@ -12,8 +12,8 @@ from sqlalchemy.engine import Connection
 from ivr.engine.core import EffectOutcome, SpendEffect
 from ivr.errors import IvrError
 from ivr.flow.model import PERIODS, AllowanceRule
-from ivr.store.database import Transaction, allowance_audit, allowance_uses, aware, utc
 from ivr.store.requests import register
+from ivr.store.tables import allowance_audit, allowance_uses, aware, utc
 
 __all__ = ["PERIODS", "AllowanceRule", "UnknownReference", "history", "release", "spend"]
 
@@ -25,31 +25,12 @@ __all__ = ["PERIODS", "AllowanceRule", "UnknownReference", "history", "release",
 # the loser's transaction fails with IntegrityError and its webhook is answered again from scratch.
 
 
-# Built once: building a statement costs more than running it.
 _c = allowance_uses.c
-_IN_PERIOD = (
-    (_c.allowance == sa.bindparam("allowance"))
-    & (_c.key == sa.bindparam("key"))
-    & (_c.period_start == sa.bindparam("period_start"))
-)
-_MINE = sa.select(_c.reference).where(_IN_PERIOD & (_c.call_sid == sa.bindparam("call_sid")))
-_USES = sa.select(_c.seq, _c.created_at).where(_IN_PERIOD)
-_USE = allowance_uses.insert().values(
-    {name: sa.bindparam(name) for name in ("allowance", "key", "period_start", "seq", "reference", "call_sid")}
-    | {"created_at": sa.bindparam("at")}
-)
-_AUDIT = allowance_audit.insert().values(
-    {name: sa.bindparam(name) for name in ("at", "action", "allowance", "key", "period_start")}
-    | {name: sa.bindparam(name, required=False) for name in ("call_sid", "reference", "reason")}
-)
 
 
-def _audit(
-    conn: Connection | Transaction, action: str, effect_or_use: Mapping[str, Any], now: datetime, **fields: Any
-) -> None:
-    run = conn.run if isinstance(conn, Transaction) else conn.execute
-    run(
-        _AUDIT,
+def _audit(conn: Connection, action: str, effect_or_use: Mapping[str, Any], now: datetime, **fields: Any) -> None:
+    conn.execute(
+        allowance_audit.insert(),
         {
             "at": utc(now),
             "action": action,
@@ -63,22 +44,24 @@ def _audit(
     )
 
 
-def spend(tx: Transaction, call_sid: str, effect: SpendEffect, now: datetime) -> EffectOutcome:
+def spend(conn: Connection, call_sid: str, effect: SpendEffect, now: datetime) -> EffectOutcome:
     """Spend one use and register the request in the caller's transaction, or refuse; both audited."""
     period = {"allowance": effect.allowance, "key": effect.key, "period_start": utc(effect.period_start)}
-    mine = tx.run(_MINE, period | {"call_sid": call_sid})
-    if mine:
-        return EffectOutcome(granted=True, reference=mine[0][0])  # the same call asking again spends nothing
-    rows = tx.run(_USES, period)  # (seq, created_at)
+    in_period = sa.and_(*(_c[name] == value for name, value in period.items()))
+    mine = conn.execute(sa.select(_c.reference).where(in_period & (_c.call_sid == call_sid))).scalar()
+    if mine is not None:
+        return EffectOutcome(granted=True, reference=mine)  # the same call asking again spends nothing
+    rows = conn.execute(sa.select(_c.seq, _c.created_at).where(in_period)).all()
     about = {"allowance": effect.allowance, "key": effect.key, "period_start": effect.period_start}
     free = sorted(set(range(1, effect.limit + 1)) - {seq for seq, _ in rows})
     if not free:
         last = max(created_at for _, created_at in rows)
-        _audit(tx, "refuse", about, now, call_sid=call_sid, reason=f"limit of {effect.limit} reached")
+        _audit(conn, "refuse", about, now, call_sid=call_sid, reason=f"limit of {effect.limit} reached")
         return EffectOutcome(granted=False, used_at=aware(last))
-    reference = register(tx, call_sid, effect.request, now)
-    tx.run(_USE, period | {"seq": free[0], "reference": reference, "call_sid": call_sid, "at": utc(now)})
-    _audit(tx, "grant", about, now, call_sid=call_sid, reference=reference, reason="granted")
+    reference = register(conn, call_sid, effect.request, now)
+    use = period | {"seq": free[0], "reference": reference, "call_sid": call_sid, "created_at": utc(now)}
+    conn.execute(allowance_uses.insert(), use)
+    _audit(conn, "grant", about, now, call_sid=call_sid, reference=reference, reason="granted")
     return EffectOutcome(granted=True, reference=reference)
 
 

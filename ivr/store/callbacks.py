@@ -34,7 +34,8 @@ from sqlalchemy.engine import Connection
 from ivr.engine.seal import KeyRing
 from ivr.engine.understand import normalise_phone
 from ivr.flow.model import CallbackPolicy, Flow, Transfer
-from ivr.store.database import Store, aware, callback_attempts, callbacks, insert_ignoring, journal, requests, utc
+from ivr.store.database import Store
+from ivr.store.tables import aware, callback_attempts, callbacks, insert_ignoring, journal, requests, utc
 
 log = logging.getLogger("ivr.callbacks")
 

@@ -18,7 +18,8 @@ import sqlalchemy as sa
 
 from ivr.engine.core import CallState, Input, Turn
 from ivr.flow.model import Allowance, Ask, Branch, Flow, Hangup, Menu, Register, Transfer
-from ivr.store.database import Event, Store, aware, events, flow_revisions, journal, turns, utc
+from ivr.store.database import Store
+from ivr.store.tables import Event, aware, events, flow_revisions, journal, turns, utc
 
 MAX_PATH = 200  # nodes kept per call
 
@@ -129,7 +130,7 @@ def purge(store: Store, flow: Flow | FlowOf, now: datetime, keep_days: int, turn
     than `turns_hours`, and delete journal rows older than `keep_days`; returns the rows deleted."""
     stale = utc(now - timedelta(days=1))
     silent = sa.select(events.c.call_sid).group_by(events.c.call_sid).having(sa.func.max(events.c.at) < stale)
-    with store.connection() as conn, store.reading(conn):
+    with store.read() as conn:
         calls = [call_sid for (call_sid,) in conn.execute(silent).all()]
     for call_sid in calls:
         finish(store, flow, call_sid, "no status callback", None, now)

@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ivr.flow.model import Flow, Menu
-from ivr.store.database import allowance_audit, callback_attempts, journal, utc
 from ivr.store.spreadsheet import rows_to_csv
+from ivr.store.tables import allowance_audit, callback_attempts, journal, utc
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ivr.engine.core import RequestEffect
-from ivr.store.database import Transaction, aware, requests, utc
+from ivr.store.tables import aware, requests, utc
 
 
 def reference_for(number: int) -> str:
@@ -24,19 +24,7 @@ def reference_for(number: int) -> str:
     return body + str((10 - total % 10) % 10)
 
 
-# Built once: building a statement costs more than running it.
-_INSERT = requests.insert().values(
-    kind=sa.bindparam("kind"),
-    call_sid=sa.bindparam("call_sid"),
-    policy=sa.bindparam("policy"),
-    data=sa.bindparam("data"),
-    created_at=sa.bindparam("created_at"),
-)
-_INSERT_ID = _INSERT.returning(requests.c.id)
-_NUMBER = requests.update().where(requests.c.id == sa.bindparam("row_id")).values(reference=sa.bindparam("reference"))
-
-
-def register(tx: Transaction, call_sid: str, effect: RequestEffect, now: datetime) -> str:
+def register(conn: Connection, call_sid: str, effect: RequestEffect, now: datetime) -> str:
     """Insert a request and give it a reference number (in the caller's transaction)."""
     data = dict(effect.data)
     values = {
@@ -46,9 +34,11 @@ def register(tx: Transaction, call_sid: str, effect: RequestEffect, now: datetim
         "data": json.dumps(data, ensure_ascii=False, sort_keys=True),
         "created_at": utc(now),
     }
-    row_id = tx.inserted(_INSERT, _INSERT_ID, values)
+    key = conn.execute(requests.insert().values(values)).inserted_primary_key
+    assert key is not None  # an INSERT of one row
+    row_id = int(key[0])
     reference = reference_for(row_id)
-    tx.run(_NUMBER, {"row_id": row_id, "reference": reference})
+    conn.execute(requests.update().where(requests.c.id == row_id).values(reference=reference))
     return reference
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from urllib.parse import parse_qs, urlsplit
 
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from ivr.engine import core as engine
@@ -23,8 +24,9 @@ from ivr.engine.core import CallState, Input, SpendEffect, Turn
 from ivr.engine.seal import KeyRing
 from ivr.flow.model import Flow
 from ivr.store import allowance, callbacks, journal, requests
-from ivr.store.database import Event, Store, Transaction, forget_call
+from ivr.store.database import Store
 from ivr.store.revisions import Revisions, Version
+from ivr.store.tables import Event
 from ivr.web.paths import Paths
 
 MAX_STEPS = 500  # webhooks in one call; beyond that the call is ended politely
@@ -199,8 +201,8 @@ class CallHandler:
         if not event.anonymous:
             self.store.append(event)
         elif before is None or not before.anonymous:
-            with self.store.transaction(durable=False) as tx:
-                self._anonymize(tx, event)
+            with self.store.begin(durable=False) as conn:
+                self._anonymize(conn, event)
         return Answer(xml, turn.state.node, outcome, turn.state.anonymous, turn.path, action, carried)
 
     # ------------------------------------------------------------ call-backs the hotline places
@@ -246,10 +248,10 @@ class CallHandler:
         phrase = prompts.render(v.flow.text(text), {}, {})
         return twiml.goodbye(v.flow.settings, phrase, v.recordings, media)
 
-    def _anonymize(self, tx: Transaction, event: Event) -> None:
+    def _anonymize(self, conn: Connection, event: Event) -> None:
         # What the call appended before it turned anonymous goes; one row keeps its step and hour.
-        forget_call(tx, event.call_sid)
-        self.store.append_in(tx, event)
+        self.store.forget(conn, event.call_sid)
+        self.store.append(event, conn)
 
     def _with_effect(
         self, v: Version, hook: Webhook, before: CallState | None, turn: Turn, outcome: str, closures: engine.Closures
@@ -257,7 +259,7 @@ class CallHandler:
         """Perform the turn's effects, keep the answer and append the event, all in one transaction."""
         for _ in range(3):
             try:
-                with self.store.transaction() as tx:
+                with self.store.begin() as tx:
                     stored = self.store.turn(tx, hook.call_sid, hook.step)
                     if stored is not None:
                         return Answer(stored, hook.node or "", "replay", turn.state.anonymous)
@@ -268,7 +270,7 @@ class CallHandler:
                     if event.anonymous:
                         self._anonymize(tx, event)
                     else:
-                        self.store.append_in(tx, event)
+                        self.store.append(event, tx)
                     return Answer(xml, done.state.node, outcome, done.state.anonymous, done.path, action, carried)
             except IntegrityError:
                 # A twin of this webhook (a retry racing the original), or another call spending the
@@ -276,7 +278,7 @@ class CallHandler:
                 continue
         raise RuntimeError(f"step {hook.step} of a call kept conflicting with its twins")
 
-    def _perform(self, flow: Flow, tx: Transaction, hook: Webhook, turn: Turn, closures: engine.Closures) -> Turn:
+    def _perform(self, flow: Flow, tx: Connection, hook: Webhook, turn: Turn, closures: engine.Closures) -> Turn:
         while turn.effect is not None:
             effect = turn.effect
             if isinstance(effect, SpendEffect):
