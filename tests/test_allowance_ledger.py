@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from click.testing import CliRunner
 
-from ivr.cli.core import main
+from ivr.cli import main
 from ivr.engine.core import RequestEffect, SpendEffect
 from ivr.flow.model import AllowanceRule
 from ivr.store import Store, allowance

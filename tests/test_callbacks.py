@@ -15,7 +15,7 @@ from freezegun import freeze_time
 from twilio.request_validator import RequestValidator
 
 from ivr import create_app
-from ivr.cli.core import main
+from ivr.cli import main
 from ivr.engine.seal import KeyRing
 from ivr.flow import loader as flows
 from ivr.simulator import Simulator

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from ivr import create_app
-from ivr.cli.core import main
+from ivr.cli import main
 from ivr.simulator.console import Token, interactive_token
 from tests.conftest import MINI_FLOW, MONDAY_10, SignedClient, action_of, serving
 

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from flask import Flask, Response
 
 from ivr import create_app
-from ivr.cli.core import main
+from ivr.cli import main
 from ivr.flow import loader as flows
 from ivr.tools.crawler import Crawler, Scenario, default_scenarios
 from tests.conftest import MONDAY_10, serving

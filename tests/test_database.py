@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from freezegun import freeze_time
 
 from ivr import create_app
-from ivr.cli.core import main
+from ivr.cli import main
 from ivr.store import make_engine
 from ivr.store import schema as database
 from ivr.store.tables import metadata

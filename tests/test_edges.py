@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from ivr import ConfigError, create_app
-from ivr.cli.core import main
+from ivr.cli import main
 from ivr.store.spreadsheet import cell
 from tests.conftest import MONDAY_10, SignedClient
 
@@ -164,7 +164,7 @@ def test_common_mistakes_get_one_line_and_the_right_status(
 
 
 def test_an_unexpected_failure_is_one_line_and_a_traceback_only_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
-    from ivr.cli import core as cli
+    from ivr.cli import server as cli
 
     monkeypatch.setattr(cli, "new_key", lambda: 1 / 0)
     quiet = CliRunner().invoke(main, ["keys", "new"])

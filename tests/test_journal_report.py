@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from ivr import create_app
-from ivr.cli.core import main
+from ivr.cli import main
 from ivr.simulator import Simulator
 from ivr.store.tables import journal
 from tests.conftest import AUTH_TOKEN, MONDAY_10, SATURDAY_10

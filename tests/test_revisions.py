@@ -14,7 +14,8 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from ivr import create_app
-from ivr.cli.core import _reload_on_sighup, main
+from ivr.cli import main
+from ivr.cli.server import _reload_on_sighup
 from ivr.simulator import Simulator
 from ivr.store.tables import journal
 from tests.conftest import MINI_FLOW, MONDAY_10

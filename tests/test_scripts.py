@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from ivr import create_app
-from ivr.cli.core import main
+from ivr.cli import main
 from ivr.errors import FlowError
 from ivr.testing import scripts
 from tests.conftest import serving

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from ivr import ConfigError, create_app
-from ivr.cli.core import main
+from ivr.cli import main
 from ivr.engine.seal import KeyRing, new_key
 from tests.conftest import MONDAY_10, SignedClient, action_of
 

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from ivr import create_app
-from ivr.cli.core import main
+from ivr.cli import main
 from ivr.simulator import Simulator
 from ivr.tools.crawler import Crawler, default_scenarios
 from tests.conftest import AUTH_TOKEN, MONDAY_10, SignedClient, action_of, serving

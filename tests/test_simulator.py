@@ -438,7 +438,7 @@ def test_twilio_s_conditional_parameters_are_sent_when_given() -> None:
 def test_the_param_option_sends_them_and_refuses_what_is_not_name_value() -> None:
     from click.testing import CliRunner
 
-    from ivr.cli.core import main
+    from ivr.cli import main
 
     good = CliRunner().invoke(main, ["simulate", "--param", "FromCountry=RU", "--json", "3"])
     assert good.exit_code == 0

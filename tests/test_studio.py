@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from ivr import create_app
-from ivr.cli.core import main
+from ivr.cli import main
 from ivr.engine import studio
 from ivr.flow.model import Flow
 from ivr.simulator import Simulator

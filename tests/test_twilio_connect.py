@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from ivr.cli.core import main
+from ivr.cli import main
 from tests.replay import Recorded
 
 RECORDED = json.loads((Path(__file__).parent / "fixtures" / "twilio_numbers.json").read_text(encoding="utf-8"))

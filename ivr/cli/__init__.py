@@ -1,5 +1,5 @@
 """The `ivr` command: one module per command group, each a thin layer over the packages below."""
 
-from ivr.cli.core import main
+from ivr.cli.main import main
 
 __all__ = ["main"]

@@ -84,7 +84,7 @@ def make_engine(url: str, busy_timeout: float = 5.0) -> Engine:
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         if not memory:
-            cur.execute("PRAGMA journal_mode=WAL")
+            _into_wal(cur, busy_timeout)
         cur.execute("PRAGMA synchronous=NORMAL")
         # Deleted rows (a finished call's state, a psychologist call's journal) are overwritten,
         # not left readable in free pages of the file.
@@ -107,6 +107,21 @@ def make_engine(url: str, busy_timeout: float = 5.0) -> Engine:
             heal_sqlite_files(engine.url.database)
 
     return engine
+
+
+def _into_wal(cursor: Any, timeout: float) -> None:
+    """Switch a SQLite file to WAL. The switch needs the file's exclusive lock and, unlike every
+    other statement, fails at once while another process holds a lock (SQLite's busy timeout is
+    not consulted for it): so it is tried again, for at most `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _postgresql_events(engine: Engine) -> None:

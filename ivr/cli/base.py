@@ -1,0 +1,242 @@
+"""What every command shares: one line for every failure, flows and apps opened or a clear exit."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+from flask import Flask
+
+from ivr.errors import ConfigError, FlowError, reason
+from ivr.flow import loader as flows
+from ivr.flow.model import Flow
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """Hold back the server's start-up warnings (no auth token...) in commands that serve no calls."""
+    logger = logging.getLogger("ivr")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _shown(path: str) -> str:
+    """A path as the user would type it: relative to the current folder when it is inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return path
+
+
+def _exit_with(exc: FlowError) -> NoReturn:
+    for problem in exc.problems:
+        click.echo(f"error: {problem}", err=True)
+    click.echo(f"{len(exc.problems)} problem(s) found.", err=True)
+    sys.exit(1)
+
+
+def _flow_or_exit(path: str | None) -> Flow:
+    """The flow named, else IVR_FLOW's, else the bundled hotline; or its problems and exit 1."""
+    try:
+        return flows.load(path or os.environ.get("IVR_FLOW") or None)
+    except FlowError as exc:
+        _exit_with(exc)
+
+
+def _one_flow(argument: str | None, option: str | None) -> str | None:
+    if argument and option and argument != option:
+        raise click.UsageError(f"two flow files: {argument!r} and --flow {option!r}; give one")
+    return argument or option
+
+
+def _app_or_exit(config: dict[str, Any], quiet: bool = True) -> Flask:
+    """The app, or the flow's problems and exit 1; commands that serve no calls keep it quiet."""
+    from ivr.web.app import create_app
+
+    config = {"DEVELOPMENT": True, **config}  # tools on this machine: a missing key ring is made for them
+    try:
+        return create_app({"LOG_LEVEL": "ERROR", **config} if quiet else config)
+    except FlowError as exc:
+        _exit_with(exc)
+    except ConfigError as exc:
+        click.echo(f"ivr: {exc}", err=True)
+        sys.exit(2)
+
+
+def _simulated_option(command: Any) -> Any:
+    """--simulated: the command works on simulated calls (kept apart from real ones) instead."""
+
+    def remember(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+        if value:
+            ctx.meta["ivr_simulated"] = True
+
+    return click.option(
+        "--simulated",
+        is_flag=True,
+        expose_value=False,
+        callback=remember,
+        help="Simulated calls (the simulators' own database) instead of real calls.",
+    )(command)
+
+
+class Commands(click.Group):
+    """The `ivr` group, with one error path for every command: a misuse is one line naming what was
+    wrong and where help is (exit 2), a failure of the app one line (exit 1), and a traceback only
+    with --debug or IVR_DEBUG=1."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["standalone_mode"] = False
+        try:
+            result = super().main(*args, **kwargs)
+        except click.UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx is not None else "ivr"
+            click.echo(f"{where}: {exc.format_message()} (see `{where} --help`)", err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            click.echo(f"ivr: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("ivr: aborted", err=True)
+            sys.exit(1)
+        sys.exit(result if isinstance(result, int) else 0)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from sqlalchemy.exc import DBAPIError
+
+        from ivr.errors import IvrError, StoreUnavailable
+
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except BrokenPipeError:  # the reader stopped early (`ivr graph | head`): not a failure
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            ctx.exit(0)
+        except (StoreUnavailable, DBAPIError) as exc:
+            if _debugging(ctx):
+                raise
+            wrong = _sqlite_folder_problem(os.environ.get("IVR_DATABASE_URL", ""))
+            if wrong:  # bad input, not a failure of the app
+                click.echo(f"ivr: {wrong}", err=True)
+                ctx.exit(2)
+            click.echo(f"ivr: the database failed: {reason(exc)} {_TRACEBACK_HINT}", err=True)
+            ctx.exit(1)
+        except IvrError as exc:
+            if _debugging(ctx):
+                raise
+            click.echo(f"ivr: {reason(exc)}", err=True)
+            ctx.exit(exc.exit_code)
+        except Exception as exc:
+            if _debugging(ctx):
+                raise
+            click.echo(f"ivr: unexpected {type(exc).__name__}: {reason(exc)} {_TRACEBACK_HINT}", err=True)
+            ctx.exit(1)
+
+
+_TRACEBACK_HINT = "(--debug or IVR_DEBUG=1 shows the traceback)"
+
+
+def _sqlite_folder_problem(url: str) -> str:
+    """Why a SQLite database URL cannot be opened, when its folder is the reason; else ""."""
+    if not url.startswith("sqlite:///") or url.endswith(":memory:"):
+        return ""
+    folder = Path(url.removeprefix("sqlite:///").split("?", 1)[0]).parent
+    if not folder.is_dir():
+        return f"cannot open database {url}: the folder {folder} does not exist (create it, or fix IVR_DATABASE_URL)"
+    if not os.access(folder, os.W_OK):
+        return f"cannot open database {url}: the folder {folder} is not writable"
+    return ""
+
+
+def _debugging(ctx: click.Context) -> bool:
+    return bool(os.environ.get("IVR_DEBUG")) or bool(ctx.find_root().params.get("debug"))
+
+
+def _database_engine() -> Any:
+    from ivr.store.database import make_engine
+    from ivr.web.app import database_url
+
+    return make_engine(database_url(_admin_config()))
+
+
+def _admin_config() -> dict[str, Any]:
+    from flask import Flask
+
+    app = Flask("ivr", instance_relative_config=True)  # the instance folder create_app uses
+    app.config.from_mapping(DATABASE_URL=None)
+    app.config.from_prefixed_env("IVR", loads=str)
+    return {"DATABASE_URL": app.config["DATABASE_URL"], "INSTANCE_PATH": app.instance_path}
+
+
+def _date_problem(text: str, exc: ValueError) -> str:
+    return str(exc) if "out of range" in str(exc) else f"{text!r} is not a date like 2021-03-01"
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"ivr: {message}", err=True)
+    sys.exit(1)
+
+
+def _admin_app(flow: str | None = None) -> Flask:
+    """The app on IVR_DATABASE_URL (or, with --simulated, on the database of simulated calls) for a
+    command that serves no calls, without start-up warnings."""
+    config: dict[str, Any] = {"FLOW": flow} if flow else {}
+    if click.get_current_context().meta.get("ivr_simulated"):
+        from ivr.web.app import database_url, simulated_database_url
+
+        where = _admin_config()
+        chosen = {
+            "DATABASE_URL": database_url(where),
+            "SIMULATED_DATABASE_URL": os.environ.get("IVR_SIMULATED_DATABASE_URL"),
+        }
+        config["DATABASE_URL"] = simulated_database_url(chosen, where["INSTANCE_PATH"])
+        # Calls the command places itself in the simulator (`callbacks run`) stay in that database too.
+        config["SIMULATED_DATABASE_URL"] = config["DATABASE_URL"]
+    with _quiet():
+        return _app_or_exit(config)
+
+
+def _admin_store() -> tuple[Flow, Any]:
+    handler = _admin_app().extensions["ivr"].handler
+    return handler.flow, handler.store
+
+
+def _moment(at_text: str | None, flow: Flow, option: str = "--at") -> datetime:
+    from ivr import clock
+
+    try:
+        return clock.parse(at_text, flow.settings.timezone) if at_text else clock.now()
+    except ValueError as exc:
+        raise click.BadParameter(_date_problem(at_text or "", exc), param_hint=option) from None
+
+
+def _progress_line(enabled: bool) -> Any:
+    """A one-line progress report on stderr for long runs at a terminal (quiet in CI and with --json)."""
+    if not enabled:
+        return None
+    last = [0.0]
+
+    def show(scenario: str, explored: int, queued: int) -> None:
+        import time
+
+        now = time.monotonic()
+        if now - last[0] > 0.2:
+            last[0] = now
+            click.echo(f"\r  {scenario}: {explored} states, {queued} to explore ".ljust(78), nl=False, err=True)
+
+    return show
+
+
+def _show_progress(as_json: bool) -> bool:
+    return not as_json and sys.stderr.isatty() and not os.environ.get("CI")

@@ -1,0 +1,163 @@
+"""Writing a flow: check, graph, schema, new, and the studio's prompt list."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from pathlib import Path
+
+import click
+
+from ivr.cli.base import _flow_or_exit, _one_flow, _shown
+from ivr.flow.model import Flow
+
+
+@click.command()
+@click.argument("flow", required=False, type=click.Path(dir_okay=False))
+@click.option("--flow", "flow_option", type=click.Path(dir_okay=False), help="Flow file (as everywhere else).")
+@click.option(
+    "--against",
+    type=click.Path(dir_okay=False),
+    help="The revision now serving calls: say where its calls in progress would be stranded.",
+)
+def check(flow: str | None, flow_option: str | None, against: str | None) -> None:
+    """Validate a flow file (default: the bundled DMS hotline) and print a summary."""
+    model = _flow_or_exit(_one_flow(flow, flow_option))
+    previous = _flow_or_exit(against) if against else None
+    kinds = Counter(node.kind for node in model.nodes.values())
+    click.echo(f"{_shown(model.path)}: OK, flow {model.name!r}, revision {model.revision}")
+    click.echo(f"  nodes: {len(model.nodes)} (" + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())) + ")")
+    menus = [n.id for n in model.nodes.values() if n.kind == "menu"]
+    click.echo(f"  menus: {', '.join(menus)}")
+    click.echo("  contacts: " + ", ".join(f"{c.name} {c.target}" for c in model.contacts.values()))
+    for schedule in model.schedules.values():
+        calendar = f", calendar {schedule.country}" if schedule.country else ""
+        click.echo(f"  schedule {schedule.name}: {schedule.describe()} ({schedule.timezone}{calendar})")
+    for rule in model.allowances.values():
+        click.echo(f"  allowance {rule.name}: {rule.limit} per {rule.period.replace('_', ' ')}")
+    if model.programme:
+        click.echo(f"  programme: {model.programme.start.isoformat()} .. {model.programme.end.isoformat()}")
+    if model.callbacks is not None:
+        p = model.callbacks.policy
+        lines = ", ".join(f"{line} → {node}" for line, node in model.callbacks.lines.items())
+        click.echo(
+            f"  call-backs: {lines}; answering machine → {model.callbacks.machine}; up to {p.attempts} attempts "
+            f"{p.spacing_minutes} min apart, given up {p.give_up_hours} h after due, {p.at_once} at once"
+        )
+    _say_recordings(model)
+    if previous is not None:
+        _say_stranded(previous, model)
+
+
+def _say_stranded(old: Flow, new: Flow) -> None:
+    from ivr.store.revisions import stranded
+
+    click.echo(f"against {_shown(old.path)} (revision {old.revision}) -> revision {new.revision}:")
+    found = stranded(old, new)
+    if not found:
+        click.echo("  no call in progress could be stranded: every place a call waits is still there")
+    for line in found:
+        click.echo(f"  stranded: {line}")
+    if found:
+        click.echo(
+            "  calls waiting there finish on their own revision (kept in the database); they would "
+            "meet a lost call only if that revision were gone"
+        )
+
+
+def _say_recordings(model: Flow) -> None:
+    """How many prompts are recorded, and each missing or orphaned recording as a warning."""
+    from ivr.engine import studio
+
+    root = os.environ.get("IVR_PROMPTS_DIR") or None
+    recordings = studio.Recordings.scan(model, root)
+    pieces = studio.catalogue(model)
+    if recordings:
+        recorded = sum(1 for p in pieces if recordings.file_for(p.text))
+        click.echo(f"  recordings: {recorded} of {len(pieces)} prompts ({_shown(str(recordings.folder))})")
+    for problem in studio.problems(model, root):
+        click.echo(f"warning: {_shown(problem)}", err=True)
+
+
+@click.group()
+def prompts() -> None:
+    """Every text a caller can hear: a script for a studio, and which are recorded."""
+
+
+@prompts.command("export")
+@click.option(
+    "--flow", "flow_path", type=click.Path(dir_okay=False), help="Flow file (default: IVR_FLOW or the hotline)."
+)
+@click.option("--format", "fmt", type=click.Choice(["csv", "html"]), default="csv", show_default=True)
+@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), help="Write here instead of stdout.")
+def prompts_export(flow_path: str | None, fmt: str, output: str | None) -> None:
+    """Write the studio's script: one row per piece to record (id, node, text, what the system says
+    after it, whether it is recorded), as CSV or as a printable HTML page."""
+    from ivr.engine import studio
+
+    model = _flow_or_exit(_one_flow(None, flow_path))
+    recordings = studio.Recordings.scan(model, os.environ.get("IVR_PROMPTS_DIR") or None)
+    text = studio.export_csv(model, recordings) if fmt == "csv" else studio.export_html(model, recordings)
+    if output:
+        try:
+            Path(output).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise click.BadParameter(f"cannot write {output}: {exc.strerror}", param_hint="--output") from None
+        click.echo(f"wrote {output}: {len(studio.catalogue(model))} prompts", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+@click.command()
+@click.argument("flow", required=False, type=click.Path(dir_okay=False))
+@click.option("--flow", "flow_option", type=click.Path(dir_okay=False), help="Flow file (as everywhere else).")
+@click.option("--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid", show_default=True)
+def graph(flow: str | None, flow_option: str | None, fmt: str) -> None:
+    """Draw the phone tree: keys on the edges, schedules and allowances in the nodes."""
+    from ivr.flow import graph as drawing
+
+    model = _flow_or_exit(_one_flow(flow, flow_option))
+    click.echo(drawing.mermaid(model) if fmt == "mermaid" else drawing.dot(model), nl=False)
+
+
+@click.command()
+def schema() -> None:
+    """Print the JSON Schema of flow files (editors use it to complete and check them)."""
+    from ivr.flow.flowfile import json_schema as flow_schema
+
+    click.echo(json.dumps(flow_schema(), ensure_ascii=False, indent=2))
+
+
+@click.command()
+@click.argument("name")
+@click.option("--dir", "root", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True)
+def new(name: str, root: Path) -> None:
+    """Write a small working flow (flows/NAME.yaml) and its call scripts (calls/NAME/) to start from."""
+    import re
+    from importlib import resources
+
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+        raise click.BadParameter(
+            f"{name!r} must be lower-case letters, digits and _, like my_hotline", param_hint="NAME"
+        )
+    templates = resources.files("ivr") / "templates"
+    targets = {root / "flows" / f"{name}.yaml": "flow.yaml"}
+    for script in ("01_hours", "02_operator", "03_closed"):
+        targets[root / "calls" / name / f"{script}.call.yaml"] = f"{script}.call.yaml"
+    existing = [str(path) for path in targets if path.exists()]
+    if existing:
+        raise click.UsageError(f"{', '.join(existing)} already exist; choose another name or --dir")
+    for path, template in targets.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text((templates / template).read_text(encoding="utf-8").replace("NAME", name), encoding="utf-8")
+        click.echo(f"wrote {path}")
+    schema_path = root / "schema" / "flow.schema.json"
+    if not schema_path.exists():  # the flow's first line points editors at it
+        from ivr.flow.flowfile import json_schema as flow_schema
+
+        schema_path.parent.mkdir(parents=True, exist_ok=True)
+        schema_path.write_text(json.dumps(flow_schema(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        click.echo(f"wrote {schema_path}")
+    flow_path = root / "flows" / f"{name}.yaml"
+    click.echo(f"next: ivr check {flow_path} && ivr test {root / 'calls' / name} && ivr simulate --flow {flow_path}")
