@@ -41,7 +41,7 @@ class Alternating(HttpSession):
         self.sent.append(target)
         moved = parts._replace(netloc=target).geturl()
         # Twilio signs the URL it calls: sign for the instance that receives the request.
-        from ivr.simulator.call import sign
+        from ivr.simulator.line import sign
 
         signed = dict(headers)
         body = dict(params) if method == "POST" else {}

@@ -13,7 +13,7 @@ from twilio.request_validator import RequestValidator
 
 from ivr import simulator as _simulator
 from ivr.simulator import SimulatorError
-from ivr.simulator.call import sign
+from ivr.simulator.line import sign
 from tests.conftest import serving
 
 _servers: ExitStack | None = None  # set while a test runs over HTTP: the apps it serves

@@ -39,6 +39,7 @@ from ivr.flow.model import (
     Settings,
     Transfer,
 )
+from ivr.flow.problems import problems as problems_of
 from ivr.flow.validate import validate
 from ivr.flow.yamlsrc import Located, load_yaml, read_text
 
@@ -250,7 +251,7 @@ def load(
     try:
         shape = flowfile.FlowFile.model_validate(doc)
     except ValidationError as exc:
-        raise FlowError(_sorted(flowfile.problems(exc, doc, file))) from None
+        raise FlowError(_sorted(problems_of(exc, doc, file))) from None
     b = _Builder(shape, doc, file, env)
     settings = b.settings()
     flow = Flow(

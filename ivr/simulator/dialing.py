@@ -6,19 +6,16 @@ from __future__ import annotations
 import email.utils
 import secrets
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from . import legs
 from .attrs import number as _int
 from .attrs import text as _attr
 from .documents import document
+from .line import Line, Waiting
 from .urls import joined
 
-if TYPE_CHECKING:
-    from .call import Call, Waiting
 
-
-def ends(call: Call, waiting: Waiting, found: list[legs.Leg], status: str, duration: int | None) -> None:
+def ends(call: Line, waiting: Waiting, found: list[legs.Leg], status: str, duration: int | None) -> None:
     dial = waiting.element
     child = "CA" + secrets.token_hex(16)
     bridged = status in ("completed", "answered")
@@ -27,10 +24,10 @@ def ends(call: Call, waiting: Waiting, found: list[legs.Leg], status: str, durat
     talk = (duration if duration is not None else 60) if bridged else 0
     limit = _int(dial, "timeLimit", legs.TIME_LIMIT)
     if talk > limit:
-        call._event("warning", message=f"the transfer is cut at timeLimit {limit} s, as Twilio cuts it")
+        call.add_event("warning", message=f"the transfer is cut at timeLimit {limit} s, as Twilio cuts it")
         talk = limit
     ring = _int(dial, "timeout", 30) if status == "no-answer" else 0
-    call._advance(talk + ring)
+    call.advance(talk + ring)
     if waiting.event is not None:
         waiting.event["outcome"] = status
     progress(call, found, child, status, talk, waiting.document_url)
@@ -42,12 +39,12 @@ def ends(call: Call, waiting: Waiting, found: list[legs.Leg], status: str, durat
             "RecordingSid": sid,
             "RecordingDuration": str(talk),
         }
-        call._recording_status(dial, waiting.document_url, recording, "DialVerb")
+        call.recording_status(dial, waiting.document_url, recording, "DialVerb")
     action = _attr(dial, "action")
     if not action:
         # Without an action Twilio goes on with the verbs after <Dial>, whatever the outcome.
-        call._continue_document()
-        call._send_pending()
+        call.continue_document()
+        call.send_pending()
         return
     extra = {
         "DialCallStatus": status,
@@ -56,11 +53,11 @@ def ends(call: Call, waiting: Waiting, found: list[legs.Leg], status: str, durat
         "DialBridged": "true" if bridged else "false",
         **recording,
     }
-    call._submit(waiting, extra)
-    call._send_pending()
+    call.submit(waiting, extra)
+    call.send_pending()
 
 
-def screened(call: Call, leg: legs.Leg, child: str, base: str) -> bool:
+def screened(call: Line, leg: legs.Leg, child: str, base: str) -> bool:
     """Run a <Number url>'s TwiML on the called party's side (the caller still hears ringing);
     False when the called party hung up on it, declining the call."""
     assert leg.element is not None
@@ -74,39 +71,39 @@ def screened(call: Call, leg: legs.Leg, child: str, base: str) -> bool:
         "CallStatus": "in-progress",
     }
     method = _attr(leg.element, "method", "POST").upper()
-    reply = call._request(url, method if method in ("GET", "POST") else "POST", side)
-    call._event("request", method=method, url=reply.url or url, status=reply.status, leg="callee")
+    reply = call.request(url, method if method in ("GET", "POST") else "POST", side)
+    call.add_event("request", method=method, url=reply.url or url, status=reply.status, leg="callee")
     root, code, problem = document(url, reply)
     if root is None:
-        call._event("warning", code=code, message=f"the screening TwiML failed ({problem}): not connected")
+        call.add_event("warning", code=code, message=f"the screening TwiML failed ({problem}): not connected")
         return False
     for verb in root:
         if verb.tag == "Say":
-            call._event("say", text=" ".join((verb.text or "").split()), leg="callee")
+            call.add_event("say", text=" ".join((verb.text or "").split()), leg="callee")
         elif verb.tag == "Play":
-            call._event("play", url=(verb.text or "").strip(), leg="callee")
+            call.add_event("play", url=(verb.text or "").strip(), leg="callee")
         elif verb.tag == "Pause":
-            call._advance(_int(verb, "length", 1))
+            call.advance(_int(verb, "length", 1))
         elif verb.tag in ("Hangup", "Reject"):
-            call._event("hangup", by="callee")
+            call.add_event("hangup", by="callee")
             return False
         elif verb.tag == "Gather":
-            call._event(
+            call.add_event(
                 "warning",
                 message="the called party's keys at a screening <Gather> are not simulated: the called party accepts",
             )
             return True
         elif verb.tag == "Dial":
-            call._event(
+            call.add_event(
                 "error", code="13201", message="a <Number url> document cannot <Dial> (Twilio's 13201): not connected"
             )
             return False
         else:
-            call._event("warning", code="12200", message=f"<{verb.tag}> is not run on the called party's side")
+            call.add_event("warning", code="12200", message=f"<{verb.tag}> is not run on the called party's side")
     return True
 
 
-def progress(call: Call, found: list[legs.Leg], child: str, status: str, talk: int, base: str) -> None:
+def progress(call: Line, found: list[legs.Leg], child: str, status: str, talk: int, base: str) -> None:
     """The dialled parties' status callbacks (statusCallbackEvent), after the step, as on Twilio."""
     for index, leg in enumerate(found):
         if not leg.status_callback or leg.element is None:
@@ -130,4 +127,4 @@ def progress(call: Call, found: list[legs.Leg], child: str, status: str, talk: i
             if event == "completed":
                 params["CallDuration"] = str(talk if index == 0 else 0)
             method = _attr(leg.element, "statusCallbackMethod", "POST")
-            call._callback_later(base, leg.status_callback, params, method)
+            call.callback_later(base, leg.status_callback, params, method)

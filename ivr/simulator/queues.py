@@ -5,37 +5,34 @@ from __future__ import annotations
 
 import secrets
 import xml.etree.ElementTree as ET
-from typing import TYPE_CHECKING
 
 from . import attrs
 from .attrs import text as _attr
 from .documents import document
+from .line import Line, Waiting
 from .urls import joined
 
-if TYPE_CHECKING:
-    from .call import Call, Waiting
 
-
-def enqueue(call: Call, el: ET.Element) -> None:
+def enqueue(call: Line, el: ET.Element) -> None:
     """The caller joins the queue and hears the first round of its wait music."""
     from .call import Waiting
 
-    call._queue_sid, call._queued_at = "QU" + secrets.token_hex(16), call.elapsed
-    call._event("enqueue", queue=(el.text or "").strip())
-    call._event(
+    call.queue_sid, call.queued_at = "QU" + secrets.token_hex(16), call.elapsed
+    call.add_event("enqueue", queue=(el.text or "").strip())
+    call.add_event(
         "warning",
         message="other callers in the queue and the agent who takes the call are not simulated: "
         "queue:RESULT says how waiting ends (bridged, error, queue-full, system-shutdown)",
     )
-    call.waiting = Waiting("enqueue", el, call._document.url, call.events[-1])
+    call.waiting = Waiting("enqueue", el, call.running.url, call.events[-1])
     hold(call)
 
 
-def _params(call: Call) -> dict[str, str]:
-    return {"QueueSid": call._queue_sid, "QueueTime": str(int(call.elapsed - call._queued_at))}
+def _params(call: Line) -> dict[str, str]:
+    return {"QueueSid": call.queue_sid, "QueueTime": str(int(call.elapsed - call.queued_at))}
 
 
-def hold(call: Call) -> None:
+def hold(call: Line) -> None:
     """One round of the queue's waitUrl: Twilio requests it and plays what it answers; at its end
     the caller waits on (the next round comes with more waiting). <Leave> leaves the queue."""
     waiting = call.waiting
@@ -43,28 +40,28 @@ def hold(call: Call) -> None:
     el = waiting.element
     wait_url = _attr(el, "waitUrl")
     if not wait_url:
-        call._event("play", url="(Twilio's default hold music)", digits=None)
-        call._advance(30)
+        call.add_event("play", url="(Twilio's default hold music)", digits=None)
+        call.advance(30)
         return
     url, method = joined(waiting.document_url, wait_url), attrs.method(el, "waitUrlMethod")
     for _ in range(call.loop_limit):
         params = {**_params(call), "QueuePosition": "1", "CurrentQueueSize": "1", "AvgQueueTime": "0"}
         params["MaxQueueSize"] = _attr(el, "maxQueueSize", "100")
-        reply = call._request(url, method, params)
-        call._event("request", method=method, url=reply.url or url, status=reply.status)
+        reply = call.request(url, method, params)
+        call.add_event("request", method=method, url=reply.url or url, status=reply.status)
         root, code, problem = document(url, reply)
         if root is None:
-            call._event("error", code=code, message=f"the queue's waitUrl failed: {problem}", url=url)
+            call.add_event("error", code=code, message=f"the queue's waitUrl failed: {problem}", url=url)
             left(call, waiting, "error")
             return
         for verb in root:
             if verb.tag in ("Say", "Play", "Pause"):
-                call._speak(verb)
+                call.speak(verb)
             elif verb.tag == "Leave":
                 left(call, waiting, "leave")
                 return
             elif verb.tag == "Hangup":
-                call._event("hangup", by="app")
+                call.add_event("hangup", by="app")
                 left(call, waiting, "hangup", hung_up=True)
                 return
             elif verb.tag == "Redirect":
@@ -72,22 +69,22 @@ def hold(call: Call) -> None:
                 method = attrs.method(verb)
                 break
             else:
-                call._event("warning", code="12200", message=f"<{verb.tag}> is not run in a queue's waitUrl")
+                call.add_event("warning", code="12200", message=f"<{verb.tag}> is not run in a queue's waitUrl")
         else:
             return  # played to its end: the caller waits for what happens next
-    call._app_error(f"more than {call.loop_limit} waitUrl documents without caller input (a loop?)")
+    call.app_error(f"more than {call.loop_limit} waitUrl documents without caller input (a loop?)")
 
 
-def ends(call: Call, waiting: Waiting, result: str) -> None:
+def ends(call: Line, waiting: Waiting, result: str) -> None:
     """Waiting ends as the caller's token says: bridged (an agent took the call), error ..."""
     if result == "bridged":
-        call._advance(60)  # the conversation with the agent
+        call.advance(60)  # the conversation with the agent
     if waiting.event is not None:
         waiting.event["outcome"] = result
     left(call, waiting, result)
 
 
-def left(call: Call, waiting: Waiting, result: str, hung_up: bool = False) -> None:
+def left(call: Line, waiting: Waiting, result: str, hung_up: bool = False) -> None:
     """The caller is out of the queue: Enqueue's action with QueueResult, or the verbs after it."""
     el = waiting.element
     params = {**_params(call), "QueueResult": result}
@@ -95,12 +92,12 @@ def left(call: Call, waiting: Waiting, result: str, hung_up: bool = False) -> No
     if hung_up or call.ended:
         if action:  # Twilio still tells the action; its answer is not played
             target = joined(waiting.document_url, action)
-            reply = call._request(target, attrs.method(el), params)
-            call._event("request", method=attrs.method(el), url=target, status=reply.status)
+            reply = call.request(target, attrs.method(el), params)
+            call.add_event("request", method=attrs.method(el), url=target, status=reply.status)
         if not call.ended:
-            call._finish("app-hangup")
+            call.finish("app-hangup")
         return
     if not action:
-        call._continue_document()
+        call.continue_document()
         return
-    call._submit(waiting, params)
+    call.submit(waiting, params)
