@@ -5,10 +5,8 @@ else; served two ways.
 - `app`: a Flask app, as the ceiling (`constant_app.py`) is: the gap between the hotline and this
   app is everything that is not the one write; the gap between this app and the constant one is
   the write.
-- `raw`: the same parse and write answered by a plain WSGI callable, as the hotline answers its
-  webhooks in front of Flask (`ivr.web.Webhooks`), with the same request object and form parser
-  (`ivr.parameters`): the limit of a webhook served that way, which the hotline's own work (the
-  seal, the engine, TwiML) stays under.
+- `raw`: the same parse (werkzeug's form) and write answered by a plain WSGI callable: what Flask's
+  own request handling costs beside them.
 """
 
 import itertools
@@ -20,8 +18,8 @@ from constant_app import DOCUMENT
 from flask import Flask, Request, Response, request
 
 from ivr.clock import now
-from ivr.store.database import Event, Store
-from ivr.web import parameters
+from ivr.store import Store
+from ivr.store.tables import Event
 
 store = Store(os.environ["IVR_DATABASE_URL"])
 app = Flask("floor")
@@ -44,6 +42,6 @@ def one_write(rest: str = "") -> Response:
 
 def raw(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
     """The same write, without Flask."""
-    _append(parameters.values(Request(environ)).get("CallSid", ""))
+    _append(Request(environ).form.get("CallSid", ""))
     start_response("200 OK", _HEADERS)
     return [_BODY]
