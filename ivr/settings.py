@@ -83,7 +83,7 @@ def check(config: MutableMapping[str, Any]) -> None:
 
 
 def table() -> list[Mapping[str, str]]:
-    """The settings as README rows: name, meaning, range, default."""
+    """The settings as rows of the serving docs: name, meaning, range, default."""
     rows: list[Mapping[str, str]] = []
     for s in SETTINGS:
         allowed = (

@@ -74,12 +74,12 @@ def test_purge_refuses_days_it_cannot_count() -> None:
     assert result.exit_code == 2 and "99999999999 is not in the range 1<=x<=36500" in result.output
 
 
-def test_the_readme_lists_every_setting_with_its_range() -> None:
+def test_the_serving_docs_list_every_setting_with_its_range() -> None:
     from pathlib import Path
 
     from ivr.settings import table
 
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).resolve().parent.parent / "docs" / "serving.md").read_text(encoding="utf-8")
     for row in table():
         line = next((line for line in readme.splitlines() if line.startswith(f"| `{row['name']}`")), None)
         assert line is not None, row["name"]

@@ -4,6 +4,8 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -31,13 +33,42 @@ def test_ci_runs_the_readme_test_command() -> None:
     assert extracted.stdout.strip() == quickstart_commands()[1]
 
 
-def test_readme_diagram_is_what_ivr_graph_draws_now() -> None:
+def test_hotline_diagram_is_what_ivr_graph_draws_now() -> None:
     from ivr.flow import graph
     from ivr.flow import loader as flows
 
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    text = (ROOT / "docs" / "hotline.md").read_text(encoding="utf-8")
     block = text.split("<!-- ivr graph: start -->\n```mermaid\n", 1)[1].split("```\n<!-- ivr graph: end -->", 1)[0]
-    assert block == graph.mermaid(flows.load(env={})), "regenerate the README diagram with `ivr graph`"
+    assert block == graph.mermaid(flows.load(env={})), "regenerate the diagram in docs/hotline.md with `ivr graph`"
+
+
+def _pages() -> list[Path]:
+    return [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+@pytest.mark.parametrize("page", _pages(), ids=lambda p: p.name)
+def test_every_relative_link_resolves(page: Path) -> None:
+    text = page.read_text(encoding="utf-8")
+    broken = []
+    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+        if "://" in target or target.startswith(("#", "mailto:")):
+            continue
+        path, _, anchor = target.partition("#")
+        found = (page.parent / path).resolve()
+        if not found.exists():
+            broken.append(target)
+        elif anchor and found.suffix == ".md":
+            headings = re.findall(r"^#+ (.+)$", found.read_text(encoding="utf-8"), flags=re.M)
+            slugs = {re.sub(r"[^\w\- ]", "", h.lower()).strip().replace(" ", "-") for h in headings}
+            if anchor not in slugs:
+                broken.append(target)
+    assert broken == []
+
+
+def test_readme_is_short_and_talks_to_users() -> None:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(text.splitlines()) <= 250
+    assert "source .venv/bin/activate" in text
 
 
 def test_flow_reference_documents_every_node_kind_and_text() -> None:
