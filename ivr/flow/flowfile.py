@@ -8,172 +8,41 @@ needs the environment (contacts overridden by IVR_CONTACT_*) is in flows.py.
 
 from __future__ import annotations
 
-import difflib
-import re
-from collections.abc import Iterable, Mapping
-from datetime import date, datetime
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Annotated, Any, Literal, Union, get_args
+from typing import Annotated, Any, Union
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
-    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
     StrictBool,
-    StrictInt,
     StrictStr,
     Tag,
-    WithJsonSchema,
     model_validator,
 )
 
-from ivr.flow import schedule, templates
-from ivr.flow.model import DIAL_STATUSES, DialOutcome, Period
-
-NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
-_INTERVAL_PATTERN = r"^\d{1,2}:\d{2}-\d{1,2}:\d{2}$"
-
-
-def did_you_mean(name: str, known: Iterable[str]) -> str:
-    """ "; did you mean 'x'?" for a likely typo of a known name, else ""."""
-    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.7)
-    return f"; did you mean {close[0]!r}?" if close else ""
-
-
-class Said(ValueError):
-    """A check's complete message (reported as it is), at the line of `key` when one is named."""
-
-    def __init__(self, message: str, key: str | None = None) -> None:
-        super().__init__(message)
-        self.key = key
-
-
-# ---- values -------------------------------------------------------------------------------------
-
-
-def _speakable(text: str) -> str:
-    if not text.strip():
-        raise ValueError("is empty: the caller would hear nothing")
-    try:
-        templates.placeholders(text)
-    except ValueError as exc:
-        raise ValueError(f"has a broken placeholder: {exc}") from None
-    return text
-
-
-def _listed(value: Any) -> Any:
-    """One string stands for a list of one."""
-    return [value] if isinstance(value, str) else value
-
-
-def _checked(check: Any) -> Any:
-    """An after-validator that keeps the value as written and raises the check's own message."""
-
-    def run(value: Any) -> Any:
-        check(value)
-        return value
-
-    return AfterValidator(run)
-
-
-def _between(low: int, high: int, description: str) -> Any:
-    def check(value: int) -> int:
-        if not low <= value <= high:
-            raise ValueError(f"{value} is not from {low} to {high}")
-        return value
-
-    return Annotated[
-        StrictInt,
-        AfterValidator(check),
-        Field(description=description, json_schema_extra={"minimum": low, "maximum": high}),
-    ]
-
-
-def _at_least_one(value: int) -> int:
-    if value < 1:
-        raise ValueError(f"{value} must be at least 1")
-    return value
-
-
-def _anchor(text: str) -> str:
-    try:
-        month, day = (int(x) for x in text.split("-"))
-        datetime(2001, month, day)
-    except ValueError:
-        raise ValueError(f"{text!r} is not MM-DD, like 04-01") from None
-    return text
-
-
-def _moment(value: Any) -> datetime:
-    if isinstance(value, datetime):
-        moment = value
-    elif isinstance(value, date):  # YAML reads 2020-12-01 as a date: say it as written, not as Python
-        raise ValueError(f"{value.isoformat()} needs a time and a UTC offset, like {value.isoformat()}T00:00:00+03:00")
-    else:
-        try:
-            moment = datetime.fromisoformat(str(value))
-        except ValueError:
-            raise ValueError(f"{value!r} is not an ISO date-time like 2020-12-01T00:00:00+03:00") from None
-    if moment.tzinfo is None:
-        raise ValueError(f"{moment.isoformat()} needs a UTC offset, like {moment.isoformat()}+03:00")
-    return moment
-
-
-def _on(text: str) -> str:
-    what, _, subject = text.partition(":")
-    if what not in ("schedule", "programme", "value") or (what != "programme") != bool(subject):
-        raise ValueError(f"{text!r} must be schedule:NAME, programme or value:NAME")
-    return text
-
-
-def _phone_key(key: str) -> str:
-    if key == "*":
-        raise Said("key '*' is reserved: it repeats the menu")
-    if not re.fullmatch(r"[0-9#]", key):
-        raise Said(f"key {key!r} is not a phone key (0-9, #)")
-    return key
-
-
-Name = Annotated[StrictStr, Field(pattern=NAME_PATTERN)]
-Text = Annotated[StrictStr, AfterValidator(_speakable), Field(json_schema_extra={"minLength": 1})]
-Names = Annotated[
-    list[Name],
-    BeforeValidator(_listed),
-    WithJsonSchema({"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}),
-]
-Words = Annotated[
-    list[StrictStr],
-    BeforeValidator(_listed),
-    WithJsonSchema({"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}),
-]
-_INTERVALS_SCHEMA = {
-    "oneOf": [
-        {"type": "string", "pattern": _INTERVAL_PATTERN},
-        {"type": "array", "items": {"type": "string", "pattern": _INTERVAL_PATTERN}},
-    ]
-}
-Intervals = Annotated[
-    list[StrictStr], BeforeValidator(_listed), _checked(schedule.parse_intervals), WithJsonSchema(_INTERVALS_SCHEMA)
-]
-DayHours = Annotated[
-    Any, _checked(schedule.parse_day_hours), WithJsonSchema({"oneOf": [{"const": "closed"}, _INTERVALS_SCHEMA]})
-]
-Day = Annotated[date, BeforeValidator(schedule.parse_date)]
-Moment = Annotated[datetime, BeforeValidator(_moment), WithJsonSchema({"type": "string", "format": "date-time"})]
-Zone = Annotated[StrictStr, _checked(schedule.check_timezone), Field(description="IANA time zone, e.g. Europe/Moscow.")]
-Positive = Annotated[StrictInt, AfterValidator(_at_least_one), Field(json_schema_extra={"minimum": 1})]
-PhoneKey = Annotated[str, AfterValidator(_phone_key), Field(json_schema_extra={"pattern": "^[0-9#]$"})]
-Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-
-
-class Shape(BaseModel):
-    """A mapping of a flow file: no key beyond the declared ones, no value of another type."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-
+from ivr.flow import schedule
+from ivr.flow.fields import (
+    Day,
+    DayHours,
+    Intervals,
+    Moment,
+    Name,
+    Positive,
+    Said,
+    Shape,
+    Text,
+    Weekday,
+    Zone,
+    _anchor,
+    _between,
+    _checked,
+    by_type,
+)
+from ivr.flow.kinds import KINDS, NodeFile
+from ivr.flow.model import Period
 
 # ---- sections -----------------------------------------------------------------------------------
 
@@ -217,13 +86,9 @@ class ContactFile(Shape):
     env: StrictStr | None = Field(None, description="The variable that overrides it (default IVR_CONTACT_<NAME>).")
 
 
-def _by_type(value: Any) -> str:
-    return "mapping" if isinstance(value, Mapping) else "text"
-
-
 Contact = Annotated[
     Union[Annotated[StrictStr, Tag("text")], Annotated[ContactFile, Tag("mapping")]],  # noqa: UP007 (tagged)
-    Discriminator(_by_type),
+    Discriminator(by_type),
 ]
 
 
@@ -286,149 +151,7 @@ class CallbacksFile(Shape):
     policy: CallbackPolicyFile = CallbackPolicyFile()
 
 
-class FailuresFile(Shape):
-    """How many failures of one kind are allowed, then where the call goes."""
-
-    limit: Positive | None = None
-    fallback: Name | None = None
-
-
-# ---- nodes --------------------------------------------------------------------------------------
-
-
-class OptionFile(Shape):
-    """A menu key with spoken keywords."""
-
-    to: Name
-    say: Words = Field(default_factory=list, description="Spoken keywords that choose this option.")
-
-
-Option = Annotated[
-    Union[Annotated[Name, Tag("text")], Annotated[OptionFile, Tag("mapping")]],  # noqa: UP007 (tagged)
-    Discriminator(_by_type),
-]
-
-
-class MenuFile(Shape):
-    """Say a prompt and wait for a key or a keyword; `*` repeats, `0` reaches the operator."""
-
-    kind: Literal["menu"]
-    prompt: Text = Field(description="What the caller hears; may use {placeholders}.")
-    reprompt: Text | None = Field(None, description="The shorter prompt after a first wrong key or silence.")
-    options: Annotated[dict[PhoneKey, Option], Field(min_length=1)] = Field(
-        description="Phone keys (0-9, #) to a node, or to {to: node, say: [spoken keywords]}.",
-        json_schema_extra={"additionalProperties": False},
-    )
-    invalid: FailuresFile | None = Field(None, description="Wrong answers allowed, then where the call goes.")
-    no_input: FailuresFile | None = Field(None, description="Silences allowed, then where the call goes.")
-    speech: StrictBool = Field(True, description="Whether the menu listens for spoken keywords.")
-
-
-class MessageFile(Shape):
-    """Say something and go on."""
-
-    kind: Literal["message"]
-    say: Text
-    next: Name
-
-
-class AskFile(Shape):
-    """Collect one value: typed digits, speech, or the caller's own number, optionally read back."""
-
-    kind: Literal["ask"]
-    input: Literal["digits", "speech", "caller_number"]
-    store: Name = Field(description="The name the value is stored under, e.g. policy.")
-    prompt: Text
-    confirm: StrictBool | None = Field(None, description="Read the value back: 1 = correct, 2 = re-enter.")
-    retry: Text | None = Field(None, description="Said when the value given is not acceptable.")
-    next: Name
-    invalid: FailuresFile | None = None
-    no_input: FailuresFile | None = None
-    min_length: Positive = 1
-    max_length: Positive = 32
-    finish_on_key: Annotated[StrictStr, Field(max_length=1)] = "#"
-    hints: Words = Field(default_factory=list, description="Words that help speech recognition.")
-    timeout: Positive | None = Field(None, description="Seconds to wait.")
-
-    @model_validator(mode="after")
-    def _lengths(self) -> AskFile:
-        if self.min_length > self.max_length:
-            raise Said("`min_length` is greater than `max_length`", key="min_length")
-        return self
-
-
-class BranchFile(Shape):
-    """Route on a schedule (open/closed), the programme (active/inactive) or a stored value."""
-
-    kind: Literal["branch"]
-    on: Annotated[
-        StrictStr,
-        AfterValidator(_on),
-        Field(json_schema_extra={"pattern": "^(schedule:[A-Za-z0-9_]+|programme|value:[A-Za-z0-9_]+)$"}),
-    ] = Field(description="schedule:NAME, programme or value:NAME.")
-    cases: dict[StrictStr, Name] = Field(description="open/closed/emergency, active/inactive, or values, to nodes.")
-    default: Name | None = Field(None, description="Where any other case goes.")
-
-
-class AllowanceNodeFile(Shape):
-    """Spend one use of an allowance and register the request, in one step; or refuse."""
-
-    kind: Literal["allowance"]
-    allowance: Name = Field(description="The allowance to spend (see allowances).")
-    key: Name = Field(description="The stored value the allowance is counted by.")
-    request: Name
-    fields: Names = Field(default_factory=list, description="Stored values saved with the request.")
-    granted: Name
-    used_up: Name
-
-
-class RegisterFile(Shape):
-    """Register a request with a reference number the caller hears next."""
-
-    kind: Literal["register"]
-    request: Name = Field(description="The kind of request registered, e.g. desk.")
-    fields: Names = Field(default_factory=list, description="Stored values saved with the request.")
-    contact: StrictStr | None = Field(None, description="A contact name, or @last_transfer.")
-    next: Name
-
-
-class TransferFile(Shape):
-    """Connect the caller to a contact; every dial outcome leads somewhere."""
-
-    kind: Literal["transfer"]
-    contact: StrictStr = Field(description="A contact name.")
-    say: Text | None = None
-    timeout: Positive | None = Field(None, description="Seconds to ring (default settings.dial_timeout).")
-    outcomes: dict[DialOutcome, Name] = Field(description="Dial outcomes to nodes; every outcome must lead somewhere.")
-    anonymous: StrictBool = Field(False, description="Store and log nothing about this caller.")
-
-    @model_validator(mode="after")
-    def _every_outcome(self) -> TransferFile:
-        missing = [s for s in DIAL_STATUSES if s != "answered" and s not in self.outcomes]
-        if missing and "otherwise" not in self.outcomes:
-            raise Said(f"dial outcomes {', '.join(missing)} lead nowhere: add them or `otherwise`", key="outcomes")
-        return self
-
-
-class HangupFile(Shape):
-    """Say goodbye and end the call."""
-
-    kind: Literal["hangup"]
-    say: Text
-
-
-NodeFile = Annotated[
-    Union[  # noqa: UP007 (a tagged union reads better spelled out)
-        MenuFile, MessageFile, AskFile, BranchFile, AllowanceNodeFile, RegisterFile, TransferFile, HangupFile
-    ],
-    Field(discriminator="kind"),
-]
-NODE_SHAPES: Mapping[str, type[Shape]] = MappingProxyType(
-    {get_args(m.model_fields["kind"].annotation)[0]: m for m in get_args(get_args(NodeFile)[0])}
-)
-NODE_FIELDS: Mapping[str, frozenset[str]] = MappingProxyType(
-    {kind: frozenset(m.model_fields) - {"kind"} for kind, m in NODE_SHAPES.items()}
-)
+NODE_SHAPES: Mapping[str, type[Shape]] = MappingProxyType({kind.kind: kind.shape for kind in KINDS})
 DEFAULT_TEXTS: Mapping[str, str] = MappingProxyType(TextsFile().model_dump())
 
 

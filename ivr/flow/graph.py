@@ -2,35 +2,14 @@
 
 from __future__ import annotations
 
-from ivr.flow.model import Allowance, AnyNode, Ask, Branch, Flow, Hangup, Menu, Message, Register, Transfer
+from ivr.flow.model import AnyNode, Ask, Flow, Menu
 from ivr.flow.validate import targets
 
 _FAILURES = {"invalid.fallback": "wrong ×{n}", "no_input.fallback": "silent ×{n}"}
 
 
 def _label(flow: Flow, node: AnyNode) -> str:
-    match node:
-        case Menu():
-            return f"{node.id}: menu"
-        case Ask():
-            return f"{node.id}: ask {node.input} → {node.store}"
-        case Branch():
-            subject = f" {node.subject}" if node.subject else ""
-            return f"{node.id}: {node.on}{subject}?"
-        case Allowance():
-            rule = flow.allowances.get(node.allowance)
-            limit = f" {rule.limit} per {rule.period.replace('_', ' ')}" if rule else ""
-            return f"{node.id}: allowance {node.allowance}{limit}"
-        case Register():
-            return f"{node.id}: register {node.request}"
-        case Transfer():
-            contact = flow.contacts.get(node.contact)
-            return f"{node.id}: ☎ {node.contact} {contact.target if contact else ''}".rstrip()
-        case Hangup():
-            return f"{node.id}: hang up"
-        case Message():
-            return node.id
-    return node.id
+    return node.label(flow)
 
 
 def _edges(flow: Flow, node: AnyNode) -> list[tuple[str, str, bool]]:
@@ -59,18 +38,6 @@ def _edges(flow: Flow, node: AnyNode) -> list[tuple[str, str, bool]]:
     return out
 
 
-_MERMAID_SHAPES = {
-    "menu": ("{{", "}}"),
-    "message": ("[", "]"),
-    "ask": ("[/", "/]"),
-    "branch": ("{", "}"),
-    "allowance": ("[(", ")]"),
-    "register": ("[[", "]]"),
-    "transfer": ("([", "])"),
-    "hangup": ("((", "))"),
-}
-
-
 def _quote(text: str) -> str:
     return text.replace('"', "'")
 
@@ -88,7 +55,7 @@ def mermaid(flow: Flow) -> str:
     """A Mermaid flowchart of the flow."""
     lines = ["flowchart TD"]
     for node in flow.nodes.values():
-        left, right = _MERMAID_SHAPES[node.kind]
+        left, right = node.mermaid
         lines.append(f'    {node.id}{left}"{_quote(_label(flow, node))}"{right}')
     for node in flow.nodes.values():
         for label, target, fallback in _edges(flow, node):
@@ -101,23 +68,11 @@ def mermaid(flow: Flow) -> str:
     return "\n".join(lines) + "\n"
 
 
-_DOT_SHAPES = {
-    "menu": "hexagon",
-    "message": "box",
-    "ask": "parallelogram",
-    "branch": "diamond",
-    "allowance": "cylinder",
-    "register": "box3d",
-    "transfer": "oval",
-    "hangup": "doublecircle",
-}
-
-
 def dot(flow: Flow) -> str:
     """A Graphviz digraph of the flow."""
     lines = [f'digraph "{flow.name}" {{', "    rankdir=TB;", '    node [fontname="sans-serif"];']
     for node in flow.nodes.values():
-        lines.append(f'    {node.id} [shape={_DOT_SHAPES[node.kind]}, label="{_quote(_label(flow, node))}"];')
+        lines.append(f'    {node.id} [shape={node.dot}, label="{_quote(_label(flow, node))}"];')
     for node in flow.nodes.values():
         for label, target, fallback in _edges(flow, node):
             style = ", style=dashed" if fallback else ""

@@ -18,26 +18,19 @@ from pydantic import ValidationError
 
 from ivr.errors import FlowError, FlowProblem
 from ivr.flow import flowfile, schedule
-from ivr.flow.flowfile import DEFAULT_TEXTS, NODE_FIELDS
+from ivr.flow.fields import FailuresFile
+from ivr.flow.flowfile import DEFAULT_TEXTS
+from ivr.flow.kinds import BY_KIND, NODE_FIELDS, NodeFile
 from ivr.flow.model import (
-    Allowance,
     AllowanceRule,
     AnyNode,
-    Ask,
-    Branch,
     CallbackPolicy,
     Callbacks,
     Contact,
     Failures,
     Flow,
-    Hangup,
-    Menu,
-    Message,
-    Option,
     Programme,
-    Register,
     Settings,
-    Transfer,
 )
 from ivr.flow.problems import problems as problems_of
 from ivr.flow.validate import validate
@@ -56,6 +49,7 @@ class _Builder:
     def __init__(self, shape: flowfile.FlowFile, doc: Located, file: str, env: Mapping[str, str]) -> None:
         self.shape, self.doc, self.file, self.env = shape, doc, file, env
         self.problems: list[FlowProblem] = []
+        self.settings = self.read_settings()
 
     def problem(self, line: int | None, node: str | None, message: str) -> None:
         self.problems.append(FlowProblem(self.file, line, node, message))
@@ -70,7 +64,7 @@ class _Builder:
             line, current = current.line_of(key), current[key]
         return line
 
-    def settings(self) -> Settings:
+    def read_settings(self) -> Settings:
         s = self.shape.settings
         return Settings(
             voice=s.voice,
@@ -147,7 +141,8 @@ class _Builder:
         default = contact if contact in c.lines else next(iter(c.lines))
         return Callbacks(MappingProxyType(dict(c.lines)), c.machine, policy, default)
 
-    def failures(self, raw: flowfile.FailuresFile | None, key: str, node: str, settings: Settings) -> Failures:
+    def failures(self, raw: FailuresFile | None, key: str, node: str) -> Failures:
+        settings = self.settings
         limit = raw.limit if raw and raw.limit else settings.attempts
         fallback = (raw.fallback if raw else None) or settings.operator
         if not fallback:
@@ -156,75 +151,11 @@ class _Builder:
             self.problem(self.line("nodes", node), node, f"no {what} handling: {fix}")
         return Failures(limit=limit, fallback=fallback)
 
-    def node(self, node_id: str, raw: flowfile.NodeFile, settings: Settings) -> AnyNode:
+    def node(self, node_id: str, raw: NodeFile) -> AnyNode:
+        """The model of one node, built by its kind."""
         base: dict[str, Any] = {"id": node_id, "line": self.line("nodes", node_id) or 0}
-        match raw:
-            case flowfile.MenuFile():
-                options = tuple(
-                    Option(key=key, to=o)
-                    if isinstance(o, str)
-                    else Option(key=key, to=o.to, keywords=tuple(w.lower() for w in o.say))
-                    for key, o in raw.options.items()
-                )
-                return Menu(
-                    **base,
-                    prompt=raw.prompt,
-                    reprompt=raw.reprompt or raw.prompt,
-                    options=options,
-                    invalid=self.failures(raw.invalid, "invalid", node_id, settings),
-                    no_input=self.failures(raw.no_input, "no_input", node_id, settings),
-                    speech=raw.speech,
-                )
-            case flowfile.MessageFile():
-                return Message(**base, say=raw.say, next=raw.next)
-            case flowfile.AskFile():
-                return Ask(
-                    **base,
-                    input=raw.input,
-                    store=raw.store,
-                    prompt=raw.prompt,
-                    confirm=raw.input != "speech" if raw.confirm is None else raw.confirm,
-                    retry=raw.retry or raw.prompt,
-                    next=raw.next,
-                    invalid=self.failures(raw.invalid, "invalid", node_id, settings),
-                    no_input=self.failures(raw.no_input, "no_input", node_id, settings),
-                    min_length=raw.min_length,
-                    max_length=raw.max_length,
-                    finish_on_key=raw.finish_on_key,
-                    hints=tuple(raw.hints),
-                    timeout=raw.timeout,
-                )
-            case flowfile.BranchFile():
-                what, _, subject = raw.on.partition(":")
-                return Branch(
-                    **base, on=what, subject=subject, cases=MappingProxyType(dict(raw.cases)), default=raw.default
-                )
-            case flowfile.AllowanceNodeFile():
-                return Allowance(
-                    **base,
-                    allowance=raw.allowance,
-                    key=raw.key,
-                    request=raw.request,
-                    fields=tuple(raw.fields),
-                    granted=raw.granted,
-                    used_up=raw.used_up,
-                )
-            case flowfile.RegisterFile():
-                return Register(
-                    **base, request=raw.request, fields=tuple(raw.fields), contact=raw.contact, next=raw.next
-                )
-            case flowfile.TransferFile():
-                return Transfer(
-                    **base,
-                    contact=raw.contact,
-                    say=raw.say or "",
-                    timeout=raw.timeout or settings.dial_timeout,
-                    outcomes=MappingProxyType({str(k): v for k, v in raw.outcomes.items()}),
-                    anonymous=raw.anonymous,
-                )
-            case flowfile.HangupFile():
-                return Hangup(**base, say=raw.say)
-        raise AssertionError(f"a node kind without a model: {raw!r}")
+        node: AnyNode = BY_KIND[raw.kind].build(raw, base, self)  # type: ignore[assignment]
+        return node
 
 
 def revision_of(text: str) -> str:
@@ -253,7 +184,7 @@ def load(
     except ValidationError as exc:
         raise FlowError(_sorted(problems_of(exc, doc, file))) from None
     b = _Builder(shape, doc, file, env)
-    settings = b.settings()
+    settings = b.settings
     flow = Flow(
         name=shape.flow or source.stem,
         path=file,
@@ -263,7 +194,7 @@ def load(
         allowances=MappingProxyType(b.allowances(settings.timezone)),
         programme=b.programme(),
         callbacks=b.callbacks(settings),
-        nodes=MappingProxyType({node_id: b.node(node_id, raw, settings) for node_id, raw in shape.nodes.items()}),
+        nodes=MappingProxyType({node_id: b.node(node_id, raw) for node_id, raw in shape.nodes.items()}),
         revision=revision_of(text),
     )
     problems = b.problems + validate(flow, doc, file)

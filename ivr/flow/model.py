@@ -3,19 +3,59 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType
 from typing import Literal, get_args
 from zoneinfo import ZoneInfo
 
+from ivr.flow.kinds import (
+    DIAL_STATUSES,
+    WAITING_KINDS,
+    Allowance,
+    AnyNode,
+    Ask,
+    Branch,
+    DialOutcome,
+    Failures,
+    Hangup,
+    Menu,
+    Message,
+    Node,
+    Option,
+    Register,
+    Transfer,
+)
 from ivr.flow.schedule import Schedule
 
-# What a transfer's `outcomes` maps: Twilio's DialCallStatus values, and `otherwise` for the rest.
-DialOutcome = Literal["completed", "answered", "busy", "no-answer", "failed", "canceled", "otherwise"]
-DIAL_STATUSES: tuple[str, ...] = get_args(DialOutcome)[:-1]
-TERMINAL_KINDS = frozenset({"hangup"})
-WAITING_KINDS = frozenset({"menu", "ask", "transfer", "hangup"})
+__all__ = [
+    "DIAL_STATUSES",
+    "EMPTY",
+    "PERIODS",
+    "WAITING_KINDS",
+    "Allowance",
+    "AllowanceRule",
+    "AnyNode",
+    "Ask",
+    "Branch",
+    "CallbackPolicy",
+    "Callbacks",
+    "Contact",
+    "DialOutcome",
+    "Failures",
+    "Flow",
+    "Hangup",
+    "Menu",
+    "Message",
+    "Node",
+    "Option",
+    "Period",
+    "Programme",
+    "Register",
+    "Settings",
+    "Transfer",
+]
+
 EMPTY: Mapping[str, str] = MappingProxyType({})
 
 
@@ -67,14 +107,6 @@ class Programme:
 
 
 @dataclass(frozen=True)
-class Failures:
-    """How a node handles one kind of failure (wrong input or silence)."""
-
-    limit: int
-    fallback: str
-
-
-@dataclass(frozen=True)
 class Settings:
     """Flow-wide settings: voice, language, zone, entry points and standard phrases."""
 
@@ -88,127 +120,6 @@ class Settings:
     gather_timeout: int
     dial_timeout: int
     texts: Mapping[str, str]
-
-
-@dataclass(frozen=True)
-class Option:
-    """A menu choice: a key, spoken keywords, and the node it leads to."""
-
-    key: str
-    to: str
-    keywords: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, kw_only=True)
-class Node:
-    """Fields every node has."""
-
-    id: str
-    line: int
-    kind: str = field(init=False, default="")
-
-
-@dataclass(frozen=True, kw_only=True)
-class Menu(Node):
-    """Say a prompt and wait for a key or a keyword; `*` repeats, `0` reaches the operator."""
-
-    prompt: str
-    reprompt: str
-    options: tuple[Option, ...]
-    invalid: Failures
-    no_input: Failures
-    speech: bool = True
-    kind: str = field(init=False, default="menu")
-
-    def option(self, key: str) -> Option | None:
-        return next((o for o in self.options if o.key == key), None)
-
-
-@dataclass(frozen=True, kw_only=True)
-class Message(Node):
-    """Say something and go on."""
-
-    say: str
-    next: str
-    kind: str = field(init=False, default="message")
-
-
-@dataclass(frozen=True, kw_only=True)
-class Ask(Node):
-    """Collect one value: typed digits, speech, or the caller's own number, optionally read back."""
-
-    input: Literal["digits", "speech", "caller_number"]
-    store: str
-    prompt: str
-    confirm: bool
-    retry: str  # said when the value is not acceptable
-    next: str
-    invalid: Failures
-    no_input: Failures
-    min_length: int = 1
-    max_length: int = 32
-    finish_on_key: str = "#"
-    hints: tuple[str, ...] = ()
-    timeout: int | None = None
-    kind: str = field(init=False, default="ask")
-
-
-@dataclass(frozen=True, kw_only=True)
-class Branch(Node):
-    """Route on a schedule (open/closed), the programme (active/inactive) or a stored value."""
-
-    on: str  # "schedule", "programme" or "value"
-    subject: str  # schedule name or value name; "" for the programme
-    cases: Mapping[str, str]
-    default: str | None = None
-    kind: str = field(init=False, default="branch")
-
-
-@dataclass(frozen=True, kw_only=True)
-class Allowance(Node):
-    """Spend one use of an allowance and register the request, in one step; or refuse."""
-
-    allowance: str
-    key: str  # the stored value the allowance is counted by (the policy number)
-    request: str
-    fields: tuple[str, ...]
-    granted: str
-    used_up: str
-    kind: str = field(init=False, default="allowance")
-
-
-@dataclass(frozen=True, kw_only=True)
-class Register(Node):
-    """Register a request with a reference number the caller hears next."""
-
-    request: str
-    fields: tuple[str, ...]
-    contact: str | None  # a contact name, "@last_transfer", or None
-    next: str
-    kind: str = field(init=False, default="register")
-
-
-@dataclass(frozen=True, kw_only=True)
-class Transfer(Node):
-    """Connect the caller to a contact; every dial outcome leads somewhere."""
-
-    contact: str
-    say: str
-    timeout: int
-    outcomes: Mapping[str, str]
-    anonymous: bool = False
-    kind: str = field(init=False, default="transfer")
-
-
-@dataclass(frozen=True, kw_only=True)
-class Hangup(Node):
-    """Say goodbye and end the call."""
-
-    say: str
-    kind: str = field(init=False, default="hangup")
-
-
-AnyNode = Menu | Message | Ask | Branch | Allowance | Register | Transfer | Hangup
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,8 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 
 from ivr.errors import FlowProblem
-from ivr.flow.flowfile import NODE_SHAPES, FlowFile, Said, did_you_mean
+from ivr.flow.fields import Said, did_you_mean
+from ivr.flow.flowfile import NODE_SHAPES, FlowFile
 from ivr.flow.yamlsrc import Located
 
 _KINDS = ", ".join(NODE_SHAPES)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ivr.errors import FlowProblem
 from ivr.flow import templates
-from ivr.flow.flowfile import did_you_mean
+from ivr.flow.fields import did_you_mean
 from ivr.flow.model import (
     WAITING_KINDS,
     Allowance,
@@ -12,9 +12,7 @@ from ivr.flow.model import (
     Ask,
     Branch,
     Flow,
-    Hangup,
     Menu,
-    Message,
     Register,
     Transfer,
 )
@@ -39,40 +37,7 @@ def validate(flow: Flow, doc: Located, file: str) -> list[FlowProblem]:
 
 def targets(flow: Flow, node: AnyNode) -> list[tuple[str, str]]:
     """Every (field, node id) a node can lead to, the implicit ones included."""
-    out: list[tuple[str, str]] = []
-    s = flow.settings
-    match node:
-        case Menu():
-            out += [(f"options.{o.key}", o.to) for o in node.options]
-            out += [
-                ("invalid.fallback", node.invalid.fallback),
-                ("no_input.fallback", node.no_input.fallback),
-            ]
-            if node.option("0") is None and s.operator:
-                out.append(("key 0 (settings.operator)", s.operator))
-        case Ask():
-            out += [
-                ("next", node.next),
-                ("invalid.fallback", node.invalid.fallback),
-                ("no_input.fallback", node.no_input.fallback),
-            ]
-        case Message():
-            out.append(("next", node.next))
-        case Branch():
-            out += [(f"cases.{k}", v) for k, v in node.cases.items()]
-            if node.default:
-                out.append(("default", node.default))
-        case Allowance():
-            out += [("granted", node.granted), ("used_up", node.used_up)]
-        case Register():
-            out.append(("next", node.next))
-        case Transfer():
-            out += [(f"outcomes.{k}", v) for k, v in node.outcomes.items()]
-        case Hangup():
-            pass
-    if isinstance(node, Allowance | Register) and flow.programme is not None:
-        out.append(("programme.inactive", flow.programme.inactive))
-    return out
+    return node.targets(flow)
 
 
 def _validate(r: _Problems, flow: Flow, doc: Located) -> None:

@@ -1,0 +1,51 @@
+"""The `register` node kind, declared once: its shape in a flow file (fields, defaults, docs), its
+model, how one is built, where it leads and how a diagram shows it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from pydantic import Field, StrictStr
+
+from ivr.flow.fields import Name, Names, Shape
+from ivr.flow.kinds.base import Builder, Node, _outside_programme
+
+if TYPE_CHECKING:
+    from ivr.flow.model import Flow
+
+
+class RegisterFile(Shape):
+    """Register a request with a reference number the caller hears next."""
+
+    kind: Literal["register"]
+    request: Name = Field(description="The kind of request registered, e.g. desk.")
+    fields: Names = Field(default_factory=list, description="Stored values saved with the request.")
+    contact: StrictStr | None = Field(None, description="A contact name, or @last_transfer.")
+    next: Name
+
+
+@dataclass(frozen=True, kw_only=True)
+class Register(Node):
+    """Register a request with a reference number the caller hears next."""
+
+    kind: ClassVar[str] = "register"
+    shape: ClassVar[type[Shape]] = RegisterFile
+    mermaid: ClassVar[tuple[str, str]] = ("[[", "]]")
+    dot: ClassVar[str] = "box3d"
+    waits: ClassVar[bool] = False
+
+    request: str
+    fields: tuple[str, ...]
+    contact: str | None  # a contact name, "@last_transfer", or None
+    next: str
+
+    @classmethod
+    def build(cls, raw: Any, base: dict[str, Any], builder: Builder) -> Register:
+        return cls(**base, request=raw.request, fields=tuple(raw.fields), contact=raw.contact, next=raw.next)
+
+    def targets(self, flow: Flow) -> list[tuple[str, str]]:
+        return [("next", self.next), *_outside_programme(flow)]
+
+    def label(self, flow: Flow) -> str:
+        return f"{self.id}: register {self.request}"
