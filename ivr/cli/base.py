@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 import click
 from flask import Flask
 
+from ivr.engine.seal import new_key
 from ivr.errors import ConfigError, FlowError, reason
 from ivr.flow import loader as flows
 from ivr.flow.model import Flow
@@ -240,3 +241,18 @@ def _progress_line(enabled: bool) -> Any:
 
 def _show_progress(as_json: bool) -> bool:
     return not as_json and sys.stderr.isatty() and not os.environ.get("CI")
+
+
+def scratch_config(database_url: str, flow: str | None) -> dict[str, Any]:
+    """An in-process app's configuration for one simulated call or crawl: its database is the
+    sandbox itself, no public URL (in-process requests are signed for localhost), and a key made
+    for this run only, so nothing is left behind."""
+    config: dict[str, Any] = {
+        "DATABASE_URL": database_url,
+        "SIMULATED_DATABASE_URL": database_url,
+        "PUBLIC_URL": None,
+        "STATE_KEYS": new_key(),
+    }
+    if flow:
+        config["FLOW"] = flow
+    return config

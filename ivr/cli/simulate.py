@@ -11,8 +11,7 @@ from typing import Any
 
 import click
 
-from ivr.cli.base import _admin_app, _app_or_exit, _moment, _quiet
-from ivr.engine.seal import new_key
+from ivr.cli.base import _admin_app, _app_or_exit, _moment, _quiet, scratch_config
 
 
 @click.command()
@@ -134,18 +133,8 @@ def simulate(
                     params=conditional,
                 )
             else:
-                # A throw-away database, and no public URL: in-process requests are signed for localhost.
-                chosen = database_url or f"sqlite:///{Path(scratch) / 'simulated.sqlite3'}"
-                # The database of a simulated call run here is the sandbox itself (a throw-away one,
-                # or the one --database-url names to keep state in).
-                config: dict[str, Any] = {
-                    "DATABASE_URL": chosen,
-                    "SIMULATED_DATABASE_URL": chosen,
-                    "PUBLIC_URL": None,
-                    "STATE_KEYS": new_key(),  # a key for this call only: nothing is left behind
-                }
-                if flow:
-                    config["FLOW"] = flow
+                # A throw-away database, or the one --database-url names to keep state in.
+                config = scratch_config(database_url or f"sqlite:///{Path(scratch) / 'simulated.sqlite3'}", flow)
                 if auth_token:
                     config["TWILIO_AUTH_TOKEN"] = auth_token
                 sim = Simulator(

@@ -11,8 +11,7 @@ from typing import Any
 
 import click
 
-from ivr.cli.base import _app_or_exit, _progress_line, _quiet, _show_progress, _shown
-from ivr.engine.seal import new_key
+from ivr.cli.base import _app_or_exit, _progress_line, _quiet, _show_progress, _shown, scratch_config
 from ivr.errors import FlowError
 
 
@@ -47,15 +46,7 @@ def crawl(url: str | None, times: tuple[str, ...], flow: str | None, as_json: bo
             crawler = Crawler(url=url, scenarios=default_scenarios(None, list(times)), progress=progress)
             what = url
         else:
-            scratch_db = f"sqlite:///{Path(scratch) / 'crawl.sqlite3'}"
-            config: dict[str, Any] = {
-                "DATABASE_URL": scratch_db,
-                "SIMULATED_DATABASE_URL": scratch_db,
-                "PUBLIC_URL": None,
-                "STATE_KEYS": new_key(),  # a key for this crawl only: nothing is left behind
-            }
-            if flow:
-                config["FLOW"] = flow
+            config = scratch_config(f"sqlite:///{Path(scratch) / 'crawl.sqlite3'}", flow)
             with _quiet():
                 app = _app_or_exit(config)
                 model = app.extensions["ivr"].handler.flow

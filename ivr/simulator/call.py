@@ -17,33 +17,16 @@ from .attrs import number as _int
 from .attrs import text as _attr
 from .attrs import true as _true
 from .line import (
-    ANSWERED_BY,
-    APPLICATION_ERROR,
     DIAL_OUTCOMES,
     QUEUE_RESULTS,
-    UNANSWERED,
     Document,
     Event,
-    Exchange,
     Line,
     SimulatorError,
     Waiting,
 )
 from .transport import Session
 from .urls import joined
-
-__all__ = [
-    "ANSWERED_BY",
-    "APPLICATION_ERROR",
-    "DIAL_OUTCOMES",
-    "QUEUE_RESULTS",
-    "UNANSWERED",
-    "Call",
-    "Event",
-    "Exchange",
-    "SimulatorError",
-    "Waiting",
-]
 
 
 class Call(Line):

@@ -9,7 +9,8 @@ from typing import Any
 
 import click
 
-from .call import ANSWERED_BY, DIAL_OUTCOMES, QUEUE_RESULTS, UNANSWERED, Call, Event, SimulatorError
+from .call import Call
+from .line import ANSWERED_BY, DIAL_OUTCOMES, QUEUE_RESULTS, UNANSWERED, Event, SimulatorError
 
 _KEYS = re.compile(r"[0-9*#]+")
 

@@ -15,8 +15,6 @@ from .urls import joined
 
 def enqueue(call: Line, el: ET.Element) -> None:
     """The caller joins the queue and hears the first round of its wait music."""
-    from .call import Waiting
-
     call.queue_sid, call.queued_at = "QU" + secrets.token_hex(16), call.elapsed
     call.add_event("enqueue", queue=(el.text or "").strip())
     call.add_event(

@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from .call import ANSWERED_BY, UNANSWERED, Call
+from .call import Call
+from .line import ANSWERED_BY, UNANSWERED
 from .transport import HttpSession, InProcessSession, Session
 from .urls import joined
 
