@@ -4,15 +4,12 @@ model, how one is built, where it leads and how a diagram shows it."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, StrictBool, StrictStr, model_validator
 
 from ivr.flow.fields import FailuresFile, Name, Positive, Said, Shape, Text, Words
-from ivr.flow.kinds.base import Builder, Failures, Node
-
-if TYPE_CHECKING:
-    from ivr.flow.model import Flow
+from ivr.flow.kinds.base import Builder, Failures, Flow, Node
 
 
 class AskFile(Shape):

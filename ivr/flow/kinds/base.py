@@ -3,13 +3,50 @@ shape, the nodes it leads to, and how a diagram draws it. Each kind is one modul
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self
+from typing import Any, ClassVar, Protocol, Self
 
 from ivr.flow.fields import FailuresFile, Shape
 
-if TYPE_CHECKING:
-    from ivr.flow.model import Flow, Settings
+
+# What a node reads of the flow it is in (`ivr.flow.model.Flow` has all of it): the kinds stand
+# below the model, which is made of them.
+class _Settings(Protocol):
+    @property
+    def operator(self) -> str: ...
+    @property
+    def dial_timeout(self) -> int: ...
+
+
+class _Programme(Protocol):
+    @property
+    def inactive(self) -> str: ...
+
+
+class _Rule(Protocol):
+    @property
+    def limit(self) -> int: ...
+    @property
+    def period(self) -> str: ...
+
+
+class _Contact(Protocol):
+    @property
+    def target(self) -> str: ...
+
+
+class Flow(Protocol):
+    """The flow a node is in, as far as a node reads it."""
+
+    @property
+    def settings(self) -> _Settings: ...
+    @property
+    def programme(self) -> _Programme | None: ...
+    @property
+    def allowances(self) -> Mapping[str, _Rule]: ...
+    @property
+    def contacts(self) -> Mapping[str, _Contact]: ...
 
 
 @dataclass(frozen=True)
@@ -23,7 +60,8 @@ class Failures:
 class Builder(Protocol):
     """What building a node needs from the flow being loaded."""
 
-    settings: Settings
+    @property
+    def settings(self) -> _Settings: ...
 
     def failures(self, raw: FailuresFile | None, key: str, node: str) -> Failures:
         """A node's handling of wrong input or silence, the flow's settings filling what it leaves out."""

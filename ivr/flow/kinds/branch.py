@@ -6,15 +6,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, Field, StrictStr
 
 from ivr.flow.fields import Name, Shape, _on
-from ivr.flow.kinds.base import Builder, Node
-
-if TYPE_CHECKING:
-    from ivr.flow.model import Flow
+from ivr.flow.kinds.base import Builder, Flow, Node
 
 
 class BranchFile(Shape):

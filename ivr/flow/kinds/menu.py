@@ -4,15 +4,12 @@ model, how one is built, where it leads and how a diagram shows it."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import Discriminator, Field, StrictBool, Tag
 
 from ivr.flow.fields import FailuresFile, Name, PhoneKey, Shape, Text, Words, by_type
-from ivr.flow.kinds.base import Builder, Failures, Node
-
-if TYPE_CHECKING:
-    from ivr.flow.model import Flow
+from ivr.flow.kinds.base import Builder, Failures, Flow, Node
 
 
 class OptionFile(Shape):

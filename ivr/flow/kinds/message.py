@@ -4,13 +4,10 @@ model, how one is built, where it leads and how a diagram shows it."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from ivr.flow.fields import Name, Shape, Text
-from ivr.flow.kinds.base import Builder, Node
-
-if TYPE_CHECKING:
-    from ivr.flow.model import Flow
+from ivr.flow.kinds.base import Builder, Flow, Node
 
 
 class MessageFile(Shape):

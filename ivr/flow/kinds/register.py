@@ -4,15 +4,12 @@ model, how one is built, where it leads and how a diagram shows it."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, StrictStr
 
 from ivr.flow.fields import Name, Names, Shape
-from ivr.flow.kinds.base import Builder, Node, _outside_programme
-
-if TYPE_CHECKING:
-    from ivr.flow.model import Flow
+from ivr.flow.kinds.base import Builder, Flow, Node, _outside_programme
 
 
 class RegisterFile(Shape):

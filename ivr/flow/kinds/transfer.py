@@ -6,16 +6,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, get_args
+from typing import Any, ClassVar, Literal, get_args
 
 from pydantic import Field, StrictBool, StrictStr, model_validator
 
 from ivr.flow.fields import Name, Positive, Said, Shape, Text
-from ivr.flow.kinds.base import Builder, Node
-
-if TYPE_CHECKING:
-    from ivr.flow.model import Flow
-
+from ivr.flow.kinds.base import Builder, Flow, Node
 
 # What a transfer's `outcomes` maps: Twilio's DialCallStatus values, and `otherwise` for the rest.
 DialOutcome = Literal["completed", "answered", "busy", "no-answer", "failed", "canceled", "otherwise"]
