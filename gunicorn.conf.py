@@ -21,3 +21,32 @@ limit_request_fields = 64
 # gunicorn 27's control socket lives at one path per user (~/.gunicorn): several servers on one
 # machine (instances, tests) would share it. The app needs none of its commands.
 control_socket_disable = True
+
+
+def _logging():
+    from ivr.web.logs import config
+
+    return config()
+
+
+# Every line with its time and level; one JSON object per webhook (ivr.webhook).
+logconfig_dict = _logging()
+
+
+def on_starting(server):
+    """Check the environment and the flow in the master, before any worker starts: a mistake is one
+    line and the server does not start, instead of every worker printing a traceback and dying."""
+    import sys
+
+    from ivr.errors import ConfigError, FlowError
+    from ivr.web.config import preflight
+
+    try:
+        preflight(os.environ)
+    except FlowError as exc:
+        for problem in exc.problems:
+            print(f"ivr: {problem}", file=sys.stderr)
+        raise SystemExit(1) from None
+    except ConfigError as exc:
+        print(f"ivr: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None

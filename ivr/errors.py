@@ -50,6 +50,7 @@ class ConfigError(IvrError):
     def __init__(self, key: str, value: object, reason: str) -> None:
         self.key = key
         self.value = value
+        self.reason = reason
         super().__init__(f"{key}={value!r}: {reason}")
 
 

@@ -116,7 +116,13 @@ class Commands(click.Group):
         from sqlalchemy.exc import DBAPIError
 
         from ivr.errors import IvrError, StoreUnavailable
+        from ivr.web.config import check_environment
 
+        try:
+            check_environment(os.environ)  # every command, whatever it overrides
+        except ConfigError as exc:
+            click.echo(f"ivr: {exc}", err=True)
+            ctx.exit(2)
         try:
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
@@ -167,8 +173,15 @@ def _debugging(ctx: click.Context) -> bool:
 def _database_engine() -> Any:
     from ivr.store.database import make_engine
     from ivr.web.app import database_url
+    from ivr.web.config import check_database_url
 
-    return make_engine(database_url(_admin_config()))
+    url = database_url(_admin_config())
+    try:
+        check_database_url(url)
+    except ConfigError as exc:
+        click.echo(f"ivr: {exc}", err=True)
+        sys.exit(2)
+    return make_engine(url)
 
 
 def _admin_config() -> dict[str, Any]:

@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from ivr.cli.base import _admin_app, _app_or_exit, _moment, _quiet, scratch_config
+from ivr.errors import ConfigError
 
 
 @click.command()
@@ -108,6 +109,13 @@ def simulate(
         raise click.BadParameter(str(exc), param_hint="--at") from None
     if url and not url.startswith(("http://", "https://")):
         raise click.BadParameter(f"{url!r} must start with http:// or https://", param_hint="--url")
+    if database_url:
+        from ivr.web.config import check_database_url
+
+        try:
+            check_database_url(database_url, "--database-url")
+        except ConfigError as exc:
+            raise click.BadParameter(f"{database_url!r}: {exc.reason}", param_hint="--database-url") from None
     if url and (flow or database_url):
         raise click.UsageError("--flow and --database-url run the app in-process; they cannot go with --url")
     if callback_ref is not None:

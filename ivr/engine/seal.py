@@ -80,17 +80,25 @@ class KeyRing:
     def for_development(cls, folder: Path) -> KeyRing:
         """The key kept in `folder` (made on first use), so every process of this machine shares it."""
         path = folder / "state-keys"
-        folder.mkdir(parents=True, exist_ok=True)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
-            with os.fdopen(fd, "w") as out:
-                out.write(new_key() + "\n")
-        text = path.read_text().strip()
-        if not text:  # another process made the file an instant ago and is still writing it
+            folder.mkdir(parents=True, exist_ok=True)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                pass
+            else:
+                with os.fdopen(fd, "w") as out:
+                    out.write(new_key() + "\n")
             text = path.read_text().strip()
+            if not text:  # another process made the file an instant ago and is still writing it
+                text = path.read_text().strip()
+        except OSError as exc:
+            raise ConfigError(
+                "IVR_STATE_KEYS",
+                "",
+                f"is not set, and the development key file {path} cannot be used ({exc.strerror}): "
+                "set IVR_STATE_KEYS (`ivr keys new` makes one), or give that file to the user serving",
+            ) from None
         return cls.parse(text)
 
     def seal(self, plain: bytes, bound_to: bytes) -> str:

@@ -16,6 +16,7 @@ from ivr.engine.seal import KeyRing
 from ivr.errors import ConfigError, reason
 from ivr.store.database import Store
 from ivr.store.revisions import Revisions
+from ivr.web import config as config_checks
 from ivr.web import errors, probes, voice
 from ivr.web.calls import CallHandler
 from ivr.web.paths import Paths, StepConverter
@@ -45,6 +46,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.config.update(config)
 
     settings.check(app.config)
+    for key in ("DATABASE_URL", "SIMULATED_DATABASE_URL"):
+        if app.config[key]:
+            config_checks.check_database_url(str(app.config[key]), f"IVR_{key}")
+    if app.config["PUBLIC_URL"]:
+        config_checks.check_public_url(str(app.config["PUBLIC_URL"]))
     env = app.config.get("ENV_OVERRIDES") or os.environ
     revisions = Revisions(app.config["FLOW"], env, app.config["PROMPTS_DIR"], watch=_flag(app.config["WATCH_FLOW"]))
     url = database_url({"DATABASE_URL": app.config["DATABASE_URL"], "INSTANCE_PATH": app.instance_path})
