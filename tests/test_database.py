@@ -100,13 +100,30 @@ def test_two_instances_upgrading_at_once_both_succeed_and_one_does_the_work(ivr_
 def test_db_check_says_why_an_unreachable_database_is_not_ready(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setenv("IVR_DATABASE_URL", f"sqlite:///{tmp_path / 'missing' / 'x.sqlite3'}")
+    (tmp_path / "folder.sqlite3").mkdir()  # there, but not a database file
+    monkeypatch.setenv("IVR_DATABASE_URL", f"sqlite:///{tmp_path / 'folder.sqlite3'}")
     result = CliRunner().invoke(main, ["db", "check"])
     assert result.exit_code == 1 and result.output.startswith("ivr: cannot reach the database: unable to open")
 
 
+@pytest.mark.parametrize("command", [["db", "check"], ["db", "upgrade"], ["report"]])
+def test_a_database_in_a_missing_folder_is_a_setting_to_fix_not_a_database_failure(
+    command: list[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'missing' / 'x.sqlite3'}"
+    monkeypatch.setenv("IVR_DATABASE_URL", url)
+    result = CliRunner().invoke(main, command)
+    assert result.exit_code == 2
+    assert result.output == (
+        f"ivr: IVR_DATABASE_URL={url!r}: the folder {tmp_path / 'missing'} does not exist: "
+        "create it, or point IVR_DATABASE_URL elsewhere\n"
+    )
+    assert not (tmp_path / "missing").exists()  # nothing made on the way
+
+
 def test_healthz_answers_without_the_database_and_without_a_signature(ivr_databases: Any, tmp_path: Path) -> None:
-    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'missing' / 'x.sqlite3'}"})
+    (tmp_path / "folder.sqlite3").mkdir()  # a database that cannot be opened
+    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'folder.sqlite3'}"})
     probe = app.test_client()
     assert probe.get("/healthz").status_code == 200
     not_ready = probe.get("/readyz")
@@ -140,8 +157,8 @@ def test_an_admin_command_on_a_failing_database_says_so_in_one_line(
     result = CliRunner().invoke(main, command)
     assert result.exit_code == 2  # a wrong URL is the user's input
     assert result.output == (
-        f"ivr: cannot open database {url}: the folder {tmp_path / 'missing'} does not exist "
-        "(create it, or fix IVR_DATABASE_URL)\n"
+        f"ivr: IVR_DATABASE_URL={url!r}: the folder {tmp_path / 'missing'} does not exist: "
+        "create it, or point IVR_DATABASE_URL elsewhere\n"
     )
     (tmp_path / "folder.sqlite3").mkdir()  # a database that cannot be opened for another reason
     monkeypatch.setenv("IVR_DATABASE_URL", f"sqlite:///{tmp_path / 'folder.sqlite3'}")

@@ -133,10 +133,6 @@ class Commands(click.Group):
         except (StoreUnavailable, DBAPIError) as exc:
             if _debugging(ctx):
                 raise
-            wrong = _sqlite_folder_problem(os.environ.get("IVR_DATABASE_URL", ""))
-            if wrong:  # bad input, not a failure of the app
-                click.echo(f"ivr: {wrong}", err=True)
-                ctx.exit(2)
             click.echo(f"ivr: the database failed: {reason(exc)} {_TRACEBACK_HINT}", err=True)
             ctx.exit(1)
         except IvrError as exc:
@@ -152,18 +148,6 @@ class Commands(click.Group):
 
 
 _TRACEBACK_HINT = "(--debug or IVR_DEBUG=1 shows the traceback)"
-
-
-def _sqlite_folder_problem(url: str) -> str:
-    """Why a SQLite database URL cannot be opened, when its folder is the reason; else ""."""
-    if not url.startswith("sqlite:///") or url.endswith(":memory:"):
-        return ""
-    folder = Path(url.removeprefix("sqlite:///").split("?", 1)[0]).parent
-    if not folder.is_dir():
-        return f"cannot open database {url}: the folder {folder} does not exist (create it, or fix IVR_DATABASE_URL)"
-    if not os.access(folder, os.W_OK):
-        return f"cannot open database {url}: the folder {folder} is not writable"
-    return ""
 
 
 def _debugging(ctx: click.Context) -> bool:

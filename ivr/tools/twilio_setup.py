@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from ivr.errors import IvrError
+from ivr.web.config import public_url_problem
 
 
 class SetupError(IvrError):
@@ -36,14 +36,9 @@ def make_client(account_sid: str, auth_token: str, http_client: Any = None) -> A
 
 def check_public_url(url: str) -> str:
     """The public base URL without a trailing slash; Twilio needs https and a host."""
-    parts = urlsplit(url.strip())
-    if parts.scheme != "https" or not parts.netloc:
-        raise SetupError(f"{url!r} must be an https:// address, like the one ngrok prints (Forwarding https://...)")
-    if parts.query or parts.fragment:
-        raise SetupError(f"{url!r} must be a base address without ?query or #fragment")
-    if parts.path.rstrip("/").endswith("/voice"):
-        base = url.strip().rstrip("/").removesuffix("/voice")
-        raise SetupError(f"{url!r} must be the base address, without /voice (give {base!r}; /voice is added)")
+    problem = public_url_problem(url)
+    if problem:
+        raise SetupError(f"{url!r} {problem}")
     return url.strip().rstrip("/")
 
 

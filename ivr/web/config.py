@@ -50,22 +50,34 @@ def check_database_url(url: str, key: str = "IVR_DATABASE_URL") -> None:
 def _check_sqlite_file(database: str, url: str, key: str) -> None:
     if database in ("", ":memory:") or database.startswith("file:"):
         return
+    # A file that exists but is read-only for now is a fault the running app rides out (callers hear
+    # the apology and reach the desk); a missing or closed folder is a mistake in the setting.
     path = Path(database)
     folder = path.parent
     if not folder.is_dir():
         raise ConfigError(key, url, f"the folder {folder} does not exist: create it, or point {key} elsewhere")
-    if path.exists() and not os.access(path, os.R_OK | os.W_OK):
-        raise ConfigError(key, url, f"the file {path} cannot be read and written by this user")
     if not path.exists() and not os.access(folder, os.W_OK):
-        raise ConfigError(key, url, f"the folder {folder} is not writable by this user")
+        raise ConfigError(key, url, f"the folder {folder} is not writable by this user, so the file cannot be made")
+
+
+def public_url_problem(url: str) -> str:
+    """Why `url` is not a base address Twilio can call (the tunnel's or the host's); "" when it is."""
+    parts = urlsplit(url.strip())
+    if parts.scheme != "https" or not parts.netloc:
+        return "must be an https:// address, like the one ngrok prints (Forwarding https://...)"
+    if parts.query or parts.fragment:
+        return "must be a base address without ?query or #fragment"
+    if parts.path.rstrip("/").endswith("/voice"):
+        base = url.strip().rstrip("/").removesuffix("/voice")
+        return f"must be the base address, without /voice (give {base!r}; /voice is added)"
+    return ""
 
 
 def check_public_url(url: str) -> None:
-    """Raise ConfigError unless `url` is an https address Twilio can call (the tunnel's or the host's)."""
-    parts = urlsplit(url)
-    if parts.scheme != "https" or not parts.netloc:
-        fix = "must be the https:// address Twilio calls, like https://abc123.ngrok-free.app"
-        raise ConfigError("IVR_PUBLIC_URL", url, fix)
+    """Raise ConfigError unless `url` is a base address Twilio can call."""
+    problem = public_url_problem(url)
+    if problem:
+        raise ConfigError("IVR_PUBLIC_URL", url, problem)
 
 
 def check_environment(env: Mapping[str, str]) -> None:
