@@ -240,5 +240,5 @@ def test_four_workers_booting_together_on_an_empty_database_all_come_up(
     servers.append(server)
     assert server.alive() and len(server.workers()) == 4
     assert "Здравствуйте" in simulator(server).call(at=MONDAY_10).heard
-    assert [row[0] for row in stored(postgres.url, "SELECT version_num FROM ivr_schema_version")] == ["0005"]
+    assert [row[0] for row in stored(postgres.url, "SELECT version_num FROM ivr_schema_version")] == ["0006"]
     assert "Traceback" not in (tmp_path / "gunicorn.log").read_text()

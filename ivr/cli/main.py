@@ -37,6 +37,7 @@ for command in (
     testing.crawl,
     testing.test_scripts,
     reports.report,
+    reports.calls,
     twilio.twilio,
 ):
     main.add_command(command)

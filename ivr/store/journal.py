@@ -103,6 +103,7 @@ def row(flow: Flow, taken: list[Event], status: str, duration: int | None, now: 
         "duration": duration if duration is not None else int((now - started).total_seconds()),
         "anonymous": False,
         "path": json.dumps(path[-MAX_PATH:]),
+        "inputs": json.dumps([event.input for event in taken][-MAX_PATH:]),
         "facts": json.dumps(found),
         "branch": _branch(flow, path),
         "last_node": last_node,
