@@ -124,6 +124,31 @@ def test_simulate_over_http_prints_the_same_events_as_in_process(runner: CliRunn
     assert without_timestamps(remote["events"]) == without_timestamps(local["events"])
 
 
+def test_simulate_over_http_closes_the_call_with_the_app_s_status_callback_unless_told_not_to(
+    runner: CliRunner, ivr_databases: Any
+) -> None:
+    url = ivr_databases()
+    app = create_app({"DATABASE_URL": url, "SIMULATED_DATABASE_URL": url, "ALLOW_SIMULATED_CLOCK": True})
+    with serving(app) as voice:
+        closed = runner.invoke(main, ["simulate", "--json", "--at", MONDAY_10, "--url", voice, "6"])
+        open_ = runner.invoke(main, ["simulate", "--json", "--at", MONDAY_10, "--url", voice, "--no-status-callback"])
+    posted = [e["url"] for e in json.loads(closed.output)["events"] if e["type"] == "request"]
+    assert posted[-1] == voice + "/status"
+    assert not [e for e in json.loads(open_.output)["events"] if e["type"] == "request" and "status" in e["url"]]
+    store = app.extensions["ivr"].handler.store
+    with store.read() as conn:
+        from ivr.store import calls as lookup
+
+        listing = lookup.recent(conn, None, 10)
+    assert sorted(c.in_progress for c in listing.calls) == [False, True]  # the second never said it ended
+
+
+def test_status_callback_and_no_status_callback_do_not_go_together(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["simulate", "--status-callback", "/s", "--no-status-callback", "1"])
+    assert result.exit_code == 2
+    assert "--status-callback and --no-status-callback contradict each other; give one" in result.output
+
+
 @pytest.mark.parametrize(
     ("line", "token"),
     [

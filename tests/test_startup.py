@@ -174,3 +174,25 @@ def test_gunicorn_writes_one_json_line_per_webhook_and_time_and_level_on_every_l
     assert webhook["time"].endswith("+00:00")
     others = [line for line in lines if not line.startswith("{")]
     assert others and all(" [INFO] " in line or " [WARNING] " in line for line in others), others
+
+
+def test_serve_says_where_its_database_and_the_simulated_calls_are(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from flask import Flask
+
+    monkeypatch.setattr(Flask, "run", lambda *args, **kwargs: None)  # everything up to serving
+    monkeypatch.setattr("ivr.cli.server._reload_on_sighup", lambda revisions: None)
+    monkeypatch.delenv("IVR_SIMULATED_DATABASE_URL")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("IVR_DATABASE_URL", f"sqlite:///{tmp_path}/data/ivr.sqlite3")
+    (tmp_path / "data").mkdir()
+    result = CliRunner().invoke(main, ["serve"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert "Database: ready, data/ivr.sqlite3" in lines
+    assert "Simulated calls (`ivr calls --simulated`): data/ivr-simulated.sqlite3" in lines
+    monkeypatch.setenv("IVR_DATABASE_URL", "postgresql+psycopg://ivr:secret@127.0.0.1:1/ivr")
+    down = CliRunner().invoke(main, ["serve"])
+    assert "secret" not in down.output
+    assert "), postgresql+psycopg://ivr:***@127.0.0.1:1/ivr; callers reach the operator until it is" in down.output

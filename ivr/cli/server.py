@@ -57,12 +57,25 @@ def serve(host: str, port: int, flow: str | None, allow_simulated_clock: bool, d
         click.echo("Set IVR_PUBLIC_URL to your tunnel's https address to see the webhook to paste into Twilio.")
     checking = "ON" if app.config.get("TWILIO_AUTH_TOKEN") else "OFF (set TWILIO_AUTH_TOKEN)"
     click.echo(f"Signature checking: {checking}")
+    runtime = app.extensions["ivr"]
+    where = _location(runtime.handler.store.engine.url.render_as_string(hide_password=False))
     try:
-        app.extensions["ivr"].handler.store.ready()
-        click.echo("Database: ready")
+        runtime.handler.store.ready()
+        click.echo(f"Database: ready, {where}")
     except Exception as exc:
-        click.echo(f"Database: NOT READY ({reason(exc)}); callers reach the operator until it is")
+        click.echo(f"Database: NOT READY ({reason(exc)}), {where}; callers reach the operator until it is")
+    click.echo(f"Simulated calls (`ivr calls --simulated`): {_location(runtime.sandbox_url)}")
     app.run(host=host, port=port, debug=debug, use_reloader=debug)
+
+
+def _location(url: str) -> str:
+    """A database as a user finds it: a SQLite file's path, else the URL (without its password)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        return _shown(str(parsed.database))
+    return parsed.render_as_string(hide_password=True)
 
 
 def _reload_on_sighup(revisions: Any) -> None:

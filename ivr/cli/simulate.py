@@ -32,7 +32,15 @@ from ivr.errors import ConfigError
     "--auth-token", envvar="TWILIO_AUTH_TOKEN", help="Sign requests like Twilio (default: TWILIO_AUTH_TOKEN)."
 )
 @click.option("--flow", type=click.Path(dir_okay=False), help="In-process: the flow file to run.")
-@click.option("--status-callback", help="URL for the final status callback (in-process default: /voice/status).")
+@click.option(
+    "--status-callback",
+    help="URL for the final status callback (default: the app's /voice/status, as `ivr twilio connect` sets it).",
+)
+@click.option(
+    "--no-status-callback",
+    is_flag=True,
+    help="Send no status callback: the call stays in progress in the app's journal.",
+)
 @click.option("--database-url", help="In-process: keep state in this database instead of a throw-away one.")
 @click.option(
     "--param",
@@ -63,6 +71,7 @@ def simulate(
     auth_token: str | None,
     flow: str | None,
     status_callback: str | None,
+    no_status_callback: bool,
     database_url: str | None,
     params: tuple[str, ...],
     fallback_url: str | None,
@@ -116,6 +125,8 @@ def simulate(
             check_database_url(database_url, "--database-url")
         except ConfigError as exc:
             raise click.BadParameter(f"{database_url!r}: {exc.reason}", param_hint="--database-url") from None
+    if status_callback and no_status_callback:
+        raise click.UsageError("--status-callback and --no-status-callback contradict each other; give one")
     if url and (flow or database_url):
         raise click.UsageError("--flow and --database-url run the app in-process; they cannot go with --url")
     if callback_ref is not None:
@@ -136,7 +147,7 @@ def simulate(
                     url=url,
                     method=method,
                     auth_token=auth_token,
-                    status_callback=status_callback,
+                    status_callback=None if no_status_callback else status_callback or _status_of(url),
                     fallback_url=fallback_url,
                     params=conditional,
                 )
@@ -149,7 +160,7 @@ def simulate(
                     _app_or_exit(config),
                     method=method,
                     auth_token=auth_token,
-                    status_callback=status_callback or "/voice/status",
+                    status_callback=None if no_status_callback else status_callback or "/voice/status",
                     fallback_url=fallback_url or "/voice/fallback",
                     params=conditional,
                 )
@@ -189,6 +200,15 @@ def simulate(
             elif call.end:
                 click.echo(click.style(f"call ended: {call.end}", dim=True) if colour else f"call ended: {call.end}")
         sys.exit(1 if call.end == "app-error" else 0)
+
+
+def _status_of(url: str) -> str | None:
+    """The status callback URL of an app laid out as ivr's (its entry at .../voice), as a number
+    pointed at it by `ivr twilio connect` has; None for another app (it may have none)."""
+    from urllib.parse import urlsplit
+
+    path = urlsplit(url).path.rstrip("/")
+    return url.split("?", 1)[0].rstrip("/") + "/status" if path.endswith("/voice") else None
 
 
 def _simulate_callback(

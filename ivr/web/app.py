@@ -74,7 +74,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         return CallHandler(revisions, sandbox, keys, paths, max_steps=max_steps)
 
     app.extensions["ivr"] = Runtime(
-        handler, allow_simulated_clock=allow_clock, make_sandbox=None if sandbox_url == url else make_sandbox
+        handler,
+        allow_simulated_clock=allow_clock,
+        make_sandbox=None if sandbox_url == url else make_sandbox,
+        sandbox_url=sandbox_url,
     )
     if app.config["SIMULATOR"]:
         from ivr.web import webphone

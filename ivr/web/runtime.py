@@ -27,6 +27,7 @@ class Runtime:
     allow_simulated_clock: bool
     # The handler of simulated calls, on a database of their own, made when the first one arrives.
     make_sandbox: Callable[[], CallHandler] | None = None
+    sandbox_url: str = ""  # where simulated calls are kept (said by `ivr serve`)
     incidents: Incidents = field(default_factory=lambda: Incidents(log))
     # Called with (CallSid, Answer) after every answered webhook: the crawler and the journal listen.
     listeners: list[Callable[[str, Answer], None]] = field(default_factory=list)
