@@ -1,6 +1,9 @@
 """The `ivr` command line, through click's CliRunner and a real local HTTP server."""
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -234,5 +237,41 @@ def test_new_writes_a_working_flow_with_passing_call_scripts(runner: CliRunner, 
     tested = runner.invoke(main, ["test", str(tmp_path / "calls" / "demo")])
     assert tested.exit_code == 0 and tested.output.endswith("3 passed, 0 failed\n")
     again = runner.invoke(main, ["new", "demo", "--dir", str(tmp_path)])
-    assert again.exit_code == 2 and "already exist" in again.output
+    assert again.exit_code == 2 and "already exist;" in again.output
     assert "must be lower-case" in runner.invoke(main, ["new", "My Line"]).output
+
+
+def test_new_writes_a_pytest_configuration_and_first_tests_that_pass(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(main, ["new", "shop", "--dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "pytest.ini").read_text().splitlines()[1:3] == ["[pytest]", "ivr_flow = flows/shop.yaml"]
+    assert (
+        result.output.splitlines()[-1]
+        == f"next: ivr simulate --flow {tmp_path}/flows/shop.yaml, then pytest (in {tmp_path})"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "IVR_FLOW"}
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:xdist"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "ivr: testing the flow flows/shop.yaml (ivr_flow in pytest.ini)" in run.stdout
+    assert " 6 passed in " in run.stdout.rstrip().splitlines()[-1]  # 3 tests and 3 call scripts
+
+
+def test_new_leaves_an_existing_pytest_configuration_alone_and_says_what_to_add(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.pytest.ini_options]\naddopts = "-q"\n')
+    result = runner.invoke(main, ["new", "shop", "--dir", str(tmp_path)])
+    assert result.exit_code == 0 and not (tmp_path / "pytest.ini").exists()
+    assert f"note: {tmp_path}/pyproject.toml configures pytest already: add `ivr_flow = flows/shop.yaml` to it" in (
+        result.output
+    )
+    assert (tmp_path / "pyproject.toml").read_text() == '[tool.pytest.ini_options]\naddopts = "-q"\n'
+    second = runner.invoke(main, ["new", "shop", "--dir", str(tmp_path)])
+    assert second.exit_code == 2 and "tests/test_shop.py" in second.output

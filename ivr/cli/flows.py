@@ -133,7 +133,8 @@ def schema() -> None:
 @click.argument("name")
 @click.option("--dir", "root", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True)
 def new(name: str, root: Path) -> None:
-    """Write a small working flow (flows/NAME.yaml) and its call scripts (calls/NAME/) to start from."""
+    """Write a small working flow (flows/NAME.yaml), its first tests (tests/test_NAME.py), its call
+    scripts (calls/NAME/) and a pytest.ini naming the flow: `pytest` passes at once."""
     import re
     from importlib import resources
 
@@ -142,12 +143,18 @@ def new(name: str, root: Path) -> None:
             f"{name!r} must be lower-case letters, digits and _, like my_hotline", param_hint="NAME"
         )
     templates = resources.files("ivr") / "templates"
-    targets = {root / "flows" / f"{name}.yaml": "flow.yaml"}
+    flow_path = root / "flows" / f"{name}.yaml"
+    targets = {flow_path: "flow.yaml", root / "tests" / f"test_{name}.py": "test_flow.py.txt"}
     for script in ("01_hours", "02_operator", "03_closed"):
         targets[root / "calls" / name / f"{script}.call.yaml"] = f"{script}.call.yaml"
     existing = [str(path) for path in targets if path.exists()]
     if existing:
-        raise click.UsageError(f"{', '.join(existing)} already exist; choose another name or --dir")
+        several = "exist" if len(existing) > 1 else "exists"
+        raise click.UsageError(f"{', '.join(existing)} already {several}; choose another name or --dir")
+    ini = root / "pytest.ini"
+    configured = _pytest_configured(root)
+    if configured is None:
+        targets[ini] = "pytest.ini.txt"
     for path, template in targets.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text((templates / template).read_text(encoding="utf-8").replace("NAME", name), encoding="utf-8")
@@ -159,5 +166,20 @@ def new(name: str, root: Path) -> None:
         schema_path.parent.mkdir(parents=True, exist_ok=True)
         schema_path.write_text(json.dumps(flow_schema(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         click.echo(f"wrote {schema_path}")
-    flow_path = root / "flows" / f"{name}.yaml"
-    click.echo(f"next: ivr check {flow_path} && ivr test {root / 'calls' / name} && ivr simulate --flow {flow_path}")
+    if configured is not None:
+        click.echo(f"note: {configured} configures pytest already: add `ivr_flow = flows/{name}.yaml` to it")
+    click.echo(f"next: ivr simulate --flow {flow_path}, then pytest" + (f" (in {root})" if root != Path(".") else ""))
+
+
+def _pytest_configured(root: Path) -> Path | None:
+    """The file that configures pytest in `root` already, if one does (then it is not overwritten)."""
+    for name, marker in (
+        ("pytest.ini", ""),
+        ("pyproject.toml", "[tool.pytest.ini_options]"),
+        ("tox.ini", "[pytest]"),
+        ("setup.cfg", "[tool:pytest]"),
+    ):
+        path = root / name
+        if path.is_file() and marker in path.read_text(encoding="utf-8", errors="replace"):
+            return path
+    return None

@@ -38,9 +38,9 @@ class Call(Line):
         return " ".join(self._heard)
 
     @property
-    def dialed(self) -> list[str] | None:
-        """The targets of a <Dial> met since the caller's last input, or None."""
-        return self._dialed
+    def dialed(self) -> list[str]:
+        """The targets of a <Dial> met since the caller's last input ([] when nothing was dialled)."""
+        return list(self._dialed)
 
     @property
     def transcript(self) -> list[Event]:
@@ -66,7 +66,7 @@ class Call(Line):
         twin.events = [dict(event) for event in self.events]
         twin.exchanges = list(self.exchanges)
         twin._heard = list(self._heard)
-        twin._dialed = list(self._dialed) if self._dialed is not None else None
+        twin._dialed = list(self._dialed)
         twin.running = Document(self.running.url, self.running.verbs, self.running.position)
         if self.waiting is not None:
             index = next((i for i, e in enumerate(self.events) if e is self.waiting.event), None)
@@ -214,7 +214,7 @@ class Call(Line):
 
     def _input_begins(self) -> None:
         self._heard = []
-        self._dialed = None
+        self._dialed = []
         self._fetches_without_input = 0
 
     def _execute(self, el: ET.Element) -> None:

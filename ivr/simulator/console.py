@@ -76,7 +76,7 @@ def perform(call: Call, token: Token, show: bool = False) -> None:
     if token.kind == "answer":
         raise SimulatorError(f"{token}: how the callee answers is said first, for a call the hotline places")
     if token.kind == "dial":
-        targets = ", ".join(call.dialed or [])
+        targets = ", ".join(call.dialed)
         call.dial_outcome(token.text)
         if show:
             click.echo(f"  ☎  transfer to {targets} → {token.text}")
@@ -99,7 +99,7 @@ def waiting_for(call: Call) -> str:
         return "nothing (the call has ended)"
     el = call.waiting.element
     if call.waiting.verb == "dial":
-        return f"the outcome of a transfer to {', '.join(call.dialed or [])} (dial:STATUS)"
+        return f"the outcome of a transfer to {', '.join(call.dialed)} (dial:STATUS)"
     if call.waiting.verb == "record":
         return "a recording (record:TEXT, - for none; keys in finishOnKey end it)"
     if call.waiting.verb == "enqueue":

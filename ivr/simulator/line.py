@@ -144,7 +144,7 @@ class Line:
         self.end: str | None = None
         self.waiting: Waiting | None = None
         self._heard: list[str] = []
-        self._dialed: list[str] | None = None
+        self._dialed: list[str] = []
         self.running = Document(entry_url)
         self._fetches_without_input = 0
         self._answered = False

@@ -6,7 +6,7 @@
         assert call.dialed == ["+78007756610"]
 
 Choose the flow with `--ivr-flow PATH` or the ini option `ivr_flow` (default: IVR_FLOW, else the
-bundled DMS hotline). Each test gets its own temporary database: a SQLite file, or a fresh
+bundled DMS hotline); pytest's header line names the flow under test. Each test gets its own temporary database: a SQLite file, or a fresh
 schema on the PostgreSQL server IVR_TEST_DATABASE_URL names.
 """
 
@@ -27,6 +27,35 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("ivr", "ivr voice-menu simulator")
     group.addoption("--ivr-flow", default=None, help="flow file the ivr_app fixture serves")
     parser.addini("ivr_flow", "flow file the ivr_app fixture serves", default="")
+
+
+def flow_under_test(config: pytest.Config) -> tuple[str | None, str]:
+    """The flow file the fixtures and call scripts test, and where that choice came from: --ivr-flow
+    (relative to the current folder), the ini option ivr_flow (relative to the ini file), IVR_FLOW,
+    else None for the bundled hotline."""
+    option = config.getoption("--ivr-flow")
+    if option:
+        return str(option), "--ivr-flow"
+    ini = config.getini("ivr_flow")
+    if ini:
+        path = Path(str(ini))
+        if not path.is_absolute() and config.inipath is not None:
+            path = config.inipath.parent / path
+        return str(path), f"ivr_flow in {config.inipath.name if config.inipath else 'the ini file'}"
+    if os.environ.get("IVR_FLOW"):
+        return os.environ["IVR_FLOW"], "IVR_FLOW"
+    return None, "the default"
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    flow, source = flow_under_test(config)
+    if flow is None:
+        return "ivr: testing the bundled DMS hotline (set ivr_flow in pytest.ini, or --ivr-flow, to test yours)"
+    try:
+        shown = Path(flow).resolve().relative_to(config.rootpath.resolve())
+    except ValueError:
+        shown = Path(flow)
+    return f"ivr: testing the flow {shown} ({source})"
 
 
 @pytest.fixture(scope="session")
@@ -67,9 +96,9 @@ def ivr_config(request: pytest.FixtureRequest, ivr_databases: Callable[[], str])
     url = ivr_databases()
     # The database is a throw-away: simulated calls are kept in it, where the test looks.
     config: dict[str, Any] = {"TESTING": True, "DATABASE_URL": url, "SIMULATED_DATABASE_URL": url}
-    flow = request.config.getoption("--ivr-flow") or request.config.getini("ivr_flow")
+    flow, _source = flow_under_test(request.config)
     if flow:
-        config["FLOW"] = str(flow)
+        config["FLOW"] = flow
     return config
 
 
@@ -116,7 +145,7 @@ class CallScriptItem(pytest.Item):
     def runtest(self) -> None:
         from ivr.testing import scripts
 
-        flow = self.config.getoption("--ivr-flow") or self.config.getini("ivr_flow") or None
+        flow, _source = flow_under_test(self.config)
         outcome = scripts.run(scripts.load(self.path), flow=Path(flow) if flow else None)
         if outcome.skipped:
             pytest.skip(outcome.skipped)

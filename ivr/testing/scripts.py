@@ -215,7 +215,7 @@ def _check(
             problems.append(f"expected not to hear «{text}»")
     if "transferred_to" in expect:
         want = expect["transferred_to"]
-        want_list = None if want is None else _texts(want)
+        want_list = [] if want is None else _texts(want)  # transferred_to: null (or []) is no transfer
         if call.dialed != want_list:
             problems.append(f"expected a transfer to {want_list}; the call dialled {call.dialed}")
     if "hung_up" in expect:

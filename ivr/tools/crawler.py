@@ -406,7 +406,7 @@ class Crawler:
                 child = repr(backend.signature(call))
                 self._observe(call, since, child)
                 if token.kind == "dial":
-                    for target in state.call.dialed or []:
+                    for target in state.call.dialed:
                         report.transfers.setdefault(target, set()).add(token.text)
                 report.edges.add((key, str(token), child))
                 graph.setdefault(key, set()).add(child)
