@@ -42,18 +42,14 @@ def main() -> int:
         ]
         # Create the schema once, so the racing processes race on the allowance, not on CREATE TABLE.
         subprocess.run([*command[: -len(CALL)], "hangup"], check=True, capture_output=True)
-        processes = [
-            subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(args.callers)
-        ]
-        outcomes = {"granted": 0, "refused": 0, "other": 0}
-        for process in processes:
-            out, err = process.communicate(timeout=120)
-            call = json.loads(out) if process.returncode == 0 else {"events": [], "end": err.decode()[-300:]}
-            heard = " ".join(e.get("text", "") for e in call["events"] if e["type"] == "say")
-            kind = "granted" if GRANTED in heard else "refused" if REFUSED in heard else "other"
-            outcomes[kind] += 1
-            if kind == "other":
-                print(f"unexpected call: end={call['end']!r} heard={heard[-300:]!r}", file=sys.stderr)
+        processes: list[subprocess.Popen[bytes]] = []
+        try:
+            outcomes = _race(command, args.callers, processes)
+        finally:  # interrupted or failed: no caller is left running
+            for process in processes:
+                if process.poll() is None:
+                    process.kill()
+                    process.wait()
     print(
         f"{args.callers} callers, one policy: {outcomes['granted']} granted, {outcomes['refused']} refused, "
         f"{outcomes['other']} other"
@@ -61,5 +57,24 @@ def main() -> int:
     return 0 if outcomes == {"granted": 1, "refused": args.callers - 1, "other": 0} else 1
 
 
+def _race(command: list[str], callers: int, processes: list[subprocess.Popen[bytes]]) -> dict[str, int]:
+    for _ in range(callers):
+        processes.append(subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+    outcomes = {"granted": 0, "refused": 0, "other": 0}
+    for process in processes:
+        out, err = process.communicate(timeout=120)
+        call = json.loads(out) if process.returncode == 0 else {"events": [], "end": err.decode()[-300:]}
+        heard = " ".join(e.get("text", "") for e in call["events"] if e["type"] == "say")
+        kind = "granted" if GRANTED in heard else "refused" if REFUSED in heard else "other"
+        outcomes[kind] += 1
+        if kind == "other":
+            print(f"unexpected call: end={call['end']!r} heard={heard[-300:]!r}", file=sys.stderr)
+    return outcomes
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # Ctrl-C: the callers are stopped; one line, no traceback
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)

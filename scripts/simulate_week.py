@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import sys
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -86,4 +87,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:  # Ctrl-C: what was placed stays in the database; one line, no traceback
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)

@@ -107,7 +107,11 @@ class Commands(click.Group):
         except click.ClickException as exc:
             click.echo(f"ivr: {exc.format_message()}", err=True)
             sys.exit(exc.exit_code)
-        except click.Abort:
+        except click.Abort as exc:
+            if isinstance(exc.__cause__, KeyboardInterrupt):  # Ctrl-C: click already ended the line
+                from ivr.cli import interrupted
+
+                interrupted()
             click.echo("ivr: aborted", err=True)
             sys.exit(1)
         sys.exit(result if isinstance(result, int) else 0)

@@ -6,7 +6,8 @@
         assert call.dialed == ["+78007756610"]
 
 Choose the flow with `--ivr-flow PATH` or the ini option `ivr_flow` (default: IVR_FLOW, else the
-bundled DMS hotline); pytest's header line names the flow under test. Each test gets its own temporary database: a SQLite file, or a fresh
+bundled DMS hotline); pytest's header line names the flow under test. Each test gets its own
+temporary database: a SQLite file, or a fresh
 schema on the PostgreSQL server IVR_TEST_DATABASE_URL names.
 """
 
