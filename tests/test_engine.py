@@ -77,7 +77,22 @@ def test_three_failures_of_any_kind_connect_to_the_desk_operator(hotline: Flow) 
     assert (state.invalid, state.silence) == (1, 1)
     last = engine.step(hotline, state, keys("#"), NOW)
     assert last.state.node == "desk_operator" and isinstance(last.action, Dial)
-    assert last.action.target == "+78002001441" and "Соединяю с оператором." in last.say
+    assert last.action.target == "+78002001441"
+    # Why, then one announcement: the operator's own words, not the standard phrase before them.
+    assert last.say == ("Выбор не распознан.", "Соединяю с оператором медицинского пульта.")
+
+
+def test_an_operator_without_words_of_its_own_is_announced_by_the_standard_phrase(
+    write_flow: Any,
+) -> None:
+    from ivr.flow import loader
+
+    flow = loader.load(write_flow(MUTE_OPERATOR))
+    state = at(flow, "main")
+    for _ in range(2):
+        state = engine.step(flow, state, keys("8"), NOW).state
+    last = engine.step(flow, state, keys("8"), NOW)
+    assert isinstance(last.action, Dial) and last.say == ("Соединяю с оператором.",)
 
 
 def test_silence_says_it_heard_nothing(hotline: Flow) -> None:
@@ -270,3 +285,22 @@ def test_mini_flow_message_menu_transfer_hangup(mini_flow) -> None:
     assert isinstance(dial.action, Dial) and dial.say == ("Соединяю.",)
     bye = engine.step(flow, dial.state, Input("dial", "completed"), NOW)
     assert isinstance(bye.action, End) and bye.say == ("До свидания.",)
+
+
+MUTE_OPERATOR = """
+flow: mute
+settings: {start: main, main_menu: main, operator: operator}
+contacts: {office: "+74950000000"}
+nodes:
+  main:
+    kind: menu
+    prompt: Нажмите 1.
+    options: {"1": {to: operator}}
+  operator:
+    kind: transfer
+    contact: office
+    outcomes: {otherwise: bye}
+  bye:
+    kind: hangup
+    say: До свидания.
+"""

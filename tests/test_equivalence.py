@@ -9,6 +9,7 @@ from tests.conftest import AUTH_TOKEN
 from tests.equivalence import place_calls, snapshot
 
 RECORDED = Path(__file__).parent / "fixtures" / "equivalence_600.json"
+NEWER_COLUMNS = {"journal": {"inputs"}}
 
 
 def test_600_calls_leave_the_same_requests_allowances_audit_and_journal(ivr_databases: Any) -> None:
@@ -21,4 +22,6 @@ def test_600_calls_leave_the_same_requests_allowances_audit_and_journal(ivr_data
     for table in ("requests", "allowance_uses", "allowance_audit", "journal"):
         assert len(now[table]) == len(before[table]), table
         for index, (ours, theirs) in enumerate(zip(now[table], before[table], strict=True)):
-            assert ours == theirs, f"{table} row {index}"
+            # Columns added since the recording (the journal's input kinds, 0006) are not in it.
+            assert set(ours) - set(theirs) <= NEWER_COLUMNS.get(table, set()), f"{table} row {index}"
+            assert {k: ours[k] for k in theirs} == theirs, f"{table} row {index}"

@@ -416,11 +416,16 @@ def _failure(
     silence = state.silence + (what == "silence")
     rule = node.invalid if what == "invalid" else node.no_input
     count = invalid if what == "invalid" else silence
-    if count >= rule.limit or invalid + silence >= flow.settings.attempts:
-        say = (flow.text("to_fallback"),) if rule.fallback == flow.settings.operator else ()
-        return _goto(flow, state, rule.fallback, say, (node.id,), world, caller)
-    state = replace(state, invalid=invalid, silence=silence)
     notice = flow.text("not_recognised" if what == "invalid" else "no_input")
+    if count >= rule.limit or invalid + silence >= flow.settings.attempts:
+        turn = _goto(flow, state, rule.fallback, (), (node.id,), world, caller)
+        if rule.fallback != flow.settings.operator:
+            return turn
+        # One announcement of the operator: the operator's own words when it has them (then the
+        # caller hears why first), else the standard phrase.
+        lead = (notice,) if turn.say else (flow.text("to_fallback"),)
+        return replace(turn, say=(*lead, *turn.say))
+    state = replace(state, invalid=invalid, silence=silence)
     if rejected:
         notice = _render(flow, flow.text("rejected_digits"), state, value=speech.digits(rejected))
     short = invalid + silence > 1
