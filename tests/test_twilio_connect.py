@@ -80,3 +80,23 @@ def test_missing_credentials_and_plain_http_are_refused(monkeypatch: pytest.Monk
         main, ["twilio", "connect", "--number", "+15005550006", "--public-url", "http://x.example"]
     )
     assert plain.exit_code == 2 and "must be an https:// address" in plain.output
+
+
+def test_an_unreachable_api_is_one_line_without_the_http_client_s_debug_output(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from tests.servers import free_port
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("IVR_", "TWILIO_"))}
+    env |= {"TWILIO_ACCOUNT_SID": ACCOUNT, "TWILIO_AUTH_TOKEN": "token", "HOME": str(tmp_path)}
+    env["HTTPS_PROXY"] = f"http://127.0.0.1:{free_port()}"  # nothing listens there: refused at once
+    command = [sys.executable, "-m", "ivr", "twilio", "connect", "--number", "+15005550006"]
+    command += ["--public-url", "https://abc123.ngrok.example"]
+    run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1 and run.stdout == ""
+    assert run.stderr == (
+        "ivr: cannot reach Twilio's API: Connection refused (at the proxy HTTPS_PROXY names); "
+        "is this machine online?\n"
+    )

@@ -17,6 +17,7 @@ def main(debug: bool) -> None:
     """Voice menus on Twilio: serve the hotline, check flows, simulate calls."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)  # `ivr db upgrade` says what it did itself
+    logging.getLogger("twilio").setLevel(logging.WARNING)  # its client logs every API request at INFO
 
 
 for command in (

@@ -6,8 +6,6 @@ import os
 
 import click
 
-from ivr.errors import reason
-
 
 @click.group()
 def twilio() -> None:
@@ -37,7 +35,8 @@ def twilio_connect(number: str, public_url: str, dry_run: bool) -> None:
     except twilio_setup.SetupError as exc:
         raise click.UsageError(str(exc)) from None
     except OSError as exc:  # no network, a refused connection, a name that does not resolve
-        raise click.ClickException(f"cannot reach Twilio's API: {reason(exc)} (is this machine online?)") from None
+        said = twilio_setup.network_reason(exc)
+        raise click.ClickException(f"cannot reach Twilio's API: {said}; is this machine online?") from None
     except (TwilioRestException, TwilioException) as exc:
         # A REST error carries .status; a failed page fetch carries the response as its second argument.
         response = exc.args[1] if len(exc.args) > 1 else None

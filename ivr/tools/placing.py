@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ivr.errors import reason
 from ivr.store.callbacks import CallBack, PlaceError, Ticket
+from ivr.tools.twilio_setup import network_reason
 from ivr.web.calls import CallHandler
 
 RING_SECONDS = 30  # how long Twilio lets the callee's phone ring before no-answer
@@ -44,7 +44,7 @@ class TwilioPlacer:
         except TwilioRestException as exc:
             raise PlaceError(f"Twilio refused the call: {exc.msg} (error {exc.code}, HTTP {exc.status})") from None
         except (TwilioException, OSError) as exc:
-            raise PlaceError(f"cannot reach Twilio: {reason(exc)}") from None
+            raise PlaceError(f"cannot reach Twilio: {network_reason(exc)}") from None
         return str(call.sid)
 
 

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ivr.errors import IvrError
+from ivr.errors import IvrError, reason
 from ivr.web.config import public_url_problem
 
 
@@ -32,6 +32,21 @@ def make_client(account_sid: str, auth_token: str, http_client: Any = None) -> A
     from twilio.rest import Client
 
     return Client(account_sid, auth_token, http_client=http_client)
+
+
+def network_reason(exc: BaseException) -> str:
+    """Why a request to Twilio's API did not get through, in a few words: the operating system's
+    reason at the bottom of the HTTP library's chain ("Connection refused", "Name or service not
+    known"), not the chain itself with its URL and retry count."""
+    text = str(exc)
+    found = re.findall(r"\[Errno -?\d+\] ([^'\")\]]+)", text)
+    if found:
+        said = found[-1].strip()
+    elif "timed out" in text.lower():
+        said = "the connection timed out"
+    else:
+        said = reason(exc)
+    return said + (" (at the proxy HTTPS_PROXY names)" if "ProxyError" in text else "")
 
 
 def check_public_url(url: str) -> str:
