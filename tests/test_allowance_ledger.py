@@ -82,7 +82,7 @@ def test_release_gives_the_use_back_and_is_audited(store: Store) -> None:
 
 
 def test_release_of_an_unknown_reference_is_refused(store: Store) -> None:
-    with store.begin() as conn, pytest.raises(allowance.UnknownReference, match="'999999' is no spent allowance"):
+    with store.begin() as conn, pytest.raises(allowance.UnknownReference, match="'999999' is not the reference of a spent allowance"):
         allowance.release(conn, "999999", "why", datetime(2021, 3, 1, tzinfo=MSK))
 
 
@@ -136,7 +136,7 @@ def test_admin_show_release_and_list(admin: CliRunner) -> None:
     ("args", "message"),
     [
         (["allowance", "show", "000000"], "no allowance was ever asked for policy '000000'"),
-        (["allowance", "release", "123"], "'123' is no spent allowance"),
+        (["allowance", "release", "123"], "'123' is not the reference of a spent allowance"),
         (["allowance", "release", "123"], "Missing option '--reason'"),
         (["requests", "list", "--since", "yesterday"], "'yesterday' is not a date like 2021-03-01"),
     ],

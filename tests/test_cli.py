@@ -186,6 +186,17 @@ def test_hours_explains_closed_and_names_the_moved_saturday(runner: CliRunner, a
     )
 
 
+def test_hints_keep_simulated_when_the_command_works_on_simulated_calls(runner: CliRunner, admin_env: str) -> None:
+    closed = runner.invoke(main, ["hours", "close", "representative", "--reason", "учения", "--simulated"])
+    assert closed.output == (
+        "representative: closed by an operator (учения); `ivr hours open representative --simulated` lifts it.\n"
+    )
+    real = runner.invoke(main, ["hours", "close", "representative", "--reason", "учения"])
+    assert real.output.endswith("`ivr hours open representative` lifts it.\n")
+    unknown = runner.invoke(main, ["allowance", "release", "123", "--reason", "x", "--simulated"])
+    assert "see `ivr requests list --simulated` for references" in unknown.output
+
+
 def test_emergency_closure_is_switched_without_a_restart(runner: CliRunner, admin_env: str) -> None:
     client = SignedClient(create_app())  # a running server, sharing the database with the admin commands
     clock = {"ivr.clock": MONDAY_10}

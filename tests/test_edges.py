@@ -146,7 +146,7 @@ def test_every_command_explains_itself_and_a_wrong_option_in_one_line(
         (["simulate", "--at", "soon", "3"], 2, "'soon' is not an ISO-8601 date and time"),
         (["simulate", "--url", "notaurl"], 2, "must start with http:// or https://"),
         (["hours", "lunch"], 2, "'lunch' is not a schedule of the flow"),
-        (["allowance", "release", "999999", "--reason", "dup"], 2, "'999999' is no spent allowance"),
+        (["allowance", "release", "999999", "--reason", "dup"], 2, "'999999' is not the reference of a spent allowance; see `ivr requests list` for references"),
         (["requests", "list", "--since", "yesterday"], 2, "'yesterday' is not a date like 2021-03-01"),
         (["purge", "--days", "0"], 2, "0 is not in the range 1<=x<=36500"),
         (["check", "/nonexistent/flow.yaml"], 1, "flow.yaml"),

@@ -190,6 +190,11 @@ def _fail(message: str) -> NoReturn:
     sys.exit(1)
 
 
+def same_database() -> str:
+    """" --simulated" when the command works on simulated calls: hints naming another command keep it."""
+    return " --simulated" if click.get_current_context().meta.get("ivr_simulated") else ""
+
+
 def _admin_app(flow: str | None = None) -> Flask:
     """The app on IVR_DATABASE_URL (or, with --simulated, on the database of simulated calls) for a
     command that serves no calls, without start-up warnings."""

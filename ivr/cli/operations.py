@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from ivr.cli.base import _admin_app, _admin_store, _date_problem, _simulated_option
+from ivr.cli.base import _admin_app, _admin_store, _date_problem, _simulated_option, same_database
 from ivr.flow.model import Allowance, Flow, Register
 
 
@@ -51,7 +51,8 @@ def hours(words: tuple[str, ...], at_text: str | None, reason: str | None, flow:
         if not reason or not reason.strip():
             raise click.UsageError("say why with --reason, e.g. --reason 'office flooded'")
         store.close(name, reason.strip(), clock.now())
-        click.echo(f"{name}: closed by an operator ({reason.strip()}); `ivr hours open {name}` lifts it.")
+        lift = f"ivr hours open {name}{same_database()}"
+        click.echo(f"{name}: closed by an operator ({reason.strip()}); `{lift}` lifts it.")
         return
     if action == "open":
         lifted = store.reopen(name)
@@ -133,7 +134,8 @@ def allowance_release(reference: str, reason: str) -> None:
         with store.begin() as conn:
             use = release(conn, reference, reason.strip(), clock.now())
     except UnknownReference as exc:
-        raise click.BadParameter(str(exc), param_hint="REFERENCE") from None
+        hint = f"; see `ivr requests list{same_database()}` for references"
+        raise click.BadParameter(f"{exc}{hint}", param_hint="REFERENCE") from None
     click.echo(f"released {use['allowance']} of policy {use['key']} (request {reference}): {reason.strip()}")
 
 

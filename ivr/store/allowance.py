@@ -73,7 +73,7 @@ def release(conn: Connection, reference: str, reason: str, now: datetime) -> Map
     """Give back the use spent under `reference`; audited. Raises UnknownReference."""
     row = conn.execute(sa.select(allowance_uses).where(allowance_uses.c.reference == reference)).first()
     if row is None:
-        raise UnknownReference(f"{reference!r} is no spent allowance; see `ivr requests list` for references")
+        raise UnknownReference(f"{reference!r} is not the reference of a spent allowance")
     use = dict(row._mapping)
     conn.execute(allowance_uses.delete().where(allowance_uses.c.id == row.id))
     _audit(conn, "release", use, now, call_sid=row.call_sid, reference=reference, reason=reason)
