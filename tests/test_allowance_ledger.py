@@ -82,7 +82,10 @@ def test_release_gives_the_use_back_and_is_audited(store: Store) -> None:
 
 
 def test_release_of_an_unknown_reference_is_refused(store: Store) -> None:
-    with store.begin() as conn, pytest.raises(allowance.UnknownReference, match="'999999' is not the reference of a spent allowance"):
+    with (
+        store.begin() as conn,
+        pytest.raises(allowance.UnknownReference, match="'999999' is not the reference of a spent allowance"),
+    ):
         allowance.release(conn, "999999", "why", datetime(2021, 3, 1, tzinfo=MSK))
 
 

@@ -2,6 +2,8 @@
 
 import csv
 import io
+import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -146,7 +148,11 @@ def test_every_command_explains_itself_and_a_wrong_option_in_one_line(
         (["simulate", "--at", "soon", "3"], 2, "'soon' is not an ISO-8601 date and time"),
         (["simulate", "--url", "notaurl"], 2, "must start with http:// or https://"),
         (["hours", "lunch"], 2, "'lunch' is not a schedule of the flow"),
-        (["allowance", "release", "999999", "--reason", "dup"], 2, "'999999' is not the reference of a spent allowance; see `ivr requests list` for references"),
+        (
+            ["allowance", "release", "999999", "--reason", "dup"],
+            2,
+            "'999999' is not the reference of a spent allowance; see `ivr requests list` for references",
+        ),
         (["requests", "list", "--since", "yesterday"], 2, "'yesterday' is not a date like 2021-03-01"),
         (["purge", "--days", "0"], 2, "0 is not in the range 1<=x<=36500"),
         (["check", "/nonexistent/flow.yaml"], 1, "flow.yaml"),
@@ -234,3 +240,45 @@ def test_the_simulator_says_which_verbs_it_waited_for_in_words(sim: Any) -> None
     call = sim.call(at=MONDAY_10).press("3")
     with pytest.raises(SimulatorError, match=r"the call waits in <Dial>, not in <Gather> or <Record> or <Enqueue>$"):
         call.silence()
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (
+            ["callbacks", "--at", "nope"],
+            "ivr callbacks: Invalid value for --at: 'nope' is not an ISO-8601 date and time like "
+            "2021-03-01T10:00:00+03:00 (see `ivr callbacks --help`)\n",
+        ),
+        (
+            ["callbacks", "--at", "2021-02-30T10:00"],
+            "ivr callbacks: Invalid value for --at: '2021-02-30T10:00' is no such date: day is out of range for "
+            "month (see `ivr callbacks --help`)\n",
+        ),
+        (
+            ["simulate", "--at", "2021-02-30T10:00", "1"],
+            "ivr simulate: Invalid value for --at: '2021-02-30T10:00' is no such date: day is out of range for "
+            "month (see `ivr simulate --help`)\n",
+        ),
+        (
+            ["report", "--since", "2021-13-01"],
+            "ivr report: Invalid value for --since: '2021-13-01' is no such date: month must be in 1..12 "
+            "(see `ivr report --help`)\n",
+        ),
+        (
+            ["simulate", "--at"],
+            "ivr simulate: Option '--at' requires an argument. (see `ivr simulate --help`)\n",
+        ),
+    ],
+)
+def test_a_moment_option_says_what_is_wrong_with_the_moment_and_where_help_is(
+    args: list[str], said: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("IVR_", "TWILIO_"))}
+    env["IVR_DATABASE_URL"] = f"sqlite:///{tmp_path / 'ivr.sqlite3'}"
+    ivr = str(Path(sys.executable).parent / "ivr")  # the console script, as a user types it
+    run = subprocess.run([ivr, *args], env=env, capture_output=True, text=True, timeout=60)
+    assert (run.returncode, run.stderr) == (2, said)

@@ -101,7 +101,8 @@ class Commands(click.Group):
         try:
             result = super().main(*args, **kwargs)
         except click.UsageError as exc:
-            where = exc.ctx.command_path if exc.ctx is not None else "ivr"
+            given = args[0] if args else kwargs.get("args")
+            where = exc.ctx.command_path if exc.ctx is not None else self._path_of(given)
             click.echo(f"{where}: {exc.format_message()} (see `{where} --help`)", err=True)
             sys.exit(exc.exit_code)
         except click.ClickException as exc:
@@ -115,6 +116,16 @@ class Commands(click.Group):
             click.echo("ivr: aborted", err=True)
             sys.exit(1)
         sys.exit(result if isinstance(result, int) else 0)
+
+    def _path_of(self, given: Any) -> str:
+        """The command a misuse belongs to when click did not say (an option missing its value)."""
+        words = list(given) if given is not None else sys.argv[1:]
+        path, command = ["ivr"], self
+        for word in words:
+            if isinstance(command, click.Group) and word in command.commands:
+                path.append(word)
+                command = command.commands[word]
+        return " ".join(path)
 
     def invoke(self, ctx: click.Context) -> Any:
         from sqlalchemy.exc import DBAPIError
@@ -182,7 +193,9 @@ def _admin_config() -> dict[str, Any]:
 
 
 def _date_problem(text: str, exc: ValueError) -> str:
-    return str(exc) if "out of range" in str(exc) else f"{text!r} is not a date like 2021-03-01"
+    """A date option's problem (a date-time is welcome too): no such date, out of range, or the form."""
+    said = str(exc)
+    return said if "out of range" in said or "no such date" in said else f"{text!r} is not a date like 2021-03-01"
 
 
 def _fail(message: str) -> NoReturn:
@@ -191,7 +204,7 @@ def _fail(message: str) -> NoReturn:
 
 
 def same_database() -> str:
-    """" --simulated" when the command works on simulated calls: hints naming another command keep it."""
+    """ " --simulated" when the command works on simulated calls: hints naming another command keep it."""
     return " --simulated" if click.get_current_context().meta.get("ivr_simulated") else ""
 
 
@@ -225,7 +238,7 @@ def _moment(at_text: str | None, flow: Flow, option: str = "--at") -> datetime:
     try:
         return clock.parse(at_text, flow.settings.timezone) if at_text else clock.now()
     except ValueError as exc:
-        raise click.BadParameter(_date_problem(at_text or "", exc), param_hint=option) from None
+        raise click.BadParameter(str(exc), param_hint=option) from None
 
 
 def _progress_line(enabled: bool) -> Any:

@@ -113,6 +113,10 @@ def simulate(
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     try:
+        if at_text is not None:
+            from ivr import clock
+
+            clock.parse(at_text, None)  # the same words as every other --at for a moment that is wrong
         at = parse_at(at_text)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--at") from None
