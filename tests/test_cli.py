@@ -161,10 +161,28 @@ def test_status_callback_and_no_status_callback_do_not_go_together(runner: CliRu
         ("dial busy", Token("dial", "busy")),
         ("q", Token("hangup")),
         ("?", None),
+        ("психолог", Token("say", "психолог")),  # plain words are speech
+        ("второе мнение", Token("say", "второе мнение")),
     ],
 )
 def test_interactive_lines_become_tokens(line: str, token: Token | None) -> None:
     assert interactive_token(line) == token
+
+
+def test_an_interactive_line_that_is_neither_keys_nor_words_gets_one_short_line() -> None:
+    with pytest.raises(ValueError) as wrong:
+        interactive_token("5a")
+    assert str(wrong.value) == "'5a' is neither keys (0-9, * and #) nor words to say; ? shows what you can type"
+
+
+def test_the_interactive_prompt_names_inputs_as_they_are_typed_there(sim: Any) -> None:
+    from ivr.simulator.console import waiting_for
+
+    call = sim.call(at=MONDAY_10)
+    assert waiting_for(call, interactive=True) == "1 key or speech (say TEXT)"
+    assert waiting_for(call) == "1 key or speech (say:TEXT)"  # a token on the command line
+    call.press("3")
+    assert waiting_for(call, interactive=True).endswith("(dial STATUS)")
 
 
 @pytest.fixture

@@ -93,17 +93,19 @@ def perform(call: Call, token: Token, show: bool = False) -> None:
     actions[token.kind]()
 
 
-def waiting_for(call: Call) -> str:
-    """A short description of what the call waits for, for prompts and errors."""
+def waiting_for(call: Call, interactive: bool = False) -> str:
+    """A short description of what the call waits for, for prompts and errors, in the form of
+    input each place takes: `say TEXT` at the interactive prompt, `say:TEXT` as a token."""
+    sep = " " if interactive else ":"
     if call.ended or call.waiting is None:
         return "nothing (the call has ended)"
     el = call.waiting.element
     if call.waiting.verb == "dial":
-        return f"the outcome of a transfer to {', '.join(call.dialed)} (dial:STATUS)"
+        return f"the outcome of a transfer to {', '.join(call.dialed)} (dial{sep}STATUS)"
     if call.waiting.verb == "record":
-        return "a recording (record:TEXT, - for none; keys in finishOnKey end it)"
+        return f"a recording (record{sep}TEXT, {'Enter' if interactive else '-'} for none; keys in finishOnKey end it)"
     if call.waiting.verb == "enqueue":
-        return "an agent to take the call (queue:bridged), - to wait on, or hangup"
+        return f"an agent to take the call (queue{sep}bridged), {'Enter' if interactive else '-'} to wait on, or hangup"
     if call.waiting.verb == "loop":
         return 'nothing but hangup (a loop="0" plays until the caller hangs up)'
     modes = el.get("input", "dtmf").split()
@@ -113,7 +115,7 @@ def waiting_for(call: Call) -> str:
         finish = el.get("finishOnKey", "#")
         what.append(f"{n} key{'s' if n != '1' else ''}" if n else f"keys ending with {finish}" if finish else "keys")
     if "speech" in modes:
-        what.append("speech (say:TEXT)")
+        what.append(f"speech (say{sep}TEXT)")
     return " or ".join(what)
 
 
@@ -190,7 +192,7 @@ def show_new(call: Call, shown: int, colour: bool, verbose: bool = False) -> int
 INTERACTIVE_HELP = """\
   keys      type digits, * and # and press Enter (e.g. 5 or 123456#)
   (Enter)   an empty line is silence until the timeout
-  say TEXT  speak (when the menu listens for speech)
+  say TEXT  speak (when the menu listens for speech); plain words are speech too
   dial STATUS  how a transfer ends: completed, busy, no-answer, failed, canceled (answered: a conference)
   record TEXT  leave a recording
   queue RESULT how waiting in a queue ends: bridged, error, queue-full, system-shutdown
@@ -210,7 +212,11 @@ def interactive_token(line: str) -> Token | None:
     word, _, rest = text.partition(" ")
     if word.lower() in ("say", "dial", "record", "queue"):
         return parse_token(f"{word.lower()}:{rest}")
-    return parse_token(text)
+    if _KEYS.fullmatch(text):
+        return Token("keys", text)
+    if all(part.isalpha() for part in text.replace("-", " ").split()):
+        return Token("say", text)  # words are speech: `психолог` as `say психолог`
+    raise ValueError(f"{text!r} is neither keys (0-9, * and #) nor words to say; ? shows what you can type")
 
 
 def run_interactive(call: Call, colour: bool, verbose: bool) -> None:
@@ -220,7 +226,7 @@ def run_interactive(call: Call, colour: bool, verbose: bool) -> None:
     while not call.ended:
         try:
             line = click.prompt(
-                click.style(f"[{waiting_for(call)}]", fg="green") if colour else f"[{waiting_for(call)}]",
+                click.style(f"[{waiting_for(call, True)}]", fg="green") if colour else f"[{waiting_for(call, True)}]",
                 default="",
                 show_default=False,
                 prompt_suffix=" > ",
