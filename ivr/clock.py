@@ -21,7 +21,8 @@ def _wrong(text: str, value: str) -> str:
     written = re.match(r"(\d{4})-(\d{2})-(\d{2})(?:$|[T ])", value)
     if written:
         try:
-            datetime(*(int(part) for part in written.groups()))
+            year, month, day = (int(part) for part in written.groups())
+            datetime(year, month, day)
         except ValueError as exc:
             return f"{text!r} is no such date: {exc}"
     return f"{text!r} is not an ISO-8601 date and time like 2021-03-01T10:00:00+03:00"

@@ -134,3 +134,12 @@ def test_check_reports_missing_and_orphaned_recordings(tmp_path: Path, monkeypat
     assert "recordings: 1 of " in result.output
     assert "no prompt has the id 'main.promt' (orphaned recording)" in result.output
     assert "prompt 'main.reprompt' has no recording" in result.output
+
+
+def test_the_export_takes_the_flow_as_check_and_graph_do(mini_flow: Any) -> None:
+    positional = CliRunner().invoke(main, ["prompts", "export", str(mini_flow)])
+    option = CliRunner().invoke(main, ["prompts", "export", "--flow", str(mini_flow)])
+    assert positional.exit_code == 0, positional.output
+    assert positional.output == option.output and "Привет." in positional.output
+    both = CliRunner().invoke(main, ["prompts", "export", str(mini_flow), "--flow", "other.yaml"], prog_name="ivr")
+    assert both.exit_code == 2 and "two flow files" in both.output

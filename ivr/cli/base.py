@@ -55,6 +55,14 @@ def _flow_or_exit(path: str | None) -> Flow:
         _exit_with(exc)
 
 
+def flow_file(command: Any) -> Any:
+    """FLOW, or --flow FLOW: the flow file a command reads (default: IVR_FLOW, else the hotline)."""
+    option = click.option(
+        "--flow", "flow_option", type=click.Path(dir_okay=False), help="Flow file (as everywhere else)."
+    )
+    return click.argument("flow", required=False, type=click.Path(dir_okay=False))(option(command))
+
+
 def _one_flow(argument: str | None, option: str | None) -> str | None:
     if argument and option and argument != option:
         raise click.UsageError(f"two flow files: {argument!r} and --flow {option!r}; give one")
@@ -120,7 +128,8 @@ class Commands(click.Group):
     def _path_of(self, given: Any) -> str:
         """The command a misuse belongs to when click did not say (an option missing its value)."""
         words = list(given) if given is not None else sys.argv[1:]
-        path, command = ["ivr"], self
+        path: list[str] = ["ivr"]
+        command: click.Command = self
         for word in words:
             if isinstance(command, click.Group) and word in command.commands:
                 path.append(word)

@@ -9,13 +9,12 @@ from pathlib import Path
 
 import click
 
-from ivr.cli.base import _flow_or_exit, _one_flow, _shown
+from ivr.cli.base import _flow_or_exit, _one_flow, _shown, flow_file
 from ivr.flow.model import Flow
 
 
 @click.command()
-@click.argument("flow", required=False, type=click.Path(dir_okay=False))
-@click.option("--flow", "flow_option", type=click.Path(dir_okay=False), help="Flow file (as everywhere else).")
+@flow_file
 @click.option(
     "--against",
     type=click.Path(dir_okay=False),
@@ -86,17 +85,15 @@ def prompts() -> None:
 
 
 @prompts.command("export")
-@click.option(
-    "--flow", "flow_path", type=click.Path(dir_okay=False), help="Flow file (default: IVR_FLOW or the hotline)."
-)
+@flow_file
 @click.option("--format", "fmt", type=click.Choice(["csv", "html"]), default="csv", show_default=True)
 @click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), help="Write here instead of stdout.")
-def prompts_export(flow_path: str | None, fmt: str, output: str | None) -> None:
+def prompts_export(flow: str | None, flow_option: str | None, fmt: str, output: str | None) -> None:
     """Write the studio's script: one row per piece to record (id, node, text, what the system says
     after it, whether it is recorded), as CSV or as a printable HTML page."""
     from ivr.engine import studio
 
-    model = _flow_or_exit(_one_flow(None, flow_path))
+    model = _flow_or_exit(_one_flow(flow, flow_option))
     recordings = studio.Recordings.scan(model, os.environ.get("IVR_PROMPTS_DIR") or None)
     text = studio.export_csv(model, recordings) if fmt == "csv" else studio.export_html(model, recordings)
     if output:
@@ -110,8 +107,7 @@ def prompts_export(flow_path: str | None, fmt: str, output: str | None) -> None:
 
 
 @click.command()
-@click.argument("flow", required=False, type=click.Path(dir_okay=False))
-@click.option("--flow", "flow_option", type=click.Path(dir_okay=False), help="Flow file (as everywhere else).")
+@flow_file
 @click.option("--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid", show_default=True)
 def graph(flow: str | None, flow_option: str | None, fmt: str) -> None:
     """Draw the phone tree: keys on the edges, schedules and allowances in the nodes."""

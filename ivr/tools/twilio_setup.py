@@ -41,7 +41,7 @@ def network_reason(exc: BaseException) -> str:
     text = str(exc)
     found = re.findall(r"\[Errno -?\d+\] ([^'\")\]]+)", text)
     if found:
-        said = found[-1].strip()
+        said = str(found[-1]).strip()
     elif "timed out" in text.lower():
         said = "the connection timed out"
     else:
