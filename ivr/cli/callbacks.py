@@ -32,6 +32,7 @@ def callbacks(ctx: click.Context, at_text: str | None) -> None:
         click.echo("no call-back requests")
         return
     zone = ZoneInfo(flow.settings.timezone)
+    click.echo(cb.LISTING_HEADER)
     for call in found:
         click.echo(cb.describe(call, now, zone))
 

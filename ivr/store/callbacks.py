@@ -437,12 +437,15 @@ def place(store: Store, flow: Flow, placer: Placer, callback: CallBack, ticket: 
     return Placement(callback, ticket.attempt, call_sid, (mine or {}).get("outcome") or "")
 
 
+LISTING_HEADER = f"{'request':<7}  {'line':<15} {'phone':<16} {'state':<8} due at"
+
+
 def describe(callback: CallBack, now: datetime, zone: Any) -> str:
-    """One line of `ivr callbacks`."""
+    """One line of `ivr callbacks`, in the columns of LISTING_HEADER."""
     when = (
         callback.due_at.astimezone(zone).strftime("%Y-%m-%d %H:%M") if callback.due_at else "never (no opening ahead)"
     )
-    line = f"{callback.reference}  {callback.line:<15} {callback.phone:<16} {callback.status(now):<8} due {when}"
+    line = f"{callback.reference:<7}  {callback.line:<15} {callback.phone:<16} {callback.status(now):<8} {when}"
     if callback.attempts:
         line += f"; attempts {callback.attempts}, last {callback.last_outcome or 'in progress'}"
     if callback.state == "failed" and callback.next_at is not None:
