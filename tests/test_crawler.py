@@ -106,3 +106,23 @@ def test_the_hotline_crawl_reaches_every_node_with_no_dead_end_or_trap(ivr_datab
     assert data["dead_ends"] == [] and data["loops_without_exit"] == [] and data["empty_prompts"] == []
     assert set(data["terminals"]["transfers"]) == {"+78002001441", "+78007756610"}
     assert report.ok
+    said = " ".join(str(getattr(node, "say", "") or "") for node in hotline.nodes.values()).split()
+    for hangup in data["terminals"]["hangups"]:  # shown from the start of a word, never from its middle
+        assert hangup["last_words"].lstrip("…").split()[0] in said, hangup
+    assert len(data["terminals"]["hangups"]) == 4  # the three endings with the desk's number stay apart
+
+
+@pytest.mark.parametrize(
+    ("heard", "limit", "shown"),
+    [
+        ("До свидания.", 80, "До свидания."),
+        ("Перезвоните позже по номеру восемь. До свидания.", 20, "…восемь. До свидания."),
+        ("Перезвоните позже по номеру восемь. До свидания.", 22, "…номеру восемь. До свидания."),
+        ("Перезвоните  позже\n по номеру", 12, "…позже по номеру"),
+        ("Одно", 2, "…Одно"),
+    ],
+)
+def test_last_words_are_cut_between_words_never_in_one(heard: str, limit: int, shown: str) -> None:
+    from ivr.tools.crawler import last_words
+
+    assert last_words(heard, limit) == shown

@@ -119,6 +119,16 @@ class _Backend(Protocol):
     def finish(self, scenario: Scenario) -> None: ...
 
 
+
+def last_words(text: str, limit: int = 80) -> str:
+    """The end of what was heard, about `limit` characters from the start of the word the limit falls
+    in (an ellipsis says something came before), never from the middle of a word."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    start = text.rfind(" ", 0, len(text) - limit) + 1
+    return "…" + text[start:]
+
 def _waiting_xml(call: Call) -> str:
     import xml.etree.ElementTree as ET
 
@@ -372,7 +382,7 @@ class Crawler:
                     if event.get("outcome"):
                         report.transfers[target].add(event["outcome"])
         if call.ended:
-            last = call.heard[-80:] or (call.events[-1].get("message", "") if call.events else "")
+            last = last_words(call.heard) or (call.events[-1].get("message", "") if call.events else "")
             report.hangups.setdefault(last, call.end or "")
 
     def _crawl(self, scenario: Scenario) -> None:
@@ -434,7 +444,7 @@ class Crawler:
 
     @staticmethod
     def _where(scenario: Scenario, state: _State) -> dict[str, Any]:
-        return {"scenario": scenario.name, "inputs": [str(t) for t in state.inputs], "heard": state.call.heard[-120:]}
+        return {"scenario": scenario.name, "inputs": [str(t) for t in state.inputs], "heard": last_words(state.call.heard, 120)}
 
     def _find_loops(
         self, scenario: Scenario, seen: dict[str, _State], graph: dict[str, set[str]], terminal: set[str]
