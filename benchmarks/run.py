@@ -41,7 +41,8 @@ from constant_app import app as constant_app  # noqa: E402
 
 from ivr import create_app  # noqa: E402
 from ivr.engine.seal import new_key  # noqa: E402
-from ivr.tools.crawler import Crawler, default_scenarios  # noqa: E402
+from ivr.tools.crawler import Crawler  # noqa: E402
+from ivr.tools.scenarios import default_scenarios  # noqa: E402
 
 CLOCK = {"ivr.clock": load.AT}
 STATE_KEYS = new_key()

@@ -11,7 +11,8 @@ from flask import Flask, Response
 from ivr import create_app
 from ivr.cli import main
 from ivr.flow import loader as flows
-from ivr.tools.crawler import Crawler, Scenario, default_scenarios
+from ivr.tools.crawler import Crawler
+from ivr.tools.scenarios import Scenario, default_scenarios
 from tests.conftest import MONDAY_10, serving
 
 

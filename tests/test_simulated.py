@@ -10,7 +10,8 @@ from click.testing import CliRunner
 from ivr import create_app
 from ivr.cli import main
 from ivr.simulator import Simulator
-from ivr.tools.crawler import Crawler, default_scenarios
+from ivr.tools.crawler import Crawler
+from ivr.tools.scenarios import default_scenarios
 from tests.conftest import AUTH_TOKEN, MONDAY_10, SignedClient, action_of, serving
 
 POLICY = "7777777"

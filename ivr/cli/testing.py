@@ -23,7 +23,8 @@ from ivr.errors import FlowError
 def crawl(url: str | None, times: tuple[str, ...], flow: str | None, as_json: bool) -> None:
     """Walk every path of the phone tree and report coverage, dead ends and loops (exit 1 on a problem)."""
     from ivr.simulator import parse_at
-    from ivr.tools.crawler import Crawler, default_scenarios
+    from ivr.tools.crawler import Crawler
+    from ivr.tools.scenarios import default_scenarios
 
     for moment in times:
         try:
