@@ -63,6 +63,9 @@ def _shown(number: float | None) -> str:
 SETTINGS = (
     Setting("MAX_CALL_STEPS", "int", 500, "webhooks in one call before it is ended politely", 3, 100_000),
     Setting("MAX_CONTENT_LENGTH", "int", 64 * 1024, "largest webhook body in bytes", 4096, 10 * 1024 * 1024),
+    Setting(
+        "MAX_FORM_FIELDS", "int", 200, "most form fields a webhook may carry (Twilio sends a few dozen)", 50, 10_000
+    ),
     Setting("DB_BUSY_TIMEOUT", "float", 5.0, "seconds a webhook waits for a locked SQLite database", 0.01, 60),
     Setting("JOURNAL_DAYS", "int", 90, "days the call journal keeps a call (`ivr purge`)", 1, 36_500),
     Setting("TRUST_PROXY", "int", 0, "proxies in front whose X-Forwarded-* headers are believed", 0, 5),

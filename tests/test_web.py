@@ -326,3 +326,34 @@ def test_a_crash_outside_the_call_handler_still_answers_twiml(
     root = parse(post(client, "/voice/step/1/main", CallSid="CA34"))
     assert root.find("Dial/Number").text == "+78002001441"  # type: ignore[union-attr]
     assert "unexpected error on /voice/step/1/main" in caplog.text
+
+
+def _base36(number: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    return digits[number] if number < 36 else _base36(number // 36) + digits[number % 36]
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["&".join(_base36(i) for i in range(14_000)), "&".join(["a"] * 20_000)],
+    ids=["14000 distinct names", "20000 fields"],
+)
+def test_a_flood_of_form_fields_is_refused_before_the_signature_is_checked(
+    ivr_databases: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, body: str
+) -> None:
+    from ivr import create_app
+    from ivr.web import voice
+
+    app = create_app({"DATABASE_URL": ivr_databases(), "TWILIO_AUTH_TOKEN": "secret"})
+    caplog.set_level("WARNING", logger="ivr")
+    checked: list[str] = []
+    monkeypatch.setattr(voice, "signature_problem", lambda *args: checked.append("signature") or "bad")
+    assert len(body) < 64 * 1024  # under the size limit: only the count of fields refuses it
+    reply = app.test_client().post(
+        "/voice", data=body, content_type="application/x-www-form-urlencoded", headers={"X-Twilio-Signature": "x"}
+    )
+    assert checked == []  # no work on it: the signature is not even computed
+    assert reply.status_code == 200 and b"<Dial" in reply.data  # still TwiML, like a body over the size limit
+    assert f"{body.count('&') + 1} form fields, more than IVR_MAX_FORM_FIELDS=200" in caplog.text
+    few = app.test_client().post("/voice", data={"CallSid": "CA1"}, headers={"X-Twilio-Signature": "x"})
+    assert few.status_code == 403 and checked == ["signature"]  # an ordinary form is checked as before
