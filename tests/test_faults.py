@@ -9,6 +9,8 @@ import subprocess
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -131,6 +133,75 @@ def test_a_database_read_only_then_writable_is_served_again_without_a_restart(
     assert after.transcript[-1]["type"] != "error" and server.workers() == workers  # no restart needed
     steps = stored(database, "SELECT call_sid FROM ivr_events WHERE call_sid = 'CAafter' || '" + "0" * 27 + "'")
     assert len(steps) == 1
+
+
+# ---------------------------------------------------------------- the SQLite file deleted while serving
+
+
+def _register_desk_requests(server: Gunicorn, stop: threading.Event, calls: list[dict[str, Any]], who: int) -> None:
+    """One caller after another asks the desk for help until `stop`; each call is noted with when it
+    started and what the caller heard last (the promise, or the apology and the desk)."""
+    number = 0
+    while not stop.is_set():
+        number += 1
+        started = time.monotonic()
+        call = simulator(server).call(at=MONDAY_10, call_sid=f"CA{who:02d}{number:030d}")
+        steps = [("1", None), ("7700123456#", None), ("1", None), (None, "Иванов Иван"), ("1", None)]
+        steps += [(None, "кашель"), ("1", None)]  # the last press registers the request
+        for keys, words in steps:
+            if call.dialed or call.ended:  # put through to the desk instead
+                break
+            call.press(keys) if keys else call.say(words or "")
+        calls.append({"started": started, "heard": call.heard, "dialed": call.dialed})
+        if not call.ended:
+            call.hangup()
+
+
+def test_a_database_file_deleted_while_serving_promises_nothing_and_is_not_made_anew(
+    tmp_path: Path, servers: list[Gunicorn]
+) -> None:
+    import sqlite3
+
+    folder = tmp_path / "db"
+    folder.mkdir()
+    file = folder / "ivr.sqlite3"
+    server = Gunicorn(env_for(f"sqlite:///{file}"), tmp_path / "gunicorn.log")
+    servers.append(server)
+    workers = server.workers()
+    stop, calls = threading.Event(), []  # type: ignore[var-annotated]
+    callers = [threading.Thread(target=_register_desk_requests, args=(server, stop, calls, who)) for who in range(4)]
+    for caller in callers:
+        caller.start()
+    try:
+        wait_for(lambda: len(calls) >= 4, 60, "requests to be registered")
+        backup = tmp_path / "backup.sqlite3"
+        with sqlite3.connect(file) as source, sqlite3.connect(backup) as copy:
+            source.backup(copy)  # what an operator would restore
+        for name in (file.name, file.name + "-wal", file.name + "-shm"):
+            (folder / name).unlink(missing_ok=True)
+        deleted = time.monotonic()
+        wait_for(lambda: len([c for c in calls if c["started"] > deleted]) >= 8, 60, "calls after the deletion")
+        readiness = urllib.request.Request(f"{server.url}/readyz")
+        with pytest.raises(urllib.error.HTTPError) as not_ready:
+            urllib.request.urlopen(readiness, timeout=5)
+        assert not_ready.value.code == 503
+        assert not file.exists()  # never made anew, empty, in its place
+    finally:
+        stop.set()
+        for caller in callers:
+            caller.join(timeout=60)
+    after = [c for c in calls if c["started"] > deleted]
+    assert after and all("Заявка зарегистрирована" not in c["heard"] for c in after)  # nothing promised...
+    assert all(APOLOGY in c["heard"] and c["dialed"] == [DESK] for c in after)  # ...the desk instead
+    shutil.copy(backup, file)  # the operator restores the file: served again, no restart
+
+    def served() -> Any:
+        call = simulator(server).call(at=MONDAY_10, call_sid="CArestored" + "0" * 24)
+        return call if "Здравствуйте" in call.heard else None
+
+    wait_for(served, 15, "calls to be served from the restored file")
+    assert server.workers() == workers
+    assert urllib.request.urlopen(f"{server.url}/readyz", timeout=5).status == 200
 
 
 # ---------------------------------------------------------------- PostgreSQL stopped, started, restarted

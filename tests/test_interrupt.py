@@ -25,6 +25,8 @@ def _started(command: list[str], tmp_path: Path) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,  # its own process group, like a foreground job of a terminal
+        # Ctrl-C as at a terminal, even when this test runs where SIGINT is ignored (a background job)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 

@@ -20,8 +20,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from ivr.errors import SchemaOutdated
+from ivr.errors import SchemaOutdated, StoreUnavailable
 from ivr.store import schema
+from ivr.store.sqlitefile import WatchedFile
 from ivr.store.tables import (
     Event,
     closures,
@@ -148,8 +149,12 @@ class Store:
         self.engine = make_engine(url, busy_timeout)
         self.busy_timeout = busy_timeout
         self.sqlite = self.engine.dialect.name == "sqlite"
-        self._ready = False  # the schema was found current (it never goes back)
+        self._ready = False  # the schema was found current (until the file is deleted or replaced)
         self._ready_lock = threading.Lock()
+        database = self.engine.url.database
+        self._file = WatchedFile(database) if self.sqlite and database and database != ":memory:" else None
+        if self._file is not None:
+            self._file.install(self.engine)
         self._not_ready: tuple[float, str] | None = None  # when it was last found wanting, and why
         dialect = self.engine.dialect.name
         self._append = insert_ignoring(events, dialect)
@@ -157,25 +162,39 @@ class Store:
 
     def ready(self) -> None:
         """Raise unless the database is reachable and its schema current. An empty database is given
-        the schema first; a schema older than the code raises SchemaOutdated (checked again at most
-        every 2 s, so that the first webhook after `ivr db upgrade` is served)."""
-        if self._ready:
+        the schema first (never a SQLite file that replaced the one served from); a schema older
+        than the code raises SchemaOutdated (checked again at most every 2 s, so that the first
+        webhook after `ivr db upgrade` is served); a SQLite file deleted or moved away raises
+        StoreUnavailable until it is back."""
+        moved = self._file.problem() if self._file is not None else ""
+        if self._ready and not moved:
             return
         with self._ready_lock:
-            if self._ready:
+            moved = self._file.problem() if self._file is not None else ""
+            if self._ready and not moved:
                 return
+            self._ready = False
+            if moved and moved != "replaced":
+                raise StoreUnavailable(moved)
             moment = time.monotonic()
-            if self._not_ready is not None and moment - self._not_ready[0] < 2.0:
+            if self._not_ready is not None and moment - self._not_ready[0] < 2.0 and not moved:
                 raise SchemaOutdated(self._not_ready[1])
             with self.engine.connect() as conn:
                 conn.execution_options(ivr_read=True)  # a read: it must not take SQLite's write lock
                 found = schema.revision(conn)
+            if found.empty and self._file is not None and (self._file.served or moved == "replaced"):
+                raise StoreUnavailable(
+                    f"the database file {self._file.path} was replaced by one without the schema: put the "
+                    "right file back (or `ivr db upgrade` to start anew on purpose)"
+                )
             if found.empty:
                 found = schema.upgrade(self.engine)[1]
             if not found.up_to_date:
                 self._not_ready = (moment, found.describe())
                 raise SchemaOutdated(found.describe())
             self._ready, self._not_ready = True, None
+            if self._file is not None:
+                self._file.seen, self._file.served = self._file.identity(), True
 
     @contextmanager
     def begin(self, durable: bool = True) -> Iterator[Connection]:
