@@ -11,7 +11,7 @@ from ivr import create_app
 from ivr.cli import main
 from ivr.simulator import Simulator
 from ivr.store.tables import journal
-from tests.conftest import AUTH_TOKEN, MONDAY_10, SATURDAY_10
+from tests.conftest import AUTH_TOKEN, MONDAY_10, SATURDAY_10, SignedClient
 
 
 def rows(app: Any) -> list[dict[str, Any]]:
@@ -152,8 +152,70 @@ def test_a_second_status_callback_keeps_the_row_the_first_wrote(sim: Any, app: A
     call.hangup()
     (first,) = rows(app)
     assert _count_events(store) == 0
-    assert not store.fold(call.call_sid, lambda found: {"call_sid": call.call_sid, "started_at": found[0].at} | _ROW)
+    assert not store.fold(
+        call.call_sid, lambda found, _row: {"call_sid": call.call_sid, "started_at": found[0].at} | _ROW
+    )
     assert rows(app) == [first]
 
 
 _ROW = {"anonymous": False, "path": "[]", "end": "abandoned"}
+
+
+def test_racing_status_callbacks_of_anonymous_calls_leave_one_row_each(ivr_databases: Any) -> None:
+    """Twilio may repeat a status callback; eight at once for each psychologist's call: one row."""
+    import threading
+
+    url = ivr_databases()
+    app = create_app({"DATABASE_URL": url, "SIMULATED_DATABASE_URL": url, "LOG_LEVEL": "ERROR"})
+    sim = Simulator(app, auth_token=AUTH_TOKEN)  # no status callback: the test sends them
+    sids = []
+    for _ in range(10):
+        call = sim.call(at=MONDAY_10).press("5").press("1")  # the psychologist: anonymous from here
+        call.dial_outcome("completed")
+        sids.append(call.call_sid)
+    clock = {"ivr.clock": MONDAY_10, "ivr.simulated": True}
+    barrier = threading.Barrier(8)
+
+    def complete(sid: str) -> None:
+        barrier.wait()
+        form = {"CallSid": sid, "CallStatus": "completed", "CallDuration": "60"}
+        assert SignedClient(app).post("/voice/status", data=form, environ_base=clock).status_code == 200
+
+    for sid in sids:
+        racing = [threading.Thread(target=complete, args=(sid,)) for _ in range(8)]
+        for thread in racing:
+            thread.start()
+        for thread in racing:
+            thread.join()
+    written = rows(app)
+    assert len(written) == 10 and all(row["anonymous"] and row["call_sid"] is None for row in written)
+    app.extensions["ivr"].dispose()
+
+
+@pytest.mark.parametrize("callbacks_before", [1, 2])
+def test_a_transfer_outcome_after_the_status_callback_updates_the_call_s_row(
+    sim: Any, app: Any, callbacks_before: int
+) -> None:
+    """completed, then the Dial's action (the outcome), then completed again or `ivr purge`."""
+    from datetime import datetime, timedelta
+
+    from ivr.store import journal as journal_
+
+    handler = app.extensions["ivr"].handler
+    call = sim.call(at=MONDAY_10).press("3")  # put through to the navigator, waiting in the Dial
+    clock = {"ivr.clock": MONDAY_10, "ivr.simulated": True}
+    form = {"CallSid": call.call_sid, "CallStatus": "completed", "CallDuration": "90"}
+    client = SignedClient(app)
+    client.post("/voice/status", data=form, environ_base=clock)
+    (closed,) = rows(app)
+    assert [f for f in json.loads(closed["facts"]) if f["type"] == "dial"] == []
+    call.dial_outcome("busy")  # the outcome arrives late
+    if callbacks_before == 2:
+        client.post("/voice/status", data=form, environ_base=clock)
+    else:
+        journal_.purge(handler.store, handler.flow, datetime.fromisoformat(MONDAY_10) + timedelta(days=2), 30)
+    (updated,) = rows(app)
+    assert updated["id"] == closed["id"] and updated["started_at"] == closed["started_at"]
+    assert {"type": "dial", "contact": "navigator", "outcome": "busy"} in json.loads(updated["facts"])
+    assert json.loads(updated["path"])[: len(json.loads(closed["path"]))] == json.loads(closed["path"])
+    assert json.loads(updated["inputs"])[-1] == "dial"

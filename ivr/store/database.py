@@ -239,19 +239,26 @@ class Store:
         """Forget a call's appended events (its journal row, requests and turns stay)."""
         conn.execute(events.delete().where(events.c.call_sid == call_sid))
 
-    def fold(self, call_sid: str, row: Callable[[list[Event]], dict[str, Any] | None]) -> bool:
-        """Write the journal row `row` makes of a call's events (oldest first) and forget them, in
-        one transaction; a row already there (a late webhook of a call already closed) stays. False
-        when the call had no events (nothing was written)."""
-        with self.read() as conn:
-            taken = conn.execute(sa.select(*events.c).where(events.c.call_sid == call_sid)).all()
-        if not taken:
-            return False
-        found = sorted((Event(*r) for r in taken), key=lambda e: e.step)
-        values = row(found)
+    def fold(self, call_sid: str, row: Callable[[list[Event], dict[str, Any] | None], dict[str, Any] | None]) -> bool:
+        """Fold a call's events (oldest first) into its journal row and forget them, in one
+        transaction that holds the events: of status callbacks racing for the same call exactly one
+        folds (the others find nothing), anonymous calls too, whose rows carry no CallSid to refuse
+        a second. `row` is given the call's row when there is one already (events that came after
+        the call was closed, like a transfer's outcome) and returns its new values. False when the
+        call had no events (nothing was written)."""
         with self.begin(durable=False) as conn:
-            if values is not None:
+            held = sa.select(*events.c).where(events.c.call_sid == call_sid).with_for_update()
+            taken = conn.execute(held).all()
+            if not taken:
+                return False
+            found = sorted((Event(*r) for r in taken), key=lambda e: e.step)
+            existing = conn.execute(sa.select(journal).where(journal.c.call_sid == call_sid)).first()
+            values = row(found, dict(existing._mapping) if existing is not None else None)
+            if values is not None and existing is None:
                 conn.execute(self._close, {c.name: values.get(c.name) for c in journal.c if c.name != "id"})
+            elif values is not None:
+                changed = {k: v for k, v in values.items() if k in journal.c and k != "id"}
+                conn.execute(journal.update().where(journal.c.id == existing.id).values(**changed))
             conn.execute(events.delete().where(events.c.call_sid == call_sid, events.c.step <= found[-1].step))
         return True
 

@@ -112,6 +112,30 @@ def row(flow: Flow, taken: list[Event], status: str, duration: int | None, now: 
     }
 
 
+def late(flow: Flow, existing: dict[str, Any], taken: list[Event]) -> dict[str, Any]:
+    """The row of a call already closed, with events that came after (a transfer's outcome after
+    the status callback, a retried webhook): its path, inputs and facts go on from where they were."""
+    path = json.loads(existing.get("path") or "[]")
+    found = json.loads(existing.get("facts") or "[]")
+    inputs = json.loads(existing.get("inputs") or "[]")
+    for event in taken:
+        for node in json.loads(event.path):
+            if not path or path[-1] != node:
+                path.append(node)
+        if event.facts:
+            found += json.loads(event.facts)
+        inputs.append(event.input)
+    last_node = path[-1] if path else None
+    return {
+        "path": json.dumps(path[-MAX_PATH:]),
+        "facts": json.dumps(found),
+        "inputs": json.dumps(inputs[-MAX_PATH:]),
+        "last_node": last_node,
+        "branch": existing.get("branch") or _branch(flow, path),
+        "end": _how_it_ended(flow, last_node, existing.get("end") or ""),
+    }
+
+
 FlowOf = Callable[[str | None], Flow]  # the flow of a revision
 
 
@@ -120,8 +144,9 @@ def finish(store: Store, flow: Flow | FlowOf, call_sid: str, status: str, durati
     call was on) and forget them; False when the call had none (nothing was written)."""
     flow_of: FlowOf = flow if callable(flow) else lambda _revision: flow
 
-    def fold(taken: list[Event]) -> dict[str, Any]:
-        return row(flow_of(taken[0].revision), taken, status, duration, now)
+    def fold(taken: list[Event], existing: dict[str, Any] | None) -> dict[str, Any]:
+        flow = flow_of(taken[0].revision)
+        return late(flow, existing, taken) if existing is not None else row(flow, taken, status, duration, now)
 
     return store.fold(call_sid, fold)
 
