@@ -8,7 +8,27 @@ line override these.
 import os
 
 workers = int(os.environ.get("WEB_CONCURRENCY", os.cpu_count() or 1))
-worker_class = "gthread"
+
+
+def _refusing_worker():
+    """gunicorn's threaded worker, which lets go of the listening socket as soon as it is told to
+    stop (SIGTERM): the master closes its copy first, so once every worker has, a new connection is
+    refused at once and Twilio turns to the fallback URL, instead of waiting in the socket's queue
+    until the last worker exits and being reset. Requests in flight still finish."""
+    from gunicorn.workers.gthread import ThreadWorker
+
+    class RefusingThreadWorker(ThreadWorker):
+        def set_accept_enabled(self, enabled):
+            super().set_accept_enabled(enabled)
+            if not self.alive and self.sockets:  # stopping: not merely busy
+                for listener in self.sockets:
+                    listener.close()
+                self.sockets = []
+
+    return RefusingThreadWorker
+
+
+worker_class = _refusing_worker
 threads = 8
 # Twilio waits 15 s for a webhook, then plays its error or the fallback URL: a worker stuck for
 # twice that is replaced, and a graceful reload gives requests in flight as long to finish.

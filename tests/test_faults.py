@@ -91,6 +91,47 @@ def test_a_worker_killed_after_committing_a_grant_the_fallback_repeats_it(
     assert server.alive()
 
 
+# ---------------------------------------------------------------- stopping: refused, never reset
+
+
+def _knock(url: str) -> str:
+    """One webhook on a new connection: "ok", "refused" at once, or what else happened."""
+    import http.client
+
+    connection = http.client.HTTPConnection("127.0.0.1", int(url.rsplit(":", 1)[1]), timeout=10)
+    try:
+        connection.request("GET", "/healthz")
+        return "ok" if connection.getresponse().status == 200 else "status"
+    except ConnectionRefusedError:
+        return "refused"
+    except (OSError, http.client.HTTPException) as exc:
+        return type(exc).__name__  # reset, cut off, timed out: Twilio waits and then hears nothing
+    finally:
+        connection.close()
+
+
+def test_while_gunicorn_stops_new_connections_are_refused_at_once_not_reset(
+    tmp_path: Path, servers: list[Gunicorn]
+) -> None:
+    database = f"sqlite:///{tmp_path / 'ivr.sqlite3'}"
+    marker = tmp_path / "hanging-worker"
+    env = env_for(database, IVR_FAULT_MARKER=str(marker), GUNICORN_CMD_ARGS="--graceful-timeout 4")
+    server = Gunicorn(env, tmp_path / "gunicorn.log", "tests.fault_app:app")
+    servers.append(server)
+    call = simulator(server).call(at=MONDAY_10, call_sid="CAhang" + "1" * 28)
+    call.press("5").press("2").press("4455667#").press("1")
+    hanging = threading.Thread(target=call.press, args=("1",), daemon=True)  # in flight during the stop
+    hanging.start()
+    wait_for(lambda: marker.exists(), 20, "a request in flight")
+    server.process.terminate()  # SIGTERM: a graceful stop, waiting for the request in flight
+    outcomes: list[str] = []
+    while server.alive() and len(outcomes) < 2000:
+        outcomes.append(_knock(server.url))
+    server.process.wait(timeout=30)
+    assert outcomes and "refused" in outcomes
+    assert set(outcomes) <= {"ok", "refused"}, sorted(set(outcomes))
+
+
 # ---------------------------------------------------------------- read-only, then writable again
 
 
