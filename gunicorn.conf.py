@@ -1,4 +1,4 @@
-"""Production settings for gunicorn, read by `gunicorn -c gunicorn.conf.py -b HOST:PORT "ivr:create_app()"`.
+"""Production settings for gunicorn, read by `gunicorn -c gunicorn.conf.py "ivr:create_app()"`.
 
 One worker process per core, each with a few threads: a webhook is short and CPU-bound, and the
 threads keep a worker busy while another request waits on the database. Settings on the command
@@ -7,6 +7,9 @@ line override these.
 
 import os
 
+# Loopback only: a buffering proxy (deploy/nginx.conf) faces the network. Straight on the network,
+# a few clients that send their bodies slowly hold every worker thread and callers hear dead air.
+bind = ["127.0.0.1:8000"]
 workers = int(os.environ.get("WEB_CONCURRENCY", os.cpu_count() or 1))
 
 

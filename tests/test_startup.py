@@ -196,3 +196,13 @@ def test_serve_says_where_its_database_and_the_simulated_calls_are(
     down = CliRunner().invoke(main, ["serve"])
     assert "secret" not in down.output
     assert "), postgresql+psycopg://ivr:***@127.0.0.1:1/ivr; callers reach the operator until it is" in down.output
+
+
+def test_the_production_recipe_keeps_gunicorn_on_loopback_behind_the_proxy() -> None:
+    import runpy
+
+    settings = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    assert settings["bind"] == ["127.0.0.1:8000"]
+    assert "server 127.0.0.1:8000;" in (ROOT / "deploy" / "nginx.conf").read_text()
+    for page in (ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))):
+        assert "0.0.0.0" not in page.read_text(encoding="utf-8"), page  # no recipe puts gunicorn on the network
