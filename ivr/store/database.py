@@ -246,6 +246,9 @@ class Store:
         a second. `row` is given the call's row when there is one already (events that came after
         the call was closed, like a transfer's outcome) and returns its new values. False when the
         call had no events (nothing was written)."""
+        with self.read() as conn:  # most repeats find nothing: they take no write lock
+            if conn.execute(sa.select(events.c.step).where(events.c.call_sid == call_sid).limit(1)).first() is None:
+                return False
         with self.begin(durable=False) as conn:
             held = sa.select(*events.c).where(events.c.call_sid == call_sid).with_for_update()
             taken = conn.execute(held).all()
@@ -256,7 +259,7 @@ class Store:
             values = row(found, dict(existing._mapping) if existing is not None else None)
             if values is not None and existing is None:
                 conn.execute(self._close, {c.name: values.get(c.name) for c in journal.c if c.name != "id"})
-            elif values is not None:
+            elif values is not None and existing is not None:
                 changed = {k: v for k, v in values.items() if k in journal.c and k != "id"}
                 conn.execute(journal.update().where(journal.c.id == existing.id).values(**changed))
             conn.execute(events.delete().where(events.c.call_sid == call_sid, events.c.step <= found[-1].step))

@@ -63,7 +63,9 @@ class WatchedFile:
 
         @sa.event.listens_for(engine, "connect")
         def _remember(_dbapi_conn: Any, record: Any) -> None:
-            record.info["ivr_file"] = self.identity()
+            record.info["ivr_file"] = found = self.identity()
+            if self.seen is None:  # the first file at the path (made now, or by another process)
+                self.seen = found
 
         @sa.event.listens_for(engine, "checkout")
         def _still_there(_dbapi_conn: Any, record: Any, _proxy: Any) -> None:
