@@ -323,7 +323,7 @@ class Call(Line):
         if hung_up:
             action = _attr(el, "action") or waiting.document_url
             reply = self.request(joined(waiting.document_url, action), _attr(el, "method", "POST"), params)
-            self.add_event("request", method=_attr(el, "method", "POST"), url=action, status=reply.status)
+            self.log_request(reply)
             return self
         self.submit(waiting, params)
         self.send_pending()

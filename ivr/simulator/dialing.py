@@ -72,7 +72,7 @@ def screened(call: Line, leg: legs.Leg, child: str, base: str) -> bool:
     }
     method = _attr(leg.element, "method", "POST").upper()
     reply = call.request(url, method if method in ("GET", "POST") else "POST", side)
-    call.add_event("request", method=method, url=reply.url or url, status=reply.status, leg="callee")
+    call.log_request(reply, leg="callee")
     root, code, problem = document(url, reply)
     if root is None:
         call.add_event("warning", code=code, message=f"the screening TwiML failed ({problem}): not connected")

@@ -197,12 +197,12 @@ class Line:
     def request(self, url: str, method: str, extra: Mapping[str, str]) -> Reply:
         """One request as Twilio makes it, following the redirects Twilio follows (301, 302 and 303
         as GET, 307 with the same method and body, as a browser does); the reply says the URL that
-        answered."""
+        answered, and the method, URL and parameters of the request that reached it."""
         params: Mapping[str, str] = self._params(extra)
         for _ in range(MAX_REDIRECTS + 1):
             reply = self._send_once(url, method, params)
             if not 300 <= reply.status < 400 or reply.error:
-                return reply if reply.url == url else replace(reply, url=url)
+                return replace(reply, url=url)
             if reply.status not in FOLLOWED_REDIRECTS or not reply.location:
                 why = f"HTTP {reply.status}" + ("" if reply.location else " without a Location")
                 return replace(
@@ -212,7 +212,7 @@ class Line:
                     error=f"{why} from {url}: Twilio follows only 301, 302, 303 and 307 with a Location",
                 )
             target = joined(url, reply.location)
-            self.add_event("request", method=method, url=url, status=reply.status, redirected=target)
+            self.log_request(reply, redirected=target)
             if reply.status != 307 and method == "POST":
                 method, params = "GET", {}
             url = target
@@ -221,6 +221,12 @@ class Line:
             url=url,
             code="11215",
             error=f"more than {MAX_REDIRECTS} redirects from {url}: Twilio stops (a loop?)",
+        )
+
+    def log_request(self, reply: Reply, **extra: Any) -> None:
+        """The transcript's record of a request: what was sent, as sent, and the status it got."""
+        self.add_event(
+            "request", method=reply.method, url=reply.sent, status=reply.status, params=dict(reply.params), **extra
         )
 
     def _send_once(self, url: str, method: str, params: Mapping[str, str]) -> Reply:
@@ -247,7 +253,7 @@ class Line:
             self.add_event("warning", message=f"the app refused {reply.refused}")
         text = reply.body.decode("utf-8", errors="replace")
         self.exchanges.append(Exchange(method, signed, dict(params), reply.status, text))
-        return reply
+        return replace(reply, method=method, sent=signed, params=dict(params))
 
     def _fetch(self, url: str, method: str, extra: Mapping[str, str]) -> None:
         """Request a TwiML document and make it the one being executed."""
@@ -260,7 +266,7 @@ class Line:
         reply = self.request(url, method, extra)
         self._answered = True
         answered = reply.url or url  # relative URLs in the document resolve against where it came from
-        self.add_event("request", method=method, url=answered, status=reply.status)
+        self.log_request(reply)
         root, code, problem = document(answered, reply)
         if root is None and self.fallback_url:
             # Twilio requests the number's fallback URL, with the error and the URL that failed.
@@ -269,7 +275,7 @@ class Line:
             fallback = joined(self.running.url, self.fallback_url)
             reply = self.request(fallback, "POST", {**extra, "ErrorCode": code, "ErrorUrl": failed})
             answered = url = reply.url or fallback
-            self.add_event("request", method="POST", url=answered, status=reply.status)
+            self.log_request(reply)
             root, code, problem = document(answered, reply)
         if root is None:
             self.app_error(problem, code, without_fragment(url))
@@ -338,7 +344,7 @@ class Line:
         pending, self._pending = self._pending, []
         for url, params, method in pending:
             reply = self.request(url, method, params)
-            self.add_event("request", method=method, url=url, status=reply.status, callback=True)
+            self.log_request(reply, callback=True)
 
     def callback_later(self, base: str, url: str, params: dict[str, str], method: str = "POST") -> None:
         method = method.upper() if method.upper() in ("GET", "POST") else "POST"
@@ -362,7 +368,7 @@ class Line:
                 **({"AnsweredBy": self.answered_by} if self.answered_by else {}),
             }
             reply = self.request(url, "POST", params)
-            self.add_event("request", method="POST", url=url, status=reply.status)
+            self.log_request(reply)
 
     @property
     def ended(self) -> bool:

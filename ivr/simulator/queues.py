@@ -46,7 +46,7 @@ def hold(call: Line) -> None:
         params = {**_params(call), "QueuePosition": "1", "CurrentQueueSize": "1", "AvgQueueTime": "0"}
         params["MaxQueueSize"] = _attr(el, "maxQueueSize", "100")
         reply = call.request(url, method, params)
-        call.add_event("request", method=method, url=reply.url or url, status=reply.status)
+        call.log_request(reply)
         root, code, problem = document(url, reply)
         if root is None:
             call.add_event("error", code=code, message=f"the queue's waitUrl failed: {problem}", url=url)
@@ -91,7 +91,7 @@ def left(call: Line, waiting: Waiting, result: str, hung_up: bool = False) -> No
         if action:  # Twilio still tells the action; its answer is not played
             target = joined(waiting.document_url, action)
             reply = call.request(target, attrs.method(el), params)
-            call.add_event("request", method=attrs.method(el), url=target, status=reply.status)
+            call.log_request(reply)
         if not call.ended:
             call.finish("app-hangup")
         return

@@ -11,7 +11,7 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 
@@ -28,6 +28,11 @@ class Reply:
     location: str = ""  # where a redirect (3xx) points
     code: str = "11205"  # Twilio's error code when there was no usable answer (`error`)
     url: str = ""  # the URL that answered, after the redirects followed
+    # What was sent to it, for the transcript: the method (a redirect may have turned POST into
+    # GET), the URL as sent (a GET's parameters in its query) and the parameters.
+    method: str = ""
+    sent: str = ""
+    params: Mapping[str, str] = field(default_factory=dict)
 
 
 class Session(Protocol):
