@@ -25,9 +25,7 @@ def runner() -> CliRunner:
 def without_timestamps(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Events without what differs between two runs: moments, URLs, the values of the parameters
     sent (a CallSid is new each call) — their names stay."""
-    return [
-        {k: (sorted(v) if k == "params" else v) for k, v in e.items() if k not in ("at", "url")} for e in events
-    ]
+    return [{k: (sorted(v) if k == "params" else v) for k, v in e.items() if k not in ("at", "url")} for e in events]
 
 
 def test_check_prints_the_summary_of_the_hotline(runner: CliRunner) -> None:

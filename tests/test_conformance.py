@@ -53,6 +53,8 @@ class TwimlServer:
                     "method": request.method,
                     "values": request.values.to_dict(),
                     "form": request.form.to_dict(),
+                    "args": request.args.to_dict(),
+                    "query": request.query_string.decode(),
                     "headers": dict(request.headers),
                 }
             )
@@ -434,6 +436,52 @@ def test_a_303_is_followed_with_get(twiml: TwimlServer) -> None:
     call = twiml.sim().call()
     assert [(e["path"], e["method"]) for e in twiml.log] == [("/voice", "POST"), ("/moved", "GET")]
     assert call.waiting is not None and call.waiting.document_url == twiml.url("/moved")
+
+
+def _sent(twiml: TwimlServer) -> list[tuple[str, str, dict[str, str]]]:
+    """What the server received: method, absolute URL as sent, and the parameters Twilio sends (a
+    POST's form; a GET's query, less what the URL itself carried)."""
+    received = []
+    for entry in twiml.log:
+        query = entry["query"]
+        url = twiml.url(entry["path"]) + (f"?{query}" if query else "")
+        params = entry["form"] if entry["method"] == "POST" else {k: v for k, v in entry["args"].items() if k != "x"}
+        received.append((entry["method"], url, params))
+    return received
+
+
+def _said(call: Any) -> list[tuple[str, str, dict[str, str]]]:
+    return [(e["method"], e["url"], e["params"]) for e in call.transcript if e["type"] == "request"]
+
+
+def test_the_transcript_says_what_was_sent_across_a_redirect_chain_and_every_verb(twiml: TwimlServer) -> None:
+    """Every request event is the request on the wire: its method (a 302 turns POST into GET), the
+    absolute URL as sent (a relative action resolved, a GET's parameters in the query), its parameters."""
+    twiml.routes["/voice"] = Response("", status=302, headers={"Location": "/moved?x=1"})
+    twiml.routes["/moved"] = "<Gather action='gathered' numDigits='1'/>"
+    twiml.routes["/gathered"] = "<Redirect method='GET'>/again</Redirect>"
+    twiml.routes["/again"] = Response("", status=307, headers={"Location": "/kept"})
+    twiml.routes["/kept"] = "<Record action='recorded' maxLength='5'/>"
+    twiml.routes["/recorded"] = "<Dial action='dialled'>+79160000000</Dial>"
+    twiml.routes["/dialled"] = "<Enqueue action='left'>support</Enqueue>"
+    twiml.routes["/left"] = "<Say>bye</Say>"
+    twiml.routes["/status"] = ""
+    call = twiml.sim(status_callback=twiml.url("/status")).call(at=AT)
+    call.press("5").record("привет").dial_outcome("completed").queue_outcome("bridged")
+    assert call.ended
+    assert _said(call) == _sent(twiml)
+    methods = [(method, url.split("?")[0].removeprefix(twiml.base)) for method, url, _ in _said(call)]
+    assert methods[:3] == [("POST", "/voice"), ("GET", "/moved"), ("POST", "/gathered")]
+    assert ("GET", "/again") in methods and ("GET", "/kept") in methods  # a 307 keeps the method
+
+
+def test_a_hang_up_during_record_shows_the_absolute_action_url(twiml: TwimlServer) -> None:
+    twiml.routes["/voice"] = "<Record action='saved'/>"
+    twiml.routes["/saved"] = ""
+    call = twiml.sim().call(at=AT)
+    call.hangup()
+    (*_, last) = _said(call)
+    assert last[1] == twiml.url("/saved") and _said(call) == _sent(twiml)
 
 
 @pytest.mark.parametrize("status", [301, 302])
