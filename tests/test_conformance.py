@@ -283,6 +283,40 @@ def test_a_called_party_hanging_up_on_screening_declines_the_call(twiml: TwimlSe
     assert after["DialCallStatus"] == "no-answer" and after["DialBridged"] == "false"
 
 
+def test_the_called_party_sees_the_dial_s_caller_id_not_the_caller_s_number(twiml: TwimlServer) -> None:
+    dial = '<Dial callerId="+15005550006" action="/after"><Number url="/whisper">+78002001441</Number></Dial>'
+    twiml.routes["/voice"] = dial
+    twiml.routes["/whisper"] = "<Say>Звонок с горячей линии</Say>"
+    twiml.routes["/after"] = ""
+    twiml.sim(params={"ForwardedFrom": "+74951234567"}).call(from_="+79161234567").dial_outcome("completed")
+    (whisper,) = twiml.values("/whisper")
+    assert whisper["From"] == whisper["Caller"] == "+15005550006" and whisper["To"] == "+78002001441"
+    assert "ForwardedFrom" not in whisper  # the caller's conditional parameters stay on the caller's leg
+    assert twiml.values("/voice")[0]["ForwardedFrom"] == "+74951234567"
+
+
+SCREEN = '<Gather numDigits="1" action="/accepted" timeout="4"><Say>Нажмите 1, чтобы принять</Say></Gather><Hangup/>'
+
+
+@pytest.mark.parametrize(("keys", "status"), [("1", "completed"), ("", "no-answer")])
+def test_the_called_party_answers_a_screening_gather_with_keys_or_silence(
+    twiml: TwimlServer, keys: str, status: str
+) -> None:
+    twiml.routes["/voice"] = '<Dial action="/after"><Number url="/screen">+78002001441</Number></Dial>'
+    twiml.routes["/screen"] = SCREEN
+    twiml.routes["/accepted"] = "<Say>Соединяю</Say>"  # the document ends: the parties are connected
+    twiml.routes["/after"] = ""
+    call = twiml.sim().call(at=AT)
+    from ivr.simulator.console import parse_token, perform
+
+    perform(call, parse_token(f"dial:completed+{keys}"))
+    accepted = twiml.values("/accepted")
+    assert ([a["Digits"] for a in accepted] == ["1"]) if keys else (accepted == [])
+    if keys:
+        assert accepted[0]["Direction"] == "outbound-dial" and accepted[0]["CallSid"] != call.call_sid
+    assert twiml.values("/after")[0]["DialCallStatus"] == status
+
+
 def test_a_dial_from_the_called_party_s_side_is_13201_and_not_connected(twiml: TwimlServer) -> None:
     twiml.routes["/voice"] = '<Dial action="/after"><Number url="/screen">+78002001441</Number></Dial>'
     twiml.routes["/screen"] = "<Dial>+79990000000</Dial>"

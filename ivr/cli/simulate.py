@@ -87,6 +87,7 @@ def simulate(
       -              silence until the timeout
       say:TEXT       speech
       dial:STATUS    how the transfer ends (completed, busy, no-answer, failed, canceled; answered for a conference)
+      dial:completed+1   ... and the called party presses 1 at its screening <Gather> (+ alone: no keys)
       record:TEXT    a recording with that transcription
       queue:RESULT   how waiting in an <Enqueue> ends (bridged, error, queue-full, system-shutdown)
       *              during a <Dial hangupOnStar="true">: hang up on the called party

@@ -161,9 +161,10 @@ class Call(Line):
         self.add_event("gather", input=_attr(waiting.element, "input", "dtmf"), got=None)
         return self._nothing_gathered(waiting)
 
-    def dial_outcome(self, status: str = "completed", duration: int | None = None) -> Call:
+    def dial_outcome(self, status: str = "completed", duration: int | None = None, screen: str | None = None) -> Call:
         """Decide how the transfer the call is ringing ends: completed, busy, no-answer, failed,
-        canceled; `answered` for a <Conference>. `duration` is how long the parties talk."""
+        canceled; `answered` for a <Conference>. `duration` is how long the parties talk; `screen`
+        the keys the called party presses at a <Gather> of its <Number url> TwiML ("" for none)."""
         if status not in DIAL_OUTCOMES:
             raise SimulatorError(f"{status!r} is not a dial outcome; use one of {', '.join(DIAL_OUTCOMES)}")
         waiting = self._expect("dial", action="decide a transfer outcome")
@@ -175,7 +176,7 @@ class Call(Line):
                 "is `completed`"
             )
         self._input_begins()
-        dialing.ends(self, waiting, found, status, duration)
+        dialing.ends(self, waiting, found, status, duration, screen)
         return self
 
     def record(self, text: str = "", duration: int = 5) -> Call:

@@ -16,7 +16,8 @@ _KEYS = re.compile(r"[0-9*#]+")
 
 TOKEN_HELP = (
     "Tokens, one per place the call waits: 5 or 123# (keys), - (silence until timeout), "
-    "say:TEXT (speech), dial:STATUS (transfer outcome: " + ", ".join(DIAL_OUTCOMES) + "), "
+    "say:TEXT (speech), dial:STATUS (transfer outcome: " + ", ".join(DIAL_OUTCOMES) + "; dial:completed+1: "
+    "the called party presses 1 at its screening <Gather>), "
     "record:TEXT (a recording with that transcription), queue:RESULT (bridged, error, queue-full, "
     "system-shutdown: how waiting in an <Enqueue> ends), hangup; first, for a call the hotline places: "
     "answer:human, answer:machine, answer:busy, answer:no-answer."
@@ -59,10 +60,12 @@ def parse_token(raw: str) -> Token:
             raise ValueError(f"{raw!r}: how waiting in the queue ends must be one of {', '.join(QUEUE_RESULTS)}")
         return Token("queue", result)
     if sep and kind.lower() == "dial":
-        status = rest.strip().lower()
+        status, plus, keys = rest.strip().lower().partition("+")
         if status not in DIAL_OUTCOMES:
             raise ValueError(f"{raw!r}: the transfer outcome must be one of {', '.join(DIAL_OUTCOMES)}")
-        return Token("dial", status)
+        if plus and keys and not _KEYS.fullmatch(keys):  # + alone: the called party presses nothing
+            raise ValueError(f"{raw!r}: after + come the keys the called party presses, like dial:completed+1")
+        return Token("dial", status + plus + keys)
     if _KEYS.fullmatch(text):
         return Token("keys", text)
     raise ValueError(f"{raw!r} is not an input token. {TOKEN_HELP}")
@@ -77,7 +80,8 @@ def perform(call: Call, token: Token, show: bool = False) -> None:
         raise SimulatorError(f"{token}: how the callee answers is said first, for a call the hotline places")
     if token.kind == "dial":
         targets = ", ".join(call.dialed)
-        call.dial_outcome(token.text)
+        status, plus, keys = token.text.partition("+")
+        call.dial_outcome(status, screen=keys if plus else None)
         if show:
             click.echo(f"  ☎  transfer to {targets} → {token.text}")
         return
@@ -85,7 +89,6 @@ def perform(call: Call, token: Token, show: bool = False) -> None:
         "keys": lambda: call.press(token.text),
         "silence": call.silence,
         "say": lambda: call.say(token.text),
-        "dial": lambda: call.dial_outcome(token.text),
         "record": lambda: call.record(token.text),
         "queue": lambda: call.queue_outcome(token.text),
         "hangup": call.hangup,
@@ -193,7 +196,8 @@ INTERACTIVE_HELP = """\
   keys      type digits, * and # and press Enter (e.g. 5 or 123456#)
   (Enter)   an empty line is silence until the timeout
   say TEXT  speak (when the menu listens for speech); plain words are speech too
-  dial STATUS  how a transfer ends: completed, busy, no-answer, failed, canceled (answered: a conference)
+  dial STATUS  how a transfer ends: completed, busy, no-answer, failed, canceled (answered: a conference);
+            completed+1: the called party presses 1 at its screening <Gather>
   record TEXT  leave a recording
   queue RESULT how waiting in a queue ends: bridged, error, queue-full, system-shutdown
   hangup    hang up (also q or Ctrl-D)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import email.utils
 import secrets
 from datetime import UTC, datetime
+from typing import Any
 
 from . import legs
 from .attrs import number as _int
@@ -15,11 +16,19 @@ from .line import Line, Waiting
 from .urls import joined
 
 
-def ends(call: Line, waiting: Waiting, found: list[legs.Leg], status: str, duration: int | None) -> None:
+def ends(
+    call: Line, waiting: Waiting, found: list[legs.Leg], status: str, duration: int | None, screen: str | None = None
+) -> None:
     dial = waiting.element
     child = "CA" + secrets.token_hex(16)
     bridged = status in ("completed", "answered")
-    if bridged and found and found[0].url and not screened(call, found[0], child, waiting.document_url):
+    caller_id = _attr(dial, "callerId") or call.from_
+    if (
+        bridged
+        and found
+        and found[0].url
+        and not screened(call, found[0], child, waiting.document_url, caller_id, screen)
+    ):
         status, bridged = "no-answer", False  # the called party declined before being connected
     talk = (duration if duration is not None else 60) if bridged else 0
     limit = _int(dial, "timeLimit", legs.TIME_LIMIT)
@@ -57,26 +66,50 @@ def ends(call: Line, waiting: Waiting, found: list[legs.Leg], status: str, durat
     call.send_pending()
 
 
-def screened(call: Line, leg: legs.Leg, child: str, base: str) -> bool:
+def screened(call: Line, leg: legs.Leg, child: str, base: str, caller_id: str, screen: str | None = None) -> bool:
     """Run a <Number url>'s TwiML on the called party's side (the caller still hears ringing);
-    False when the called party hung up on it, declining the call."""
+    False when the called party declined (hung up, or the TwiML failed). The called party's leg is
+    a call of its own: from the <Dial>'s callerId (Twilio presents it to the called party), without
+    the caller's conditional parameters. `screen`: the keys the called party presses at a <Gather>
+    there ("" for none); None when not said (then a <Gather> is taken as accepting, with a warning)."""
     assert leg.element is not None
-    url = joined(base, leg.url)
     side = {
         "CallSid": child,
         "ParentCallSid": call.call_sid,
+        "AccountSid": call.account_sid,
+        "From": caller_id,
+        "Caller": caller_id,
         "To": leg.target,
         "Called": leg.target,
         "Direction": "outbound-dial",
         "CallStatus": "in-progress",
+        "ApiVersion": "2010-04-01",
     }
     method = _attr(leg.element, "method", "POST").upper()
-    reply = call.request(url, method if method in ("GET", "POST") else "POST", side)
-    call.log_request(reply, leg="callee")
-    root, code, problem = document(url, reply)
-    if root is None:
-        call.add_event("warning", code=code, message=f"the screening TwiML failed ({problem}): not connected")
-        return False
+    url = joined(base, leg.url)
+    extra: dict[str, str] = {}
+    for _ in range(10):  # documents on the called side, one per Gather answered
+        reply = call.request(url, method if method in ("GET", "POST") else "POST", {**side, **extra}, own=False)
+        call.log_request(reply, leg="callee")
+        root, code, problem = document(url, reply)
+        if root is None:
+            call.add_event("warning", code=code, message=f"the screening TwiML failed ({problem}): not connected")
+            return False
+        url = reply.url or url
+        answered = _callee_document(call, root, screen)
+        if answered is None:
+            return call.callee_accepts
+        action, method, digits = answered
+        url, extra = joined(url, action) if action else url, {"Digits": digits}
+        screen = None if screen is None else ""  # the keys are pressed once
+    call.add_event("warning", message="more than 10 screening documents: Twilio would stop; not connected")
+    return False
+
+
+def _callee_document(call: Line, root: Any, screen: str | None) -> tuple[str, str, str] | None:
+    """Run one document on the called side; (action, method, digits) when a <Gather> got keys, else
+    None with `call.callee_accepts` saying whether the called party is connected."""
+    call.callee_accepts = True
     for verb in root:
         if verb.tag == "Say":
             call.add_event("say", text=" ".join((verb.text or "").split()), leg="callee")
@@ -86,21 +119,32 @@ def screened(call: Line, leg: legs.Leg, child: str, base: str) -> bool:
             call.advance(_int(verb, "length", 1))
         elif verb.tag in ("Hangup", "Reject"):
             call.add_event("hangup", by="callee")
-            return False
+            call.callee_accepts = False
+            return None
         elif verb.tag == "Gather":
-            call.add_event(
-                "warning",
-                message="the called party's keys at a screening <Gather> are not simulated: the called party accepts",
-            )
-            return True
+            for child in verb:
+                if child.tag == "Say":
+                    call.add_event("say", text=" ".join((child.text or "").split()), leg="callee")
+            if screen is None:
+                call.add_event(
+                    "warning",
+                    message="the called party's keys at a screening <Gather> were not given (dial:STATUS+KEYS): "
+                    "taken as accepting",
+                )
+                return None
+            if screen:
+                call.add_event("keys", digits=screen, leg="callee")
+                return _attr(verb, "action"), _attr(verb, "method", "POST").upper(), screen
+            call.advance(_int(verb, "timeout", 5))  # silence: Twilio goes on with the next verb
         elif verb.tag == "Dial":
             call.add_event(
                 "error", code="13201", message="a <Number url> document cannot <Dial> (Twilio's 13201): not connected"
             )
-            return False
+            call.callee_accepts = False
+            return None
         else:
             call.add_event("warning", code="12200", message=f"<{verb.tag}> is not run on the called party's side")
-    return True
+    return None
 
 
 def progress(call: Line, found: list[legs.Leg], child: str, status: str, talk: int, base: str) -> None:

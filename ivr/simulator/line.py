@@ -145,6 +145,7 @@ class Line:
         self.waiting: Waiting | None = None
         self._heard: list[str] = []
         self._dialed: list[str] = []
+        self.callee_accepts = True  # the called party's screening TwiML ended without declining
         self.running = Document(entry_url)
         self._fetches_without_input = 0
         self._answered = False
@@ -194,11 +195,12 @@ class Line:
         params.update(extra)
         return params
 
-    def request(self, url: str, method: str, extra: Mapping[str, str]) -> Reply:
+    def request(self, url: str, method: str, extra: Mapping[str, str], own: bool = True) -> Reply:
         """One request as Twilio makes it, following the redirects Twilio follows (301, 302 and 303
         as GET, 307 with the same method and body, as a browser does); the reply says the URL that
-        answered, and the method, URL and parameters of the request that reached it."""
-        params: Mapping[str, str] = self._params(extra)
+        answered, and the method, URL and parameters of the request that reached it. `own`: with
+        this call's parameters; else `extra` are all (another leg's request)."""
+        params: Mapping[str, str] = self._params(extra) if own else dict(extra)
         for _ in range(MAX_REDIRECTS + 1):
             reply = self._send_once(url, method, params)
             if not 300 <= reply.status < 400 or reply.error:
