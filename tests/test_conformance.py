@@ -472,6 +472,57 @@ def test_a_303_is_followed_with_get(twiml: TwimlServer) -> None:
     assert call.waiting is not None and call.waiting.document_url == twiml.url("/moved")
 
 
+def _clock(entry: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(entry["headers"]["X-Ivr-Clock"])
+
+
+@pytest.mark.parametrize(("keys", "waited"), [("12", 7), ("12#", 0), ("1234", 0)])
+def test_keys_without_a_finish_key_are_submitted_after_the_gather_s_timeout(
+    twiml: TwimlServer, keys: str, waited: int
+) -> None:
+    """ "If 'timeout' is '10', Twilio will wait ten seconds for the caller to press another key
+    before submitting the previously entered digits" (TwiML <Gather>)."""
+    gather = (
+        '<Gather timeout="7" action="/got"/>' if keys != "1234" else '<Gather timeout="7" numDigits="4" action="/got"/>'
+    )
+    twiml.routes["/voice"] = gather
+    twiml.routes["/got"] = ""
+    twiml.sim().call(at=AT).press(keys)
+    entry, got = twiml.log[0], twiml.log[1]
+    assert (_clock(got) - _clock(entry)).total_seconds() == waited
+
+
+@pytest.mark.parametrize(
+    ("document", "status", "end"),
+    [
+        ('<Reject reason="busy"/>', "busy", "rejected"),
+        ('<Say>Минуту</Say><Reject reason="busy"/>', "completed", "app-hangup"),
+    ],
+)
+def test_only_a_reject_as_the_first_verb_leaves_the_call_unanswered(
+    twiml: TwimlServer, document: str, status: str, end: str
+) -> None:
+    """ "Any other response will result in an answered call" (TwiML <Reject>)."""
+    twiml.routes["/voice"] = document
+    twiml.routes["/status"] = ""
+    call = twiml.sim(status_callback=twiml.url("/status")).call(at=AT)
+    (callback,) = twiml.values("/status")
+    assert callback["CallStatus"] == status and call.end == end
+
+
+@pytest.mark.parametrize("after", [0, 12])
+def test_a_hang_up_during_record_reports_the_time_actually_recorded_and_no_transcription(
+    twiml: TwimlServer, after: int
+) -> None:
+    twiml.routes["/voice"] = '<Record action="/saved" transcribe="true" transcribeCallback="/text"/>'
+    twiml.routes["/saved"] = ""
+    twiml.routes["/text"] = ""
+    twiml.sim().call(at=AT).hangup(after=after)
+    (saved,) = twiml.values("/saved")
+    assert saved["RecordingDuration"] == str(after) and saved["Digits"] == "hangup"
+    assert twiml.values("/text") == []  # nothing was said to transcribe
+
+
 def _sent(twiml: TwimlServer) -> list[tuple[str, str, dict[str, str]]]:
     """What the server received: method, absolute URL as sent, and the parameters Twilio sends (a
     POST's form; a GET's query, less what the URL itself carried)."""

@@ -119,6 +119,10 @@ class Call(Line):
             self.add_event("gather", input=_attr(gather, "input", "dtmf"), got="")
             return self._nothing_gathered(waiting)
         self.add_event("gather", input=_attr(gather, "input", "dtmf"), got=digits)
+        if not finished_on and not (limit and len(digits) >= limit):
+            # Neither the finish key nor numDigits ended it: Twilio waits `timeout` seconds for
+            # another key before it submits the keys pressed.
+            self.advance(_int(gather, "timeout", 5))
         extra = {"Digits": digits}
         if finished_on:
             extra["FinishedOnKey"] = finished_on
@@ -185,16 +189,18 @@ class Call(Line):
         self._input_begins()
         return self._finish_recording(waiting, text=text, digits="", duration=duration)  # ended by silence
 
-    def hangup(self) -> Call:
-        """The caller hangs up."""
+    def hangup(self, after: float = 0.0) -> Call:
+        """The caller hangs up, `after` simulated seconds (say, of speaking into a <Record>)."""
         if self.ended:
             return self
+        self.advance(max(after, 0.0))
         if self.waiting is not None and self.waiting.event is not None and self.waiting.verb == "dial":
             self.waiting.event["outcome"] = "caller-hangup"
         if self.waiting is not None and self.waiting.verb == "record":
             # Twilio still requests the action, with Digits=hangup; what it answers is not played.
             waiting, self._heard = self.waiting, []
-            self._finish_recording(waiting, text="", digits="hangup", hung_up=True)
+            recorded = int(self.elapsed - self.recording_since)  # what was recorded until the hang-up
+            self._finish_recording(waiting, text="", digits="hangup", duration=recorded, hung_up=True)
         self.add_event("hangup", by="caller")
         if self.waiting is not None and self.waiting.verb == "enqueue":
             waiting = self.waiting
@@ -220,6 +226,7 @@ class Call(Line):
 
     def _execute(self, el: ET.Element) -> None:
         tag = el.tag
+        self.verbs_run += 1
         for problem in schema.problems(el):
             self.add_event("warning", code="12200", message=problem)
         if tag in ("Say", "Play", "Pause"):
@@ -257,11 +264,18 @@ class Call(Line):
         elif tag == "Record":
             self.add_event("record", max_length=_int(el, "maxLength", 3600))
             self.waiting = Waiting("record", el, self.running.url, self.events[-1])
+            self.recording_since = self.elapsed
         elif tag == "Redirect":
             target = (el.text or "").strip() or self.running.url
             self.add_event("redirect", url=joined(self.running.url, target))
             self._fetch(target, _attr(el, "method", "POST"), {})
         elif tag == "Hangup":
+            self.add_event("hangup", by="app")
+            self.finish("app-hangup")
+        elif tag == "Reject" and self.verbs_run > 1 or tag == "Reject" and self.direction != "inbound":
+            # "Any other response will result in an answered call": after other verbs the call was
+            # answered, and a <Reject> only hangs it up (the status callback says completed).
+            self.add_event("warning", message="<Reject> after other verbs: the call was answered; Twilio hangs up")
             self.add_event("hangup", by="app")
             self.finish("app-hangup")
         elif tag == "Reject":
@@ -303,7 +317,8 @@ class Call(Line):
         el = waiting.element
         limit = _int(el, "maxLength", 3600) or 3600
         duration = min(duration, limit)  # a recording stops at maxLength
-        self.advance(duration)
+        if not hung_up:  # a hang-up comes after the time recorded has passed
+            self.advance(duration)
         sid = "RE" + secrets.token_hex(16)
         url = f"https://api.twilio.com/2010-04-01/Accounts/{self.account_sid}/Recordings/{sid}"
         if waiting.event is not None:
