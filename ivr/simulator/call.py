@@ -272,7 +272,7 @@ class Call(Line):
         elif tag == "Hangup":
             self.add_event("hangup", by="app")
             self.finish("app-hangup")
-        elif tag == "Reject" and self.verbs_run > 1 or tag == "Reject" and self.direction != "inbound":
+        elif tag == "Reject" and (self.verbs_run > 1 or self.direction != "inbound"):
             # "Any other response will result in an answered call": after other verbs the call was
             # answered, and a <Reject> only hangs it up (the status callback says completed).
             self.add_event("warning", message="<Reject> after other verbs: the call was answered; Twilio hangs up")

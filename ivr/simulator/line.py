@@ -132,8 +132,8 @@ class Line:
         self.clock = at
         self._written: tuple[datetime, str] | None = None  # the clock and its text (`_moment`)
         self._rejected = ""
-        self.verbs_run = 0
-        self.recording_since = 0.0  # when the <Record> in progress began (simulated seconds)  # a <Reject> keeps the call unanswered only as the very first verb
+        self.verbs_run = 0  # a <Reject> keeps the call unanswered only as the very first verb
+        self.recording_since = 0.0  # when the <Record> in progress began (simulated seconds)
         self.elapsed = 0.0  # simulated seconds since the call began (pauses, timeouts, transfers, recordings)
         # Callbacks Twilio makes on its own after a step: (URL, parameters, method).
         self._pending: list[tuple[str, dict[str, str], str]] = []
