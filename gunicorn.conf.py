@@ -20,11 +20,19 @@ def _refusing_worker():
     until the last worker exits and being reset. Requests in flight still finish."""
     from gunicorn.workers.gthread import ThreadWorker
 
+    import select
+
     class RefusingThreadWorker(ThreadWorker):
         def set_accept_enabled(self, enabled):
             super().set_accept_enabled(enabled)
             if not self.alive and self.sockets:  # stopping: not merely busy
                 for listener in self.sockets:
+                    # Connections already waiting in the queue are taken and answered, not reset.
+                    while select.select([listener], [], [], 0)[0]:
+                        before = self.nr_conns
+                        self.accept(listener)
+                        if self.nr_conns == before:  # another worker took it first
+                            break
                     listener.close()
                 self.sockets = []
 

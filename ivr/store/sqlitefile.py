@@ -45,7 +45,8 @@ class WatchedFile:
     def problem(self) -> str:
         """Why the file at the path is not the one the store knows; "" when it is (or when there has
         been none yet)."""
-        if self.seen is None:
+        if self.seen is None:  # nothing was there yet: a file there now is the one to keep
+            self.seen = self.identity()
             return ""
         now = self.identity()
         if now is None:
@@ -61,7 +62,7 @@ class WatchedFile:
                 cargs[:1] = [f"file:{quote(self.path)}?mode=rw"]
                 cparams["uri"] = True
 
-        @sa.event.listens_for(engine, "connect")
+        @sa.event.listens_for(engine, "connect", insert=True)  # first: before a pragma can fail
         def _remember(_dbapi_conn: Any, record: Any) -> None:
             record.info["ivr_file"] = found = self.identity()
             if self.seen is None:  # the first file at the path (made now, or by another process)

@@ -104,6 +104,7 @@ def preflight(env: Mapping[str, str]) -> None:
 
     check_environment(env)
     load(env.get("IVR_FLOW") or None, env)
+    _prepare_sqlite(env.get("IVR_DATABASE_URL", ""))
     if env.get("TWILIO_AUTH_TOKEN") and not env.get("IVR_STATE_KEYS"):
         raise ConfigError(
             "IVR_STATE_KEYS",
@@ -111,3 +112,20 @@ def preflight(env: Mapping[str, str]) -> None:
             "is not set: every instance needs the same key ring to read calls in progress; "
             "make one with `ivr keys new` and set it in the environment of every instance",
         )
+
+
+def _prepare_sqlite(url: str) -> None:
+    """A SQLite database gets its file and schema here, in the master, before the workers start:
+    they then all know the file from the first moment (see ivr.store.sqlitefile), and do not race
+    to create it. Any problem is left to the workers, which start without the database."""
+    if not url.startswith("sqlite:///") or ":memory:" in url:
+        return
+    from ivr.store import Store
+
+    store = Store(url)
+    try:
+        store.ready()
+    except Exception:  # said by every worker at its start, and retried per webhook
+        pass
+    finally:
+        store.dispose()
