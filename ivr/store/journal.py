@@ -81,19 +81,26 @@ def _how_it_ended(flow: Flow, last_node: str | None, status: str) -> str:
     return status or "ended"
 
 
-def row(flow: Flow, taken: list[Event], status: str, duration: int | None, now: datetime) -> dict[str, Any]:
-    """The journal row of a finished call, folded from its events (oldest first)."""
-    anonymous = next((event for event in taken if event.anonymous), None)
-    if anonymous is not None:
-        return {"anonymous": True, "started_at": utc(aware(anonymous.at)), "end": "anonymous"}
-    path: list[str] = []
-    found: list[Any] = []
+def _walked(
+    path: list[str], found: list[Any], inputs: list[str], taken: list[Event]
+) -> tuple[list[str], list[Any], list[str]]:
+    """`path`, `found` (facts) and `inputs` gone on with the events `taken`, oldest first."""
     for event in taken:
         for node in json.loads(event.path):
             if not path or path[-1] != node:
                 path.append(node)
         if event.facts:
             found += json.loads(event.facts)
+        inputs.append(event.input)
+    return path, found, inputs
+
+
+def row(flow: Flow, taken: list[Event], status: str, duration: int | None, now: datetime) -> dict[str, Any]:
+    """The journal row of a finished call, folded from its events (oldest first)."""
+    anonymous = next((event for event in taken if event.anonymous), None)
+    if anonymous is not None:
+        return {"anonymous": True, "started_at": utc(aware(anonymous.at)), "end": "anonymous"}
+    path, found, inputs = _walked([], [], [], taken)
     last_node = path[-1] if path else None
     started = aware(taken[0].at)
     return {
@@ -103,7 +110,7 @@ def row(flow: Flow, taken: list[Event], status: str, duration: int | None, now: 
         "duration": duration if duration is not None else int((now - started).total_seconds()),
         "anonymous": False,
         "path": json.dumps(path[-MAX_PATH:]),
-        "inputs": json.dumps([event.input for event in taken][-MAX_PATH:]),
+        "inputs": json.dumps(inputs[-MAX_PATH:]),
         "facts": json.dumps(found),
         "branch": _branch(flow, path),
         "last_node": last_node,
@@ -115,16 +122,12 @@ def row(flow: Flow, taken: list[Event], status: str, duration: int | None, now: 
 def late(flow: Flow, existing: dict[str, Any], taken: list[Event]) -> dict[str, Any]:
     """The row of a call already closed, with events that came after (a transfer's outcome after
     the status callback, a retried webhook): its path, inputs and facts go on from where they were."""
-    path = json.loads(existing.get("path") or "[]")
-    found = json.loads(existing.get("facts") or "[]")
-    inputs = json.loads(existing.get("inputs") or "[]")
-    for event in taken:
-        for node in json.loads(event.path):
-            if not path or path[-1] != node:
-                path.append(node)
-        if event.facts:
-            found += json.loads(event.facts)
-        inputs.append(event.input)
+    path, found, inputs = _walked(
+        json.loads(existing.get("path") or "[]"),
+        json.loads(existing.get("facts") or "[]"),
+        json.loads(existing.get("inputs") or "[]"),
+        taken,
+    )
     last_node = path[-1] if path else None
     return {
         "path": json.dumps(path[-MAX_PATH:]),
