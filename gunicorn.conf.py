@@ -18,9 +18,9 @@ def _refusing_worker():
     stop (SIGTERM): the master closes its copy first, so once every worker has, a new connection is
     refused at once and Twilio turns to the fallback URL, instead of waiting in the socket's queue
     until the last worker exits and being reset. Requests in flight still finish."""
-    from gunicorn.workers.gthread import ThreadWorker
-
     import select
+
+    from gunicorn.workers.gthread import ThreadWorker
 
     class RefusingThreadWorker(ThreadWorker):
         def set_accept_enabled(self, enabled):

@@ -275,3 +275,21 @@ def test_upgrading_to_events_without_rowid_keeps_every_event(ivr_databases: Any)
             with pytest.raises(sa.exc.OperationalError, match="no such column: rowid"):
                 conn.execute(sa.text("SELECT rowid FROM ivr_events"))
     engine.dispose()
+
+
+def test_a_worker_booting_after_its_prepared_sqlite_file_was_deleted_does_not_make_a_new_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """gunicorn's master prepares the SQLite file before forking (IVR_SQLITE_PREPARED); a worker
+    started later, after the file was deleted, finds it missing: a fault, not a first start."""
+    from ivr.web.config import PREPARED
+
+    url = f"sqlite:///{tmp_path / 'ivr.sqlite3'}"
+    monkeypatch.setenv(PREPARED, url)
+    app = create_app({"DATABASE_URL": url, "LOG_LEVEL": "ERROR"})
+    reply = app.test_client().get("/readyz")
+    assert reply.status_code == 503 and "is gone" in reply.json["reason"]
+    assert not (tmp_path / "ivr.sqlite3").exists()
+    monkeypatch.delenv(PREPARED)
+    create_app({"DATABASE_URL": url, "LOG_LEVEL": "ERROR"})  # not prepared by a master: a first start
+    assert (tmp_path / "ivr.sqlite3").exists()

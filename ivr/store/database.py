@@ -145,14 +145,17 @@ def _postgresql_events(engine: Engine) -> None:
 class Store:
     """All reads and writes of the application; one short transaction per webhook."""
 
-    def __init__(self, url: str, busy_timeout: float = 5.0) -> None:
+    def __init__(self, url: str, busy_timeout: float = 5.0, file_prepared: bool = False) -> None:
         self.engine = make_engine(url, busy_timeout)
         self.busy_timeout = busy_timeout
         self.sqlite = self.engine.dialect.name == "sqlite"
         self._ready = False  # the schema was found current (until the file is deleted or replaced)
         self._ready_lock = threading.Lock()
         database = self.engine.url.database
-        self._file = WatchedFile(database) if self.sqlite and database and database != ":memory:" else None
+        # `file_prepared`: the SQLite file was made before this process started (gunicorn's master):
+        # missing, it is a fault, never a first start.
+        file_db = self.sqlite and bool(database) and database != ":memory:"
+        self._file = WatchedFile(str(database), must_exist=file_prepared) if file_db else None
         if self._file is not None:
             self._file.install(self.engine)
         self._not_ready: tuple[float, str] | None = None  # when it was last found wanting, and why

@@ -30,9 +30,11 @@ class WatchedFile:
     # whose schema was last found current. None while there has been none (a first start).
     seen: Identity | None = None
     served: bool = False  # a schema was found current in it: an empty file there now is a fault
+    must_exist: bool = False  # made before this process started: never made here
 
     def __post_init__(self) -> None:
         self.seen = self.identity()
+        self.served = self.served or self.must_exist
 
     def identity(self) -> Identity | None:
         """Which file is at the path now; None when there is none."""
@@ -45,7 +47,7 @@ class WatchedFile:
     def problem(self) -> str:
         """Why the file at the path is not the one the store knows; "" when it is (or when there has
         been none yet)."""
-        if self.seen is None:  # nothing was there yet: a file there now is the one to keep
+        if self.seen is None and not self.must_exist:  # nothing there yet: a file there now is the one
             self.seen = self.identity()
             return ""
         now = self.identity()
@@ -58,7 +60,7 @@ class WatchedFile:
     def install(self, engine: Engine) -> None:
         @sa.event.listens_for(engine, "do_connect")
         def _never_create(_dialect: Any, _record: Any, cargs: list[Any], cparams: dict[str, Any]) -> None:
-            if self.seen is not None:  # it was there: a missing file is a fault, not a first start
+            if self.seen is not None or self.must_exist:  # it was there: missing is a fault, not a first start
                 cargs[:1] = [f"file:{quote(self.path)}?mode=rw"]
                 cparams["uri"] = True
 

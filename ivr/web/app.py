@@ -61,7 +61,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(voice.bp)
     app.register_blueprint(probes.bp)
     errors.register(app)
-    store = Store(url, busy_timeout=app.config["DB_BUSY_TIMEOUT"])
+    prepared = os.environ.get(config_checks.PREPARED) == url  # by gunicorn's master, before forking
+    store = Store(url, busy_timeout=app.config["DB_BUSY_TIMEOUT"], file_prepared=prepared)
     allow_clock = app.config["ALLOW_SIMULATED_CLOCK"]
     keys, max_steps, paths = _state_keys(app), app.config["MAX_CALL_STEPS"], Paths(app.url_map)
     handler = CallHandler(revisions, store, keys, paths, max_steps=max_steps)

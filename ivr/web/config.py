@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -104,7 +104,8 @@ def preflight(env: Mapping[str, str]) -> None:
 
     check_environment(env)
     load(env.get("IVR_FLOW") or None, env)
-    _prepare_sqlite(env.get("IVR_DATABASE_URL", ""))
+    if _prepare_sqlite(env.get("IVR_DATABASE_URL", "")) and isinstance(env, MutableMapping):
+        env[PREPARED] = env["IVR_DATABASE_URL"]  # the workers, forked from here, inherit it
     if env.get("TWILIO_AUTH_TOKEN") and not env.get("IVR_STATE_KEYS"):
         raise ConfigError(
             "IVR_STATE_KEYS",
@@ -114,18 +115,24 @@ def preflight(env: Mapping[str, str]) -> None:
         )
 
 
-def _prepare_sqlite(url: str) -> None:
+# Set by gunicorn's master for the workers it forks: the SQLite database it prepared. A worker
+# then never makes that file itself, not even when it boots after the file was deleted.
+PREPARED = "IVR_SQLITE_PREPARED"
+
+
+def _prepare_sqlite(url: str) -> bool:
     """A SQLite database gets its file and schema here, in the master, before the workers start:
-    they then all know the file from the first moment (see ivr.store.sqlitefile), and do not race
-    to create it. Any problem is left to the workers, which start without the database."""
+    they then all know the file must be there (see ivr.store.sqlitefile), and do not race to create
+    it. True when it is ready; any problem is left to the workers, which start without it."""
     if not url.startswith("sqlite:///") or ":memory:" in url:
-        return
+        return False
     from ivr.store import Store
 
     store = Store(url)
     try:
         store.ready()
     except Exception:  # said by every worker at its start, and retried per webhook
-        pass
+        return False
     finally:
         store.dispose()
+    return True
