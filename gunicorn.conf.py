@@ -70,10 +70,10 @@ def on_starting(server):
     import sys
 
     from ivr.errors import ConfigError, FlowError
-    from ivr.web.config import preflight
+    from ivr.web.config import PREPARED, preflight
 
     try:
-        preflight(os.environ)
+        prepared = preflight(os.environ)
     except FlowError as exc:
         for problem in exc.problems:
             print(f"ivr: {problem}", file=sys.stderr)
@@ -81,3 +81,5 @@ def on_starting(server):
     except ConfigError as exc:
         print(f"ivr: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+    if prepared:  # the workers, forked from here, inherit it: none makes that file itself
+        os.environ[PREPARED] = prepared

@@ -241,6 +241,16 @@ def _admin_store() -> tuple[Flow, Any]:
     return handler.flow, handler.store
 
 
+def _date(text: str | None, flow: Flow, option: str) -> datetime | None:
+    """A date option (a date, or an ISO date-time) in the flow's time zone; None when not given."""
+    from ivr import clock
+
+    try:
+        return clock.parse(text, flow.settings.timezone) if text else None
+    except ValueError as exc:
+        raise click.BadParameter(_date_problem(text or "", exc), param_hint=option) from None
+
+
 def _moment(at_text: str | None, flow: Flow, option: str = "--at") -> datetime:
     from ivr import clock
 

@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from ivr.cli.base import _admin_app, _admin_store, _date_problem, _simulated_option, same_database
+from ivr.cli.base import _admin_app, _admin_store, _date, _simulated_option, same_database
 from ivr.flow.model import Allowance, Flow, Register
 
 
@@ -152,16 +152,10 @@ def requests() -> None:
 def requests_list(kind: str | None, since: str | None, as_csv: bool) -> None:
     """List registered requests, oldest first."""
 
-    from ivr import clock
     from ivr.store.requests import list_requests
 
     flow, store = _admin_store()
-    start = None
-    if since:
-        try:
-            start = clock.parse(since, flow.settings.timezone)
-        except ValueError as exc:
-            raise click.BadParameter(_date_problem(since, exc), param_hint="--since") from None
+    start = _date(since, flow, "--since")
     kinds = sorted({n.request for n in flow.nodes.values() if isinstance(n, Register | Allowance)})
     if kind and kind not in kinds:
         raise click.BadParameter(

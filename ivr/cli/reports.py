@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from ivr.cli.base import _admin_store, _date_problem, _simulated_option
+from ivr.cli.base import _admin_store, _date, _simulated_option
 
 
 @click.command()
@@ -18,16 +18,10 @@ from ivr.cli.base import _admin_store, _date_problem, _simulated_option
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "html"]), default="table", show_default=True)
 def report(since: str | None, until: str | None, fmt: str) -> None:
     """Calls by branch, where callers hang up, after-hours demand, second opinions, transfer outcomes."""
-    from ivr import clock
     from ivr.store import report as reporting
 
     flow, store = _admin_store()
-    bounds = []
-    for name, text in (("--since", since), ("--until", until)):
-        try:
-            bounds.append(clock.parse(text, flow.settings.timezone) if text else None)
-        except ValueError as exc:
-            raise click.BadParameter(_date_problem(text or "", exc), param_hint=name) from None
+    bounds = [_date(since, flow, "--since"), _date(until, flow, "--until")]
     if bounds[0] and bounds[1] and bounds[0] >= bounds[1]:
         raise click.BadParameter(
             f"--since {since} is not before --until {until}: the period is empty", param_hint="--since"
@@ -56,7 +50,6 @@ def calls(call_sid: str | None, since: str | None, limit: int) -> None:
       ivr calls --simulated          the simulators' calls (`ivr simulate --url`, the web phone)
       ivr calls CA0123...            one call
     """
-    from ivr import clock
     from ivr.store import calls as lookup
 
     flow, store = _admin_store()
@@ -70,12 +63,8 @@ def calls(call_sid: str | None, since: str | None, limit: int) -> None:
             raise click.ClickException(f"no call {call_sid} in this database (anonymous calls are not kept by id)")
         click.echo(_one_call(record, zone), nl=False)
         return
-    try:
-        start = clock.parse(since, flow.settings.timezone) if since else None
-    except ValueError as exc:
-        raise click.BadParameter(_date_problem(since or "", exc), param_hint="--since") from None
     with store.read() as conn:
-        listing = lookup.recent(conn, start, limit)
+        listing = lookup.recent(conn, _date(since, flow, "--since"), limit)
     click.echo(_listing(listing, zone), nl=False)
 
 

@@ -95,7 +95,7 @@ def simulate(
       answer:HOW     first, with --callback: human, machine, busy, no-answer, failed
     When the tokens run out the caller hangs up. Tokens may also be piped in, one per line.
     """
-    from ivr.simulator import parse_at
+    from ivr import clock
     from ivr.simulator.console import parse_token
 
     conditional: dict[str, str] = {}
@@ -113,12 +113,8 @@ def simulate(
         tokens = [parse_token(t) for t in inputs]
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    try:
-        if at_text is not None:
-            from ivr import clock
-
-            clock.parse(at_text, None)  # the same words as every other --at for a moment that is wrong
-        at = parse_at(at_text)
+    try:  # as every other --at says it; without an offset it is left for the flow's time zone
+        at = clock.parse(at_text, None) if at_text is not None else None
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--at") from None
     if url and not url.startswith(("http://", "https://")):

@@ -97,19 +97,18 @@ def screened(call: Line, leg: legs.Leg, child: str, base: str, caller_id: str, s
             return False
         url = reply.url or url
         answered = _callee_document(call, root, screen)
-        if answered is None:
-            return call.callee_accepts
+        if isinstance(answered, bool):
+            return answered
         action, method, digits = answered
         url, extra = joined(url, action) if action else url, {"Digits": digits}
-        screen = None if screen is None else ""  # the keys are pressed once
+        screen = ""  # the keys are pressed once: a later Gather there hears none
     call.add_event("warning", message="more than 10 screening documents: Twilio would stop; not connected")
     return False
 
 
-def _callee_document(call: Line, root: Any, screen: str | None) -> tuple[str, str, str] | None:
-    """Run one document on the called side; (action, method, digits) when a <Gather> got keys, else
-    None with `call.callee_accepts` saying whether the called party is connected."""
-    call.callee_accepts = True
+def _callee_document(call: Line, root: Any, screen: str | None) -> tuple[str, str, str] | bool:
+    """Run one document on the called side: (action, method, digits) when a <Gather> got keys, else
+    whether the called party is connected (True) or declined (False)."""
     for verb in root:
         if verb.tag == "Say":
             call.add_event("say", text=" ".join((verb.text or "").split()), leg="callee")
@@ -119,8 +118,7 @@ def _callee_document(call: Line, root: Any, screen: str | None) -> tuple[str, st
             call.advance(_int(verb, "length", 1))
         elif verb.tag in ("Hangup", "Reject"):
             call.add_event("hangup", by="callee")
-            call.callee_accepts = False
-            return None
+            return False
         elif verb.tag == "Gather":
             for child in verb:
                 if child.tag == "Say":
@@ -131,7 +129,7 @@ def _callee_document(call: Line, root: Any, screen: str | None) -> tuple[str, st
                     message="the called party's keys at a screening <Gather> were not given (dial:STATUS+KEYS): "
                     "taken as accepting",
                 )
-                return None
+                return True
             if screen:
                 call.add_event("keys", digits=screen, leg="callee")
                 return _attr(verb, "action"), _attr(verb, "method", "POST").upper(), screen
@@ -140,11 +138,10 @@ def _callee_document(call: Line, root: Any, screen: str | None) -> tuple[str, st
             call.add_event(
                 "error", code="13201", message="a <Number url> document cannot <Dial> (Twilio's 13201): not connected"
             )
-            call.callee_accepts = False
-            return None
+            return False
         else:
             call.add_event("warning", code="12200", message=f"<{verb.tag}> is not run on the called party's side")
-    return None
+    return True
 
 
 def progress(call: Line, found: list[legs.Leg], child: str, status: str, talk: int, base: str) -> None:

@@ -147,7 +147,6 @@ class Line:
         self.waiting: Waiting | None = None
         self._heard: list[str] = []
         self._dialed: list[str] = []
-        self.callee_accepts = True  # the called party's screening TwiML ended without declining
         self.running = Document(entry_url)
         self._fetches_without_input = 0
         self._answered = False

@@ -15,7 +15,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ivr.store.tables import aware, events, journal, utc
+from ivr.store.journal import walk
+from ivr.store.tables import Event, aware, events, journal, utc
 
 
 @dataclass(frozen=True)
@@ -79,22 +80,19 @@ def _finished(row: Any) -> CallRecord:
 
 def _running(call_sid: str, rows: list[Any]) -> CallRecord | None:
     """A call in progress from its events; None when it turned anonymous."""
-    if any(r.anonymous for r in rows):
+    taken = sorted((Event(*r) for r in rows), key=lambda event: event.step)
+    if any(event.anonymous for event in taken):
         return None
-    rows = sorted(rows, key=lambda r: r.step)
-    steps = tuple(Step(r.step, aware(r.at), r.input, tuple(_loads(r.path))) for r in rows)
-    path: list[str] = []
-    for step in steps:
-        path += [node for node in step.path if not path or path[-1] != node]
-    facts = tuple(fact for r in rows for fact in _loads(r.facts))
+    path, facts, inputs = walk([], [], [], taken)
+    steps = tuple(Step(e.step, aware(e.at), e.input, tuple(_loads(e.path))) for e in taken)
     return CallRecord(
         call_sid=call_sid,
         started_at=steps[0].at,
         in_progress=True,
         path=tuple(path),
-        inputs=tuple(step.input for step in steps),
-        facts=facts,
-        revision=rows[0].revision,
+        inputs=tuple(inputs),
+        facts=tuple(facts),
+        revision=taken[0].revision,
         steps=steps,
     )
 

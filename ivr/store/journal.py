@@ -81,10 +81,11 @@ def _how_it_ended(flow: Flow, last_node: str | None, status: str) -> str:
     return status or "ended"
 
 
-def _walked(
+def walk(
     path: list[str], found: list[Any], inputs: list[str], taken: list[Event]
 ) -> tuple[list[str], list[Any], list[str]]:
-    """`path`, `found` (facts) and `inputs` gone on with the events `taken`, oldest first."""
+    """`path` (consecutive repeats once), `found` (facts) and `inputs` gone on with the events
+    `taken`, oldest first."""
     for event in taken:
         for node in json.loads(event.path):
             if not path or path[-1] != node:
@@ -100,7 +101,7 @@ def row(flow: Flow, taken: list[Event], status: str, duration: int | None, now: 
     anonymous = next((event for event in taken if event.anonymous), None)
     if anonymous is not None:
         return {"anonymous": True, "started_at": utc(aware(anonymous.at)), "end": "anonymous"}
-    path, found, inputs = _walked([], [], [], taken)
+    path, found, inputs = walk([], [], [], taken)
     last_node = path[-1] if path else None
     started = aware(taken[0].at)
     return {
@@ -122,7 +123,7 @@ def row(flow: Flow, taken: list[Event], status: str, duration: int | None, now: 
 def late(flow: Flow, existing: dict[str, Any], taken: list[Event]) -> dict[str, Any]:
     """The row of a call already closed, with events that came after (a transfer's outcome after
     the status callback, a retried webhook): its path, inputs and facts go on from where they were."""
-    path, found, inputs = _walked(
+    path, found, inputs = walk(
         json.loads(existing.get("path") or "[]"),
         json.loads(existing.get("facts") or "[]"),
         json.loads(existing.get("inputs") or "[]"),

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -96,16 +96,16 @@ def check_environment(env: Mapping[str, str]) -> None:
         KeyRing.parse(env["IVR_STATE_KEYS"])
 
 
-def preflight(env: Mapping[str, str]) -> None:
+def preflight(env: Mapping[str, str]) -> str | None:
     """Everything a server needs before its workers start: the environment, the flow file, and
-    in production (an auth token set) the key ring every instance shares. Raises ConfigError or
-    FlowError; gunicorn's master runs this (`gunicorn.conf.py`)."""
+    in production (an auth token set) the key ring every instance shares; then a SQLite database
+    gets its file and schema. Returns that database's URL when it is ready (the master tells its
+    workers, PREPARED), else None. Raises ConfigError or FlowError; gunicorn's master runs this
+    (`gunicorn.conf.py`)."""
     from ivr.flow.loader import load
 
     check_environment(env)
     load(env.get("IVR_FLOW") or None, env)
-    if _prepare_sqlite(env.get("IVR_DATABASE_URL", "")) and isinstance(env, MutableMapping):
-        env[PREPARED] = env["IVR_DATABASE_URL"]  # the workers, forked from here, inherit it
     if env.get("TWILIO_AUTH_TOKEN") and not env.get("IVR_STATE_KEYS"):
         raise ConfigError(
             "IVR_STATE_KEYS",
@@ -113,6 +113,8 @@ def preflight(env: Mapping[str, str]) -> None:
             "is not set: every instance needs the same key ring to read calls in progress; "
             "make one with `ivr keys new` and set it in the environment of every instance",
         )
+    database = env.get("IVR_DATABASE_URL", "")
+    return database if _prepare_sqlite(database) else None
 
 
 # Set by gunicorn's master for the workers it forks: the SQLite database it prepared. A worker
