@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from ivr.cli.base import _flow_or_exit, _one_flow, _shown, flow_file
-from ivr.flow.model import Flow
+from ivr.flow.model import Flow, Menu
 
 
 @click.command()
@@ -27,7 +27,7 @@ def check(flow: str | None, flow_option: str | None, against: str | None) -> Non
     kinds = Counter(node.kind for node in model.nodes.values())
     click.echo(f"{_shown(model.path)}: OK, flow {model.name!r}, revision {model.revision}")
     click.echo(f"  nodes: {len(model.nodes)} (" + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())) + ")")
-    menus = [n.id for n in model.nodes.values() if n.kind == "menu"]
+    menus = [n.id for n in model.nodes.values() if n.kind == Menu.kind]
     click.echo(f"  menus: {', '.join(menus)}")
     click.echo("  contacts: " + ", ".join(f"{c.name} {c.target}" for c in model.contacts.values()))
     for schedule in model.schedules.values():

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 import click
 
 from ivr.cli.base import _admin_app, _admin_store, _date, _simulated_option, same_database
-from ivr.flow.model import Allowance, Flow, Register
+from ivr.flow.model import Flow
 
 
 @click.command()
@@ -156,7 +156,7 @@ def requests_list(kind: str | None, since: str | None, as_csv: bool) -> None:
 
     flow, store = _admin_store()
     start = _date(since, flow, "--since")
-    kinds = sorted({n.request for n in flow.nodes.values() if isinstance(n, Register | Allowance)})
+    kinds = sorted({made for n in flow.nodes.values() if (made := n.registers()) is not None})
     if kind and kind not in kinds:
         raise click.BadParameter(
             f"{kind!r} is not a kind of request of the flow; known: {', '.join(kinds)}", param_hint="--kind"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ivr.flow.model import AnyNode, Ask, Flow, Menu
+from ivr.flow.model import AnyNode, Flow
 from ivr.flow.validate import targets
 
 _FAILURES = {"invalid.fallback": "wrong ×{n}", "no_input.fallback": "silent ×{n}"}
@@ -17,22 +17,11 @@ def _edges(flow: Flow, node: AnyNode) -> list[tuple[str, str, bool]]:
     out: list[tuple[str, str, bool]] = []
     fallbacks: dict[str, list[str]] = {}
     for field_name, target in targets(flow, node):
-        if field_name in _FAILURES and isinstance(node, Menu | Ask):
-            rule = node.invalid if field_name == "invalid.fallback" else node.no_input
+        rule = node.failure_rule(field_name)
+        if rule is not None and field_name in _FAILURES:
             fallbacks.setdefault(target, []).append(_FAILURES[field_name].format(n=rule.limit))
             continue
-        label = field_name.split(".", 1)[1] if "." in field_name else field_name
-        if field_name.startswith("key 0"):
-            label = "0"
-        elif field_name == "next":
-            label = ""
-        elif field_name == "programme.inactive":
-            label = "outside programme"
-        if field_name.startswith("options."):
-            option = node.option(label) if isinstance(node, Menu) else None
-            if option is not None and option.keywords:
-                label = f"{label} «{option.keywords[0]}»"
-        out.append((label, target, False))
+        out.append((node.edge(field_name), target, False))
     for target, labels in fallbacks.items():
         out.append((", ".join(labels), target, True))
     return out

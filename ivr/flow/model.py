@@ -164,3 +164,9 @@ class Flow:
 
     def text(self, name: str) -> str:
         return self.settings.texts[name]
+
+    @property
+    def main_menu(self) -> Menu | None:
+        """The main menu's node (None when `settings.main_menu` names no menu)."""
+        node = self.nodes.get(self.settings.main_menu)
+        return node if isinstance(node, Menu) else None

@@ -5,17 +5,7 @@ from __future__ import annotations
 from ivr.errors import FlowProblem
 from ivr.flow import templates
 from ivr.flow.fields import did_you_mean
-from ivr.flow.model import (
-    WAITING_KINDS,
-    Allowance,
-    AnyNode,
-    Ask,
-    Branch,
-    Flow,
-    Menu,
-    Register,
-    Transfer,
-)
+from ivr.flow.model import WAITING_KINDS, AnyNode, Flow
 from ivr.flow.yamlsrc import Located
 
 
@@ -55,7 +45,7 @@ def _validate(r: _Problems, flow: Flow, doc: Located) -> None:
                 None,
                 f"settings.{field_name}: no node {target!r}",
             )
-    if s.main_menu in flow.nodes and not isinstance(flow.nodes[s.main_menu], Menu):
+    if s.main_menu in flow.nodes and flow.main_menu is None:
         r.problem(
             doc["settings"].line_of("main_menu"),
             None,
@@ -86,7 +76,7 @@ def _validate(r: _Problems, flow: Flow, doc: Located) -> None:
             r.problem(where, None, f"callbacks.machine: no node {machine!r}{did_you_mean(machine, flow.nodes)}")
         roots.append(machine)
 
-    stored = {n.store for n in flow.nodes.values() if isinstance(n, Ask)}
+    stored = frozenset(kept for n in flow.nodes.values() if (kept := n.keeps()) is not None)
     known_values = stored | templates.ENGINE_VALUES
     broken = False  # a target that is no node: the root cause of whatever then looks unreachable
     for node in flow.nodes.values():
@@ -94,14 +84,9 @@ def _validate(r: _Problems, flow: Flow, doc: Located) -> None:
             if target and target not in flow.nodes:
                 broken = True
                 r.problem(node.line, node.id, f"{field_name}: no node {target!r}{did_you_mean(target, flow.nodes)}")
-        _check_references(r, flow, node, stored, known_values)
-        back = isinstance(node, Menu) and any(o.to == s.main_menu for o in node.options)
-        if isinstance(node, Menu) and node.id != s.main_menu and s.main_menu and not back:
-            r.problem(
-                node.line,
-                node.id,
-                f"no way back to the main menu: add a key that leads to {s.main_menu!r}",
-            )
+        _check_references(r, flow, node, known_values)
+        for message in node.problems(flow, stored):
+            r.problem(node.line, node.id, message)
 
     # Reachability from the start node (and the call-back calls' starts).
     seen: set[str] = set()
@@ -144,7 +129,7 @@ def _validate(r: _Problems, flow: Flow, doc: Located) -> None:
                     paths.append([*path, nxt])
 
 
-def _check_references(r: _Problems, flow: Flow, node: AnyNode, stored: set[str], known_values: set[str]) -> None:
+def _check_references(r: _Problems, flow: Flow, node: AnyNode, known_values: frozenset[str]) -> None:
     for field_name in ("prompt", "reprompt", "retry", "say"):
         template = getattr(node, field_name, None)
         if not isinstance(template, str):
@@ -155,32 +140,3 @@ def _check_references(r: _Problems, flow: Flow, node: AnyNode, stored: set[str],
                     r.problem(node.line, node.id, f"{field_name}: {{contact:{spec}}} names no contact")
             elif name not in known_values:
                 r.problem(node.line, node.id, f"{field_name}: unknown placeholder {{{name}}}")
-    match node:
-        case Transfer() if node.contact not in flow.contacts:
-            r.problem(node.line, node.id, f"contact {node.contact!r} is not in contacts")
-        case Register() if node.contact not in (None, "@last_transfer") and node.contact not in flow.contacts:
-            r.problem(node.line, node.id, f"contact {node.contact!r} is not in contacts")
-        case Branch(on="schedule") if node.subject not in flow.schedules:
-            r.problem(node.line, node.id, f"schedule {node.subject!r} is not in schedules")
-        case Branch(on="schedule" | "programme"):
-            expected = {"open", "closed"} if node.on == "schedule" else {"active", "inactive"}
-            allowed = expected | ({"emergency"} if node.on == "schedule" else set())
-            for case in sorted(set(node.cases) - allowed):
-                r.problem(node.line, node.id, f"case {case!r} is not one of {', '.join(sorted(allowed))}")
-            if node.on == "programme" and flow.programme is None:
-                r.problem(node.line, node.id, "branch on programme, but the flow has no `programme`")
-            missing = expected - set(node.cases)
-            if missing and not node.default:
-                r.problem(node.line, node.id, f"cases {', '.join(sorted(missing))} lead nowhere")
-        case Branch(on="value") if not node.default:
-            r.problem(node.line, node.id, "a branch on a value needs a `default`")
-        case Allowance():
-            if node.allowance not in flow.allowances:
-                r.problem(node.line, node.id, f"allowance {node.allowance!r} is not in allowances")
-            for name in (node.key, *node.fields):
-                if name not in stored:
-                    r.problem(node.line, node.id, f"{name!r} is not stored by any ask node")
-        case Register():
-            for name in node.fields:
-                if name not in stored:
-                    r.problem(node.line, node.id, f"{name!r} is not stored by any ask node")

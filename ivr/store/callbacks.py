@@ -33,7 +33,7 @@ from sqlalchemy.engine import Connection
 
 from ivr.engine.seal import KeyRing
 from ivr.engine.understand import normalise_phone
-from ivr.flow.model import CallbackPolicy, Flow, Transfer
+from ivr.flow.model import CallbackPolicy, Flow
 from ivr.store.database import Store
 from ivr.store.tables import aware, callback_attempts, callbacks, insert_ignoring, journal, requests, utc
 
@@ -136,8 +136,9 @@ def line_of(flow: Flow, data: Mapping[str, Any]) -> str:
     else the default call-back line, else the operator's."""
     named = str(data.get("contact") or "")
     node = flow.nodes.get(named)
-    if isinstance(node, Transfer):
-        return node.contact
+    dialled = node.dials() if node is not None else None
+    if dialled is not None:
+        return dialled
     if named:
         return named
     if flow.callbacks is not None:

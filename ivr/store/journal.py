@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ivr.engine.core import CallState, Input, Turn
-from ivr.flow.model import Allowance, Ask, Branch, Flow, Hangup, Menu, Register, Transfer
+from ivr.flow.model import Flow
 from ivr.store.database import Store
 from ivr.store.tables import Event, aware, events, flow_revisions, journal, turns, utc
 
@@ -27,25 +27,12 @@ MAX_PATH = 200  # nodes kept per call
 def facts(flow: Flow, before: CallState | None, given: Input, turn: Turn, now: datetime) -> list[dict[str, Any]]:
     """What a turn tells a report: closed schedules, dial outcomes, requests, allowance decisions."""
     found: list[dict[str, Any]] = []
-    if before is not None and given.kind == "dial":
-        node = flow.nodes.get(before.node)
-        if isinstance(node, Transfer):
-            found.append({"type": "dial", "contact": node.contact, "outcome": given.text or "failed"})
-    for a, b in zip(turn.path, turn.path[1:], strict=False):
+    if before is not None and given.kind == "dial" and (waited := flow.nodes.get(before.node)) is not None:
+        found += waited.dialled(given.text)
+    for a, b in itertools.pairwise(turn.path):
         node = flow.nodes.get(a)
-        if (
-            isinstance(node, Branch)
-            and node.on == "schedule"
-            and b in (node.cases.get("closed"), node.cases.get("emergency"))
-        ):
-            found.append({"type": "closed", "schedule": node.subject, "at": now.isoformat()})
-        elif isinstance(node, Allowance):
-            granted = b == node.granted
-            found.append({"type": "allowance", "allowance": node.allowance, "granted": granted})
-            if granted:
-                found.append({"type": "request", "kind": node.request})
-        elif isinstance(node, Register) and b == node.next:
-            found.append({"type": "request", "kind": node.request})
+        if node is not None:
+            found += node.facts(b, now)
     return found
 
 
@@ -72,13 +59,7 @@ def event(
 
 def _how_it_ended(flow: Flow, last_node: str | None, status: str) -> str:
     node = flow.nodes.get(last_node or "")
-    if isinstance(node, Hangup):
-        return "goodbye"
-    if isinstance(node, Transfer):
-        return "transferred"
-    if isinstance(node, Menu | Ask):
-        return "abandoned"
-    return status or "ended"
+    return (node.ending if node is not None else None) or status or "ended"
 
 
 def walk(

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ivr.flow.model import Flow, Menu
+from ivr.flow.model import Flow
 from ivr.store.spreadsheet import rows_to_csv
 from ivr.store.tables import allowance_audit, callback_attempts, journal, utc
 
@@ -57,8 +57,8 @@ def build(conn: Connection, flow: Flow, since: datetime | None, until: datetime 
     """Sum up the journal and the allowance audit between `since` and `until`."""
     zone = ZoneInfo(flow.settings.timezone)
     report = Report(since, until)
-    main = flow.nodes.get(flow.settings.main_menu)
-    key_of = {o.to: o.key for o in main.options} if isinstance(main, Menu) else {}
+    main = flow.main_menu
+    key_of = {o.to: o.key for o in main.options} if main is not None else {}
     query = sa.select(journal)
     audit = sa.select(allowance_audit.c.action)
     if since is not None:

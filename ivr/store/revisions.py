@@ -20,7 +20,7 @@ from pathlib import Path
 from ivr.engine import studio
 from ivr.errors import FlowError
 from ivr.flow import loader as flows
-from ivr.flow.model import Flow, Menu
+from ivr.flow.model import Flow
 from ivr.flow.yamlsrc import read_text
 
 log = logging.getLogger("ivr.revisions")
@@ -126,17 +126,4 @@ class Revisions:
 def stranded(old: Flow, new: Flow) -> list[str]:
     """Where a call of `old` may be waiting (menus, questions, transfers) that `new` has not, or
     has as another kind: such a call finishes on its own revision, but would be lost on the new one."""
-    found = []
-    for node in old.nodes.values():
-        if node.kind not in ("menu", "ask", "transfer"):
-            continue
-        after = new.nodes.get(node.id)
-        if after is None:
-            found.append(f"{node.id} ({node.kind}): gone")
-        elif after.kind != node.kind:
-            found.append(f"{node.id}: a {node.kind}, now a {after.kind}")
-        elif isinstance(node, Menu) and isinstance(after, Menu):
-            keys = sorted({o.key for o in node.options} - {o.key for o in after.options})
-            if keys:
-                found.append(f"{node.id}: key {', '.join(keys)} no longer offered")
-    return found
+    return [why for node in old.nodes.values() if (why := node.stranded(new.nodes.get(node.id))) is not None]

@@ -19,7 +19,7 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ivr.flow.model import Ask, Flow, Menu
+from ivr.flow.model import Flow
 from ivr.simulator import DIAL_OUTCOMES, Call, Simulator, SimulatorError
 from ivr.simulator.console import Token, perform
 from ivr.simulator.transport import InProcessSession
@@ -282,26 +282,10 @@ class _InProcessBackend:
             return _generic_tokens(call)
         node_id, phase, _, _ = self._server_state(call)
         node = self.flow.nodes.get(node_id)
-        found = [Token("silence")]
-        if isinstance(node, Menu):
-            keys = [o.key for o in node.options]
-            extra = ["0"] if "0" not in keys else []
-            wrong = next(k for k in "987654321#" if k not in keys and k != "0")
-            found += [Token("keys", k) for k in (*keys, *extra, "*", wrong)]
-            if node.speech:
-                found += [Token("say", w) for o in node.options for w in o.keywords[:3]]
-                found.append(Token("say", "абракадабра"))
-        elif isinstance(node, Ask) and phase == "confirm":
-            found += [Token("keys", k) for k in ("1", "2", "3")] + [Token("say", "да"), Token("say", "нет")]
-        elif isinstance(node, Ask) and node.input == "speech":
-            found.append(Token("say", "Иванов Иван Иванович"))
-        elif isinstance(node, Ask):
-            valid = "89031234567" if node.min_length <= 11 <= node.max_length else "7" * max(node.min_length, 1)
-            invalid = "1" * (node.max_length + 1)
-            found += [Token("keys", valid + node.finish_on_key), Token("keys", invalid + node.finish_on_key)]
-        else:
-            found = _generic_tokens(call)
-        return found
+        probes = node.probes(phase) if node is not None else None
+        if probes is None:
+            return _generic_tokens(call)
+        return [Token("silence"), *(Token(kind, text) for kind, text in probes)]
 
 
 def _heard_events(call: Call, since: int) -> list[dict[str, Any]]:

@@ -4,12 +4,13 @@ model, how one is built, where it leads and how a diagram shows it."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
 from ivr.flow.fields import Name, Names, Shape
-from ivr.flow.kinds.base import Builder, Flow, Node, _outside_programme
+from ivr.flow.kinds.base import Builder, Flow, Node, _outside_programme, _unstored
 
 
 class AllowanceNodeFile(Shape):
@@ -60,3 +61,15 @@ class Allowance(Node):
         rule = flow.allowances.get(self.allowance)
         limit = f" {rule.limit} per {rule.period.replace('_', ' ')}" if rule else ""
         return f"{self.id}: allowance {self.allowance}{limit}"
+
+    def problems(self, flow: Flow, stored: frozenset[str]) -> list[str]:
+        found = [] if self.allowance in flow.allowances else [f"allowance {self.allowance!r} is not in allowances"]
+        return found + _unstored((self.key, *self.fields), stored)
+
+    def registers(self) -> str:
+        return self.request
+
+    def facts(self, to: str, now: datetime) -> list[dict[str, Any]]:
+        granted = to == self.granted
+        found: list[dict[str, Any]] = [{"type": "allowance", "allowance": self.allowance, "granted": granted}]
+        return [*found, {"type": "request", "kind": self.request}] if granted else found

@@ -46,6 +46,8 @@ class Ask(Node):
     mermaid: ClassVar[tuple[str, str]] = ("[/", "/]")
     dot: ClassVar[str] = "parallelogram"
     waits: ClassVar[bool] = True
+    holds: ClassVar[bool] = True
+    ending: ClassVar[str | None] = "abandoned"
 
     input: Literal["digits", "speech", "caller_number"]
     store: str
@@ -89,3 +91,15 @@ class Ask(Node):
 
     def label(self, flow: Flow) -> str:
         return f"{self.id}: ask {self.input} → {self.store}"
+
+    def keeps(self) -> str:
+        return self.store
+
+    def probes(self, phase: str) -> list[tuple[str, str]]:
+        if phase == "confirm":
+            return [("keys", k) for k in ("1", "2", "3")] + [("say", "да"), ("say", "нет")]
+        if self.input == "speech":
+            return [("say", "Иванов Иван Иванович")]
+        valid = "89031234567" if self.min_length <= 11 <= self.max_length else "7" * max(self.min_length, 1)
+        invalid = "1" * (self.max_length + 1)
+        return [("keys", valid + self.finish_on_key), ("keys", invalid + self.finish_on_key)]

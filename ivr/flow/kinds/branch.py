@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from types import MappingProxyType
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -54,3 +55,25 @@ class Branch(Node):
     def label(self, flow: Flow) -> str:
         subject = f" {self.subject}" if self.subject else ""
         return f"{self.id}: {self.on}{subject}?"
+
+    def problems(self, flow: Flow, stored: frozenset[str]) -> list[str]:
+        if self.on == "value":
+            return [] if self.default else ["a branch on a value needs a `default`"]
+        if self.on == "schedule" and self.subject not in flow.schedules:
+            return [f"schedule {self.subject!r} is not in schedules"]
+        expected = {"open", "closed"} if self.on == "schedule" else {"active", "inactive"}
+        allowed = expected | ({"emergency"} if self.on == "schedule" else set())
+        found = [
+            f"case {case!r} is not one of {', '.join(sorted(allowed))}" for case in sorted(set(self.cases) - allowed)
+        ]
+        if self.on == "programme" and flow.programme is None:
+            found.append("branch on programme, but the flow has no `programme`")
+        missing = expected - set(self.cases)
+        if missing and not self.default:
+            found.append(f"cases {', '.join(sorted(missing))} lead nowhere")
+        return found
+
+    def facts(self, to: str, now: datetime) -> list[dict[str, Any]]:
+        if self.on == "schedule" and to in (self.cases.get("closed"), self.cases.get("emergency")):
+            return [{"type": "closed", "schedule": self.subject, "at": now.isoformat()}]
+        return []

@@ -26,6 +26,7 @@ class Hangup(Node):
     mermaid: ClassVar[tuple[str, str]] = ("((", "))")
     dot: ClassVar[str] = "doublecircle"
     waits: ClassVar[bool] = True
+    ending: ClassVar[str | None] = "goodbye"
 
     say: str
 

@@ -58,6 +58,8 @@ class Menu(Node):
     mermaid: ClassVar[tuple[str, str]] = ("{{", "}}")
     dot: ClassVar[str] = "hexagon"
     waits: ClassVar[bool] = True
+    holds: ClassVar[bool] = True
+    ending: ClassVar[str | None] = "abandoned"
 
     prompt: str
     reprompt: str
@@ -96,3 +98,34 @@ class Menu(Node):
 
     def label(self, flow: Flow) -> str:
         return f"{self.id}: menu"
+
+    def edge(self, field: str) -> str:
+        if field.startswith("key 0"):
+            return "0"
+        option = self.option(field.removeprefix("options.")) if field.startswith("options.") else None
+        if option is not None and option.keywords:
+            return f"{option.key} «{option.keywords[0]}»"
+        return super().edge(field)
+
+    def problems(self, flow: Flow, stored: frozenset[str]) -> list[str]:
+        main = flow.settings.main_menu
+        if main and self.id != main and not any(o.to == main for o in self.options):
+            return [f"no way back to the main menu: add a key that leads to {main!r}"]
+        return []
+
+    def probes(self, phase: str) -> list[tuple[str, str]]:
+        keys = [o.key for o in self.options]
+        extra = ["0"] if "0" not in keys else []
+        wrong = next(k for k in "987654321#" if k not in keys and k != "0")
+        found = [("keys", k) for k in (*keys, *extra, "*", wrong)]
+        if self.speech:
+            found += [("say", w) for o in self.options for w in o.keywords[:3]]
+            found.append(("say", "абракадабра"))
+        return found
+
+    def stranded(self, after: Node | None) -> str | None:
+        changed = super().stranded(after)
+        if changed is not None or not isinstance(after, Menu):
+            return changed
+        keys = sorted({o.key for o in self.options} - {o.key for o in after.options})
+        return f"{self.id}: key {', '.join(keys)} no longer offered" if keys else None

@@ -4,12 +4,13 @@ model, how one is built, where it leads and how a diagram shows it."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, StrictStr
 
 from ivr.flow.fields import Name, Names, Shape
-from ivr.flow.kinds.base import Builder, Flow, Node, _outside_programme
+from ivr.flow.kinds.base import Builder, Flow, Node, _outside_programme, _unstored
 
 
 class RegisterFile(Shape):
@@ -46,3 +47,15 @@ class Register(Node):
 
     def label(self, flow: Flow) -> str:
         return f"{self.id}: register {self.request}"
+
+    def problems(self, flow: Flow, stored: frozenset[str]) -> list[str]:
+        found = _unstored(self.fields, stored)
+        if self.contact not in (None, "@last_transfer") and self.contact not in flow.contacts:
+            found.insert(0, f"contact {self.contact!r} is not in contacts")
+        return found
+
+    def registers(self) -> str:
+        return self.request
+
+    def facts(self, to: str, now: datetime) -> list[dict[str, Any]]:
+        return [{"type": "request", "kind": self.request}] if to == self.next else []

@@ -45,6 +45,8 @@ class Transfer(Node):
     mermaid: ClassVar[tuple[str, str]] = ("([", "])")
     dot: ClassVar[str] = "oval"
     waits: ClassVar[bool] = True
+    holds: ClassVar[bool] = True
+    ending: ClassVar[str | None] = "transferred"
 
     contact: str
     say: str
@@ -69,3 +71,12 @@ class Transfer(Node):
     def label(self, flow: Flow) -> str:
         contact = flow.contacts.get(self.contact)
         return f"{self.id}: ☎ {self.contact} {contact.target if contact else ''}".rstrip()
+
+    def problems(self, flow: Flow, stored: frozenset[str]) -> list[str]:
+        return [] if self.contact in flow.contacts else [f"contact {self.contact!r} is not in contacts"]
+
+    def dials(self) -> str:
+        return self.contact
+
+    def dialled(self, outcome: str) -> list[dict[str, Any]]:
+        return [{"type": "dial", "contact": self.contact, "outcome": outcome or "failed"}]
