@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from ivr.cli import main
-from ivr.engine.core import RequestEffect, SpendEffect
+from ivr.engine.turns import RequestEffect, SpendEffect
 from ivr.flow.model import AllowanceRule
 from ivr.store import Store, allowance
 from tests.conftest import MONDAY_10

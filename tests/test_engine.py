@@ -10,7 +10,7 @@ from hypothesis import given as examples
 from hypothesis import strategies as st
 
 from ivr.engine import core as engine
-from ivr.engine.core import CallState, Dial, EffectOutcome, End, Gather, Input, RequestEffect, SpendEffect
+from ivr.engine.turns import CallState, Dial, EffectOutcome, End, Gather, Input, RequestEffect, SpendEffect
 from ivr.flow import loader as flows
 from ivr.flow.model import Flow
 

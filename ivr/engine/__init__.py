@@ -2,7 +2,8 @@
 Dial or End, and effects as data), with the understanding of keys and speech, Russian words for
 prompts, the seal of call state and TwiML rendering beside it."""
 
-from ivr.engine.core import (
+from ivr.engine.core import call_back, lost, repeat, resume, start, step
+from ivr.engine.turns import (
     CallState,
     Closures,
     Dial,
@@ -14,12 +15,6 @@ from ivr.engine.core import (
     RequestEffect,
     SpendEffect,
     Turn,
-    call_back,
-    lost,
-    repeat,
-    resume,
-    start,
-    step,
 )
 
 __all__ = [

@@ -13,43 +13,8 @@ from datetime import datetime
 
 from ivr.engine import prompts, speech
 from ivr.engine.kinds import step_for
-from ivr.engine.turns import (
-    CallState,
-    Closures,
-    Dial,
-    Effect,
-    EffectOutcome,
-    End,
-    Gather,
-    Input,
-    Pass,
-    RequestEffect,
-    SpendEffect,
-    Turn,
-    World,
-)
+from ivr.engine.turns import CallState, Closures, EffectOutcome, Input, Pass, Turn, World
 from ivr.flow.model import EMPTY, Flow
-
-__all__ = [
-    "CallState",
-    "Closures",
-    "Dial",
-    "Effect",
-    "EffectOutcome",
-    "End",
-    "Gather",
-    "Input",
-    "RequestEffect",
-    "SpendEffect",
-    "Turn",
-    "World",
-    "call_back",
-    "lost",
-    "repeat",
-    "resume",
-    "start",
-    "step",
-]
 
 _MAX_HOPS = 200  # nodes passed in one turn; validation forbids loops, this guards regardless
 

@@ -7,8 +7,8 @@ from typing import Any
 from twilio.twiml.voice_response import Dial as DialVerb
 from twilio.twiml.voice_response import VoiceResponse
 
-from ivr.engine.core import Dial, End, Gather, Turn
 from ivr.engine.studio import Recordings
+from ivr.engine.turns import Dial, End, Gather, Turn
 from ivr.flow.model import Settings
 
 

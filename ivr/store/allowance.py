@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ivr.engine.core import EffectOutcome, SpendEffect
+from ivr.engine.turns import EffectOutcome, SpendEffect
 from ivr.errors import IvrError
 from ivr.flow.model import PERIODS, AllowanceRule
 from ivr.store.requests import register

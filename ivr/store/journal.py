@@ -16,7 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ivr.engine.core import CallState, Input, Turn
+from ivr.engine.turns import CallState, Input, Turn
 from ivr.flow.model import Flow
 from ivr.store.database import Store
 from ivr.store.tables import Event, aware, events, flow_revisions, journal, turns, utc

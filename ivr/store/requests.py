@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ivr.engine.core import RequestEffect
+from ivr.engine.turns import RequestEffect
 from ivr.store.tables import aware, requests, utc
 
 

@@ -20,8 +20,8 @@ from sqlalchemy.exc import IntegrityError
 
 from ivr.engine import core as engine
 from ivr.engine import prompts, studio, twiml
-from ivr.engine.core import CallState, Input, SpendEffect, Turn
 from ivr.engine.seal import KeyRing
+from ivr.engine.turns import CallState, Closures, EffectOutcome, Input, SpendEffect, Turn
 from ivr.flow.model import Flow
 from ivr.store import allowance, callbacks, journal, requests
 from ivr.store.database import Store
@@ -212,7 +212,7 @@ class CallHandler:
         query = {"t": ticket.seal(self.keys)}
         return base + self.paths.build("voice.callback", query), base + self.paths.build("voice.callback_status", query)
 
-    def _call_back(self, flow: Flow, hook: Webhook, closures: engine.Closures) -> tuple[str, Turn]:
+    def _call_back(self, flow: Flow, hook: Webhook, closures: Closures) -> tuple[str, Turn]:
         ticket = callbacks.Ticket.open(self.keys, hook.ticket)
         if ticket is None:
             return "lost", engine.lost(flow, hook.now, "", closures)
@@ -254,7 +254,7 @@ class CallHandler:
         self.store.append(event, conn)
 
     def _with_effect(
-        self, v: Version, hook: Webhook, before: CallState | None, turn: Turn, outcome: str, closures: engine.Closures
+        self, v: Version, hook: Webhook, before: CallState | None, turn: Turn, outcome: str, closures: Closures
     ) -> Answer:
         """Perform the turn's effects, keep the answer and append the event, all in one transaction."""
         for _ in range(3):
@@ -278,13 +278,13 @@ class CallHandler:
                 continue
         raise RuntimeError(f"step {hook.step} of a call kept conflicting with its twins")
 
-    def _perform(self, flow: Flow, tx: Connection, hook: Webhook, turn: Turn, closures: engine.Closures) -> Turn:
+    def _perform(self, flow: Flow, tx: Connection, hook: Webhook, turn: Turn, closures: Closures) -> Turn:
         while turn.effect is not None:
             effect = turn.effect
             if isinstance(effect, SpendEffect):
                 outcome = allowance.spend(tx, hook.call_sid, effect, hook.now)
             else:
-                outcome = engine.EffectOutcome(True, requests.register(tx, hook.call_sid, effect, hook.now))
+                outcome = EffectOutcome(True, requests.register(tx, hook.call_sid, effect, hook.now))
             turn = engine.resume(flow, turn, outcome, hook.now, hook.given.caller, closures)
         return turn
 

@@ -23,7 +23,7 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from ivr.engine import twiml
-from ivr.engine.core import Input
+from ivr.engine.turns import Input
 from ivr.web.calls import CallHandler, Webhook
 from ivr.web.paths import PREFIX
 from ivr.web.runtime import refusals, request_now, runtime
