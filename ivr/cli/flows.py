@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
 
 import click
 
-from ivr.cli.base import _flow_or_exit, _one_flow, _shown, flow_file
+from ivr.cli.base import _flow_or_exit, _moment, _one_flow, _shown, flow_file
 from ivr.flow.model import Flow, Menu
+from ivr.flow.properties import Violation
 
 
 @click.command()
@@ -20,9 +23,20 @@ from ivr.flow.model import Flow, Menu
     type=click.Path(dir_okay=False),
     help="The revision now serving calls: say where its calls in progress would be stranded.",
 )
-def check(flow: str | None, flow_option: str | None, against: str | None) -> None:
-    """Validate a flow file (default: the bundled DMS hotline) and print a summary."""
+@click.option("--strict", is_flag=True, help="Fail on the properties that are opinions too (operator, hours).")
+@click.option("--at", "at_text", metavar="ISO", help="Judge time budgets at this moment (default: now).")
+def check(flow: str | None, flow_option: str | None, against: str | None, strict: bool, at_text: str | None) -> None:
+    """Validate a flow file (default: the bundled DMS hotline), prove its properties (a way to
+    the operator, no dead ends, silences and wrong keys handled, transfers' failures and hours,
+    anonymous parts, time budgets) and print a summary."""
     model = _flow_or_exit(_one_flow(flow, flow_option))
+    violations = _proved(model, _moment(at_text, model))
+    failing = [v for v in violations if strict or not v.opinion]
+    for v in violations:
+        click.echo(("error: " if v in failing else "warning: ") + v.shown(_shown(model.path)), err=True)
+    if failing:
+        click.echo(f"{len(failing)} propert{'y' if len(failing) == 1 else 'ies'} broken.", err=True)
+        sys.exit(1)
     previous = _flow_or_exit(against) if against else None
     kinds = Counter(node.kind for node in model.nodes.values())
     click.echo(f"{_shown(model.path)}: OK, flow {model.name!r}, revision {model.revision}")
@@ -47,6 +61,13 @@ def check(flow: str | None, flow_option: str | None, against: str | None) -> Non
     _say_recordings(model)
     if previous is not None:
         _say_stranded(previous, model)
+
+
+def _proved(model: Flow, now: datetime) -> list[Violation]:
+    from ivr.flow.properties import prove
+    from ivr.tools.timing import over_budget
+
+    return prove(model) + over_budget(model, now)
 
 
 def _say_stranded(old: Flow, new: Flow) -> None:
@@ -109,12 +130,17 @@ def prompts_export(flow: str | None, flow_option: str | None, fmt: str, output: 
 @click.command()
 @flow_file
 @click.option("--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid", show_default=True)
-def graph(flow: str | None, flow_option: str | None, fmt: str) -> None:
-    """Draw the phone tree: keys on the edges, schedules and allowances in the nodes."""
+@click.option("--at", "at_text", metavar="ISO", help="Time the ways to each service at this moment (default: now).")
+def graph(flow: str | None, flow_option: str | None, fmt: str, at_text: str | None) -> None:
+    """Draw the phone tree: keys on the edges, schedules and allowances in the nodes, and on each
+    service the seconds from the greeting (pressing at once / hearing every prompt)."""
     from ivr.flow import graph as drawing
+    from ivr.tools.timing import by_node
 
     model = _flow_or_exit(_one_flow(flow, flow_option))
-    click.echo(drawing.mermaid(model) if fmt == "mermaid" else drawing.dot(model), nl=False)
+    times = by_node(model, _moment(at_text, model))
+    notes = {node: f"⏱ {t.earliest:.0f} s / {t.full:.0f} s" for node, t in times.items()}
+    click.echo(drawing.mermaid(model, notes) if fmt == "mermaid" else drawing.dot(model, notes), nl=False)
 
 
 @click.command()

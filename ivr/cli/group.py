@@ -6,7 +6,7 @@ import logging
 
 import click
 
-from ivr.cli import callbacks, database, flows, operations, reports, server, simulate, testing, twilio
+from ivr.cli import callbacks, changes, database, flows, operations, reports, server, simulate, testing, twilio
 from ivr.cli.base import Commands
 
 
@@ -22,6 +22,8 @@ def main(debug: bool) -> None:
 
 for command in (
     flows.check,
+    changes.diff,
+    changes.timing,
     flows.graph,
     flows.new,
     flows.prompts,

@@ -155,6 +155,21 @@ NODE_SHAPES: Mapping[str, type[Shape]] = MappingProxyType({kind.kind: kind.shape
 DEFAULT_TEXTS: Mapping[str, str] = MappingProxyType(TextsFile().model_dump())
 
 
+class PropertiesFile(Shape):
+    """What `ivr check` proves of the flow besides its own rules."""
+
+    anonymous: list[Name] = Field(
+        default_factory=list,
+        description="Nodes under which (up to the main menu) nothing is asked, stored or registered, "
+        "and the caller's number is never read.",
+    )
+    budgets: dict[Name, Positive] = Field(
+        default_factory=dict,
+        description="A node a call ends up at (a transfer, a last message) to the most seconds a caller "
+        "who presses at once may take to reach it from the greeting.",
+    )
+
+
 class FlowFile(Shape):
     """A phone tree served by ivr. Reference: docs/flows.md."""
 
@@ -168,6 +183,7 @@ class FlowFile(Shape):
     allowances: dict[Name, AllowanceFile] = Field(default_factory=dict)
     programme: ProgrammeFile | None = None
     callbacks: CallbacksFile | None = None
+    properties: PropertiesFile = PropertiesFile()
     nodes: Annotated[dict[StrictStr, NodeFile], Field(min_length=1)]
 
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from ivr.flow.model import AnyNode, Flow
+from collections.abc import Mapping
+
+from ivr.flow.model import EMPTY, AnyNode, Flow
 from ivr.flow.validate import targets
 
 _FAILURES = {"invalid.fallback": "wrong ×{n}", "no_input.fallback": "silent ×{n}"}
 
 
-def _label(flow: Flow, node: AnyNode) -> str:
-    return node.label(flow)
+def _label(flow: Flow, node: AnyNode, notes: Mapping[str, str]) -> str:
+    note = notes.get(node.id)
+    return f"{node.label(flow)}\n{note}" if note else node.label(flow)
 
 
 def _edges(flow: Flow, node: AnyNode) -> list[tuple[str, str, bool]]:
@@ -40,12 +43,13 @@ def _placed(flow: Flow) -> list[tuple[str, str]]:
     return [*found, ("call-back: answering machine", flow.callbacks.machine)]
 
 
-def mermaid(flow: Flow) -> str:
-    """A Mermaid flowchart of the flow."""
+def mermaid(flow: Flow, notes: Mapping[str, str] = EMPTY) -> str:
+    """A Mermaid flowchart of the flow (`notes`: a second line for some nodes' boxes, by node id)."""
     lines = ["flowchart TD"]
     for node in flow.nodes.values():
         left, right = node.mermaid
-        lines.append(f'    {node.id}{left}"{_quote(_label(flow, node))}"{right}')
+        label = _quote(_label(flow, node, notes)).replace("\n", "<br/>")
+        lines.append(f'    {node.id}{left}"{label}"{right}')
     for node in flow.nodes.values():
         for label, target, fallback in _edges(flow, node):
             arrow = "-.->" if fallback else "-->"
@@ -57,11 +61,12 @@ def mermaid(flow: Flow) -> str:
     return "\n".join(lines) + "\n"
 
 
-def dot(flow: Flow) -> str:
-    """A Graphviz digraph of the flow."""
+def dot(flow: Flow, notes: Mapping[str, str] = EMPTY) -> str:
+    """A Graphviz digraph of the flow (`notes`: a second line for some nodes' boxes, by node id)."""
     lines = [f'digraph "{flow.name}" {{', "    rankdir=TB;", '    node [fontname="sans-serif"];']
     for node in flow.nodes.values():
-        lines.append(f'    {node.id} [shape={node.dot}, label="{_quote(_label(flow, node))}"];')
+        label = _quote(_label(flow, node, notes)).replace("\n", "\\n")
+        lines.append(f'    {node.id} [shape={node.dot}, label="{label}"];')
     for node in flow.nodes.values():
         for label, target, fallback in _edges(flow, node):
             style = ", style=dashed" if fallback else ""

@@ -30,6 +30,7 @@ from ivr.flow.model import (
     Failures,
     Flow,
     Programme,
+    Properties,
     Settings,
 )
 from ivr.flow.problems import problems as problems_of
@@ -194,6 +195,7 @@ def load(
         allowances=MappingProxyType(b.allowances(settings.timezone)),
         programme=b.programme(),
         callbacks=b.callbacks(settings),
+        properties=Properties(tuple(shape.properties.anonymous), MappingProxyType(dict(shape.properties.budgets))),
         nodes=MappingProxyType({node_id: b.node(node_id, raw) for node_id, raw in shape.nodes.items()}),
         revision=revision_of(text),
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
 from typing import Literal, get_args
@@ -51,12 +51,14 @@ __all__ = [
     "Option",
     "Period",
     "Programme",
+    "Properties",
     "Register",
     "Settings",
     "Transfer",
 ]
 
 EMPTY: Mapping[str, str] = MappingProxyType({})
+EMPTY_BUDGETS: Mapping[str, int] = MappingProxyType({})
 
 
 Period = Literal["policy_year", "calendar_year"]
@@ -145,6 +147,14 @@ class Callbacks:
 
 
 @dataclass(frozen=True)
+class Properties:
+    """What the flow file asks `ivr check` to prove: anonymous parts, and time budgets."""
+
+    anonymous: tuple[str, ...] = ()
+    budgets: Mapping[str, int] = field(default_factory=lambda: EMPTY_BUDGETS)
+
+
+@dataclass(frozen=True)
 class Flow:
     """A validated phone tree; build it with flows.load()."""
 
@@ -158,6 +168,7 @@ class Flow:
     nodes: Mapping[str, AnyNode]
     revision: str = ""  # a hash of the file's text: calls stay on the revision they started on
     callbacks: Callbacks | None = None
+    properties: Properties = Properties()
 
     def node(self, node_id: str) -> AnyNode:
         return self.nodes[node_id]

@@ -58,6 +58,16 @@ def _validate(r: _Problems, flow: Flow, doc: Located) -> None:
             f"programme.inactive: no node {flow.programme.inactive!r}",
         )
 
+    props = doc.get("properties")
+    for part in ("anonymous", "budgets"):
+        named = props.get(part) if isinstance(props, Located) else None
+        part_line = props.line_of(part) if isinstance(props, Located) else None
+        names = flow.properties.anonymous if part == "anonymous" else tuple(flow.properties.budgets)
+        for name in names:
+            if name not in flow.nodes:
+                where = named.line_of(name) if isinstance(named, Located) and part == "budgets" else part_line
+                r.problem(where, None, f"properties.{part}: no node {name!r}{did_you_mean(name, flow.nodes)}")
+
     roots = [s.start]
     if flow.callbacks is not None:
         section = doc.get("callbacks")

@@ -126,6 +126,10 @@ class Node:
         """The kind of request the node registers, if it does."""
         return None
 
+    def schedule(self) -> str | None:
+        """The schedule the node branches on (its `cases.open` edge is taken only when it is open)."""
+        return None
+
     def dials(self) -> str | None:
         """The contact the node connects the caller to, if it does."""
         return None

@@ -73,6 +73,9 @@ class Branch(Node):
             found.append(f"cases {', '.join(sorted(missing))} lead nowhere")
         return found
 
+    def schedule(self) -> str | None:
+        return self.subject if self.on == "schedule" else None
+
     def facts(self, to: str, now: datetime) -> list[dict[str, Any]]:
         if self.on == "schedule" and to in (self.cases.get("closed"), self.cases.get("emergency")):
             return [{"type": "closed", "schedule": self.subject, "at": now.isoformat()}]
