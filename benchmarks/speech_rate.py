@@ -12,7 +12,7 @@ import statistics
 import sys
 
 from ivr.flow import load
-from ivr.tools.timing import RATES, SENTENCE_PAUSE, SENTENCE_END, spoken_seconds, synthesized_seconds
+from ivr.tools.timing import RATES, SENTENCE_END, SENTENCE_PAUSE, spoken_seconds, synthesized_seconds
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -83,11 +84,11 @@ def _scripts(paths: tuple[Path, ...], old: str, new: str) -> list[dict[str, obje
     failing = []
     for path in files:
         script = scripts.load(path)
-        with _quiet():
-            now = scripts.run(script, flow=Path(new))
+        with _quiet():  # each script on each flow, whatever flow it names itself
+            now = scripts.run(dataclasses.replace(script, flow=Path(new)))
             if now.passed or now.skipped:
                 continue
-            was = scripts.run(script, flow=Path(old))
+            was = scripts.run(dataclasses.replace(script, flow=Path(old)))
         failing.append({"path": _shown(str(path)), "newly": was.passed, "failures": now.failures})
     return failing
 

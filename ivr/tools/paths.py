@@ -75,7 +75,9 @@ def explore(flow: Flow, now: datetime, most_keys: int = MOST_KEYS) -> list[Path]
     while todo:
         walking = todo.pop()
         turn = walking.turn
-        walking.nodes += turn.path[walking.known_path :]
+        walking.nodes += tuple(
+            n for i, n in enumerate(turn.path[walking.known_path :]) if i or walking.nodes[-1:] != (n,)
+        )
         walking.heard += tuple(Heard(text, False) for text in turn.say[walking.known :] if text)
         if turn.effect is not None:
             effect = turn.effect if isinstance(turn.effect, RequestEffect) else turn.effect.request
