@@ -251,6 +251,16 @@ def _date(text: str | None, flow: Flow, option: str) -> datetime | None:
         raise click.BadParameter(_date_problem(text or "", exc), param_hint=option) from None
 
 
+def _period(since: str | None, until: str | None, flow: Flow) -> tuple[datetime | None, datetime | None]:
+    """--since and --until, in the flow's time zone; refused when the period they make is empty."""
+    start, end = _date(since, flow, "--since"), _date(until, flow, "--until")
+    if start and end and start >= end:
+        raise click.BadParameter(
+            f"--since {since} is not before --until {until}: the period is empty", param_hint="--since"
+        )
+    return start, end
+
+
 def _moment(at_text: str | None, flow: Flow, option: str = "--at") -> datetime:
     from ivr import clock
 

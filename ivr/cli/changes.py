@@ -1,4 +1,4 @@
-"""Knowing what a flow change does before callers do: `ivr diff` and `ivr timing`."""
+"""Knowing what a flow change does before callers do: `ivr diff`, `ivr replay` and `ivr timing`."""
 
 from __future__ import annotations
 
@@ -6,11 +6,24 @@ import dataclasses
 import json
 import os
 import re
+import sys
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import click
 
-from ivr.cli.base import _fail, _flow_or_exit, _moment, _one_flow, _quiet, _shown, flow_file
+from ivr.cli.base import (
+    _admin_store,
+    _fail,
+    _flow_or_exit,
+    _moment,
+    _one_flow,
+    _period,
+    _quiet,
+    _shown,
+    _simulated_option,
+    flow_file,
+)
 from ivr.flow.model import Flow
 
 _REVISION = re.compile(r"^[0-9a-f]{8,64}$")
@@ -22,7 +35,6 @@ def _flow_or_revision(given: str, option: str) -> tuple[Flow, str]:
         if not Path(given).exists():
             raise click.BadParameter(f"{given!r}: no such file, and no revision (hex digits)", param_hint=option)
         return _flow_or_exit(given), _shown(given)
-    from ivr.cli.base import _admin_store
     from ivr.errors import FlowError
     from ivr.flow import loader
 
@@ -110,3 +122,59 @@ def timing(flow: str | None, flow_option: str | None, at_text: str | None, as_js
     click.echo(f"{'service':<44} {'keys':<10} {'full':>7} {'barge-in':>9}")
     for s in found:
         click.echo(f"{s.service:<44} {s.keys:<10} {s.full:>6.1f}s {s.earliest:>8.1f}s")
+
+
+@click.command()
+@_simulated_option
+@click.argument("candidate", type=click.Path(dir_okay=False))
+@click.option("--since", metavar="DATE", help="Calls started from this date (or ISO date-time) on.")
+@click.option("--until", metavar="DATE", help="Calls started before this date.")
+@click.option("--accept", is_flag=True, help="Exit 0 even when outcomes change (the change is meant).")
+@click.option("--json", "as_json", is_flag=True, help="Totals and every call as JSON.")
+def replay(candidate: str, since: str | None, until: str | None, accept: bool, as_json: bool) -> None:
+    """Replay the journal's calls on the CANDIDATE flow: callers making the same choices (menu keys,
+    transfer outcomes; questions get made-up answers), and whether each reaches the same outcome.
+    Exits 1 when an outcome changes or a call gets stuck, unless --accept."""
+    from ivr.errors import FlowError
+    from ivr.flow import loader
+    from ivr.store.calls import finished_between
+    from ivr.tools.replay import replay as replaying
+
+    new = _flow_or_exit(candidate)
+    current, store = _admin_store()
+    start, end = _period(since, until, current)
+    with store.read() as conn:
+        rows = finished_between(conn, start, end)
+    known: dict[str | None, Flow | None] = {current.revision: current}
+
+    def flow_of(revision: str | None) -> Flow | None:
+        if revision not in known:
+            source = store.revision_source(revision) if revision else None
+            try:
+                known[revision] = loader.load(current.path, text=source) if source is not None else None
+            except FlowError:
+                known[revision] = None
+        return known[revision]
+
+    found = replaying(rows, flow_of, new)
+    if as_json:
+        click.echo(json.dumps(found.to_json(), ensure_ascii=False, indent=2))
+    else:
+        zone = ZoneInfo(current.settings.timezone)
+        for call in found.calls:
+            if call.verdict != "same":
+                when = call.started_at.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+                click.echo(f"{call.verdict:<9} {when} {call.call_sid}: {call.before} -> {call.after}")
+        for sid, why in found.unreadable:
+            click.echo(f"unread    {sid}: {why}")
+        counts = found.counts
+        click.echo(
+            f"{len(found.calls)} calls replayed on {_shown(new.path)}: {counts['same']} same, "
+            f"{counts['different']} different, {counts['stuck']} stuck"
+            + (f"; {found.anonymous} anonymous not replayed" if found.anonymous else "")
+            + (f"; {len(found.unreadable)} unreadable" if found.unreadable else "")
+        )
+        for (before, after), n in found.changes.most_common(5):
+            click.echo(f"  {n} × {before} -> {after}")
+    if found.changed and not accept:
+        sys.exit(1)

@@ -23,6 +23,7 @@ def main(debug: bool) -> None:
 for command in (
     flows.check,
     changes.diff,
+    changes.replay,
     changes.timing,
     flows.graph,
     flows.new,

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from ivr.cli.base import _admin_store, _date, _simulated_option
+from ivr.cli.base import _admin_store, _date, _period, _simulated_option
 
 
 @click.command()
@@ -21,11 +21,7 @@ def report(since: str | None, until: str | None, fmt: str) -> None:
     from ivr.store import report as reporting
 
     flow, store = _admin_store()
-    bounds = [_date(since, flow, "--since"), _date(until, flow, "--until")]
-    if bounds[0] and bounds[1] and bounds[0] >= bounds[1]:
-        raise click.BadParameter(
-            f"--since {since} is not before --until {until}: the period is empty", param_hint="--since"
-        )
+    bounds = _period(since, until, flow)
     with store.begin() as conn:
         data = reporting.build(conn, flow, bounds[0], bounds[1])
     if fmt == "csv":

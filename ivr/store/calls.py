@@ -132,3 +132,15 @@ def recent(conn: Connection, since: datetime | None, limit: int) -> Listing:
                 calls.append(running)
     calls.sort(key=lambda c: c.started_at, reverse=True)
     return Listing(tuple(calls[:limit]), anonymous)
+
+
+def finished_between(conn: Connection, since: datetime | None, until: datetime | None) -> list[dict[str, Any]]:
+    """The journal rows of finished calls started in [since, until), oldest first (anonymous ones
+    too: they say only that they happened)."""
+    query = sa.select(journal)
+    if since is not None:
+        query = query.where(journal.c.started_at >= utc(since))
+    if until is not None:
+        query = query.where(journal.c.started_at < utc(until))
+    rows = conn.execute(query.order_by(journal.c.started_at, journal.c.id)).mappings()
+    return [{**row, "started_at": aware(row["started_at"])} for row in rows]
