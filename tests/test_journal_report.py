@@ -219,3 +219,19 @@ def test_a_transfer_outcome_after_the_status_callback_updates_the_call_s_row(
     assert {"type": "dial", "contact": "navigator", "outcome": "busy"} in json.loads(updated["facts"])
     assert json.loads(updated["path"])[: len(json.loads(closed["path"]))] == json.loads(closed["path"])
     assert json.loads(updated["inputs"])[-1] == "dial"
+
+
+def test_journal_keeps_where_answers_did_not_lead_on(sim: Any, app: Any) -> None:
+    call = sim.call(at=MONDAY_10).silence().press("8").press("*").press("1")
+    # A policy number too short, then one read back and entered again ("2"), then confirmed.
+    call.press("1234#").press("123456#").press("2").press("123456#").press("1").hangup()
+    (row,) = rows(app)
+    answers = [f for f in json.loads(row["facts"]) if f["type"] in ("silence", "wrong", "repeat")]
+    assert answers == [
+        {"type": "silence", "node": "main"},
+        {"type": "wrong", "node": "main"},
+        {"type": "repeat", "node": "main"},
+        {"type": "wrong", "node": "desk_policy"},
+        {"type": "repeat", "node": "desk_policy"},
+    ]
+    assert "1234" not in row["facts"] and "123456" not in row["facts"]  # never what was typed

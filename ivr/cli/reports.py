@@ -100,6 +100,9 @@ def _fact(fact: dict[str, Any]) -> str:
             return f"allowance {fact.get('allowance')}: {'granted' if fact.get('granted') else 'refused'}"
         case "closed":
             return f"schedule {fact.get('schedule')} closed"
+        case "silence" | "wrong" | "repeat" as what:
+            said = {"silence": "no answer", "wrong": "a wrong answer", "repeat": "asked to hear it again"}[what]
+            return f"{said} at {fact.get('node')}"
         case _:
             return str(fact)
 

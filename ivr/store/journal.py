@@ -25,15 +25,38 @@ MAX_PATH = 200  # nodes kept per call
 
 
 def facts(flow: Flow, before: CallState | None, given: Input, turn: Turn, now: datetime) -> list[dict[str, Any]]:
-    """What a turn tells a report: closed schedules, dial outcomes, requests, allowance decisions."""
+    """What a turn tells a report: closed schedules, dial outcomes, requests, allowance decisions,
+    and answers that did not lead on (a silence, a wrong key, a repeat)."""
     found: list[dict[str, Any]] = []
     if before is not None and given.kind == "dial" and (waited := flow.nodes.get(before.node)) is not None:
         found += waited.dialled(given.text)
+    if before is not None:
+        found += _answer_facts(flow, before, given, turn)
     for a, b in itertools.pairwise(turn.path):
         node = flow.nodes.get(a)
         if node is not None:
             found += node.facts(b, now)
     return found
+
+
+def _answer_facts(flow: Flow, before: CallState, given: Input, turn: Turn) -> list[dict[str, Any]]:
+    """A silence, a wrong answer or a repeat at the node the caller was asked at (never the answer)."""
+    node = flow.nodes.get(before.node)
+    if node is None or not node.holds or node.dials() is not None or given.kind not in ("silence", "digits", "speech"):
+        return []
+    if given.kind == "silence":
+        return [{"type": "silence", "node": node.id}]
+    if len(turn.path) <= 1 and turn.state.node == node.id:
+        if turn.state.invalid > before.invalid:
+            return [{"type": "wrong", "node": node.id}]
+        if not (before.phase == "entry" and turn.state.phase == "confirm"):
+            return [{"type": "repeat", "node": node.id}]  # `*`, or "2: enter again" after a read-back
+        return []
+    after = turn.path[1] if len(turn.path) > 1 else turn.state.node
+    leading = {name for name, target in node.targets(flow) if target == after}
+    if "invalid.fallback" in leading and leading <= {"invalid.fallback", "no_input.fallback"}:
+        return [{"type": "wrong", "node": node.id}]  # the last wrong answer, sent on to the fallback
+    return []
 
 
 def _branch(flow: Flow, path: list[str]) -> str | None:
