@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -304,3 +304,20 @@ def scratch_config(database_url: str, flow: str | None) -> dict[str, Any]:
     if flow:
         config["FLOW"] = flow
     return config
+
+
+def flows_by_revision(current: Flow, store: Any) -> Callable[[str | None], Flow | None]:
+    """The flow of each revision calls were on, read once from the database (None: not kept, or no
+    longer loading)."""
+    known: dict[str | None, Flow | None] = {current.revision: current}
+
+    def flow_of(revision: str | None) -> Flow | None:
+        if revision not in known:
+            source = store.revision_source(revision) if revision else None
+            try:
+                known[revision] = flows.load(current.path, text=source) if source is not None else None
+            except FlowError:
+                known[revision] = None
+        return known[revision]
+
+    return flow_of

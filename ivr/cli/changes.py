@@ -23,6 +23,7 @@ from ivr.cli.base import (
     _shown,
     _simulated_option,
     flow_file,
+    flows_by_revision,
 )
 from ivr.flow.model import Flow
 
@@ -135,8 +136,6 @@ def replay(candidate: str, since: str | None, until: str | None, accept: bool, a
     """Replay the journal's calls on the CANDIDATE flow: callers making the same choices (menu keys,
     transfer outcomes; questions get made-up answers), and whether each reaches the same outcome.
     Exits 1 when an outcome changes or a call gets stuck, unless --accept."""
-    from ivr.errors import FlowError
-    from ivr.flow import loader
     from ivr.store.calls import finished_between
     from ivr.tools.replay import replay as replaying
 
@@ -145,18 +144,7 @@ def replay(candidate: str, since: str | None, until: str | None, accept: bool, a
     start, end = _period(since, until, current)
     with store.read() as conn:
         rows = finished_between(conn, start, end)
-    known: dict[str | None, Flow | None] = {current.revision: current}
-
-    def flow_of(revision: str | None) -> Flow | None:
-        if revision not in known:
-            source = store.revision_source(revision) if revision else None
-            try:
-                known[revision] = loader.load(current.path, text=source) if source is not None else None
-            except FlowError:
-                known[revision] = None
-        return known[revision]
-
-    found = replaying(rows, flow_of, new)
+    found = replaying(rows, flows_by_revision(current, store), new)
     if as_json:
         click.echo(json.dumps(found.to_json(), ensure_ascii=False, indent=2))
     else:

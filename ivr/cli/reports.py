@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from ivr.cli.base import _admin_store, _date, _period, _simulated_option
+from ivr.cli.base import _admin_store, _date, _period, _simulated_option, flows_by_revision
 
 
 @click.command()
@@ -16,12 +16,22 @@ from ivr.cli.base import _admin_store, _date, _period, _simulated_option
 @click.option("--since", metavar="DATE", help="From this date (or ISO date-time) on, in the flow's time zone.")
 @click.option("--until", metavar="DATE", help="Up to (not including) this date.")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "html"]), default="table", show_default=True)
-def report(since: str | None, until: str | None, fmt: str) -> None:
-    """Calls by branch, where callers hang up, after-hours demand, second opinions, transfer outcomes."""
+@click.option(
+    "--funnel",
+    is_flag=True,
+    help="Node by node: calls that entered, how they left, hung up, silences, wrong answers, repeats; "
+    "transfer outcomes, the most common ways, calls by hour.",
+)
+def report(since: str | None, until: str | None, fmt: str, funnel: bool) -> None:
+    """Calls by branch, where callers hang up, after-hours demand, second opinions, transfer outcomes
+    (with --funnel: the same node by node)."""
     from ivr.store import report as reporting
 
     flow, store = _admin_store()
     bounds = _period(since, until, flow)
+    if funnel:
+        _funnel(flow, store, bounds, fmt)
+        return
     with store.begin() as conn:
         data = reporting.build(conn, flow, bounds[0], bounds[1])
     if fmt == "csv":
@@ -30,6 +40,21 @@ def report(since: str | None, until: str | None, fmt: str) -> None:
         click.echo(reporting.to_html(data, f"{flow.name}: calls"), nl=False)
     else:
         click.echo(reporting.table(data), nl=False)
+
+
+def _funnel(flow: Any, store: Any, bounds: tuple[Any, Any], fmt: str) -> None:
+    from ivr.store.calls import finished_between
+    from ivr.tools import funnel as funnels
+
+    with store.read() as conn:
+        rows = finished_between(conn, *bounds)
+    found = funnels.build(rows, flows_by_revision(flow, store), flow, *bounds)
+    if fmt == "csv":
+        click.echo(funnels.to_csv(found), nl=False)
+    elif fmt == "html":
+        click.echo(funnels.to_html(found, f"{flow.name}: the funnel"), nl=False)
+    else:
+        click.echo(funnels.table(found), nl=False)
 
 
 @click.command()

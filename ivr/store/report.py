@@ -117,12 +117,17 @@ def to_csv(report: Report) -> str:
 
 
 def _period(report: Report) -> str:
-    since = report.since.date().isoformat() if report.since else "the beginning"
-    until = report.until.date().isoformat() if report.until else "now"
+    return period_of(report.since, report.until)
+
+
+def period_of(since_at: datetime | None, until_at: datetime | None) -> str:
+    """The words for a report's period."""
+    since = since_at.date().isoformat() if since_at else "the beginning"
+    until = until_at.date().isoformat() if until_at else "now"
     return f"Calls from {since} until {until}"
 
 
-def _bars(title: str, items: list[tuple[str, int]], colour: str = "#2f6fb0") -> str:
+def bars(title: str, items: list[tuple[str, int]], colour: str = "#2f6fb0") -> str:
     if not items:
         return f"<section><h2>{html.escape(title)}</h2><p class=empty>No calls.</p></section>"
     top = max(count for _, count in items) or 1
@@ -180,20 +185,25 @@ def to_html(report: Report, title: str) -> str:
         ("refused", refused),
     ]
     sections = [
-        _bars("Calls by branch (first choice in the main menu)", report.by_branch.most_common()),
-        _bars("Where callers hung up while waiting", report.abandoned_at.most_common(), "#c0392b"),
-        _bars("How calls ended", report.ends.most_common(), "#6c5ce7"),
-        _bars("Transfer outcomes", [(f"{c}: {o}", v) for (c, o), v in sorted(report.transfers.items())], "#16a085"),
-        _bars("Requests registered", sorted(report.requests.items()), "#d68910"),
-        _bars("Second opinions", sorted(report.second_opinions.items()), "#8e44ad"),
-        _bars("Flow revision the calls were on", report.revisions.most_common(), "#7f8c8d"),
-        _bars("Call-back attempts the hotline placed, by outcome", report.callbacks.most_common(), "#2980b9"),
+        bars("Calls by branch (first choice in the main menu)", report.by_branch.most_common()),
+        bars("Where callers hung up while waiting", report.abandoned_at.most_common(), "#c0392b"),
+        bars("How calls ended", report.ends.most_common(), "#6c5ce7"),
+        bars("Transfer outcomes", [(f"{c}: {o}", v) for (c, o), v in sorted(report.transfers.items())], "#16a085"),
+        bars("Requests registered", sorted(report.requests.items()), "#d68910"),
+        bars("Second opinions", sorted(report.second_opinions.items()), "#8e44ad"),
+        bars("Flow revision the calls were on", report.revisions.most_common(), "#7f8c8d"),
+        bars("Call-back attempts the hotline placed, by outcome", report.callbacks.most_common(), "#2980b9"),
     ]
     for schedule, cells in sorted(report.after_hours.items()) or [("representative", Counter())]:
         sections.append(_heatmap(f"After-hours demand: {schedule} (weekday × hour)", cells))
+    return page(title, _period(report), figures, sections)
+
+
+def page(title: str, period: str, figures: list[tuple[str, int]], sections: list[str]) -> str:
+    """A self-contained HTML page: a title, the period, figures in boxes, then chart sections."""
     boxes = "".join(f"<div><b>{v}</b>{html.escape(k)}</div>" for k, v in figures)
     return (
         f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-        f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1><p>{html.escape(_period(report))}</p>"
+        f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1><p>{html.escape(period)}</p>"
         f'<div class="figures">{boxes}</div>{"".join(sections)}</body></html>\n'
     )

@@ -52,14 +52,16 @@ def choices(flow: Flow, path: list[str], facts: list[dict[str, Any]]) -> Choices
         if after is None:
             moves.append(("hangup", "") if node.dials() is None else ("dial", dials.pop(0) if dials else "completed"))
             break
-        move = _move(flow, here, after, dials)
+        move = move_between(flow, here, after, dials)
         if move is None:
             return Choices((), granted, f"no choice at {here!r} leads to {after!r}")
         moves.append(move)
     return Choices(tuple(moves), granted)
 
 
-def _move(flow: Flow, here: str, after: str, dials: list[str]) -> Move | None:
+def move_between(flow: Flow, here: str, after: str, dials: list[str]) -> Move | None:
+    """The choice at node `here` that leads to node `after` (`dials`: the call's recorded dial
+    outcomes still to read, the first of which is taken by a transfer)."""
     node = flow.nodes[here]
     if node.dials() is not None:
         outcomes = {name.removeprefix("outcomes."): t for name, t in node.targets(flow)}
