@@ -279,3 +279,21 @@ def test_ivr_timing_lists_the_hotlines_services() -> None:
     assert all(s["earliest_seconds"] <= s["full_seconds"] for s in found.values())
     graph = CliRunner().invoke(main, ["graph", "--at", "2021-03-01T10:00:00+03:00"])
     assert f"⏱ {found['transfer to desk']['earliest_seconds']:.0f} s" in graph.output
+
+
+def test_ivr_timing_cross_checks_with_a_real_synthesis() -> None:
+    import shutil
+
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed (.ci/run installs it)")
+    result = CliRunner().invoke(main, ["timing", "--at", "2021-03-01T10:00:00+03:00", "--espeak", "--json"])
+    assert result.exit_code == 0, result.output
+    for service in json.loads(result.output):
+        assert service["espeak_seconds"] == pytest.approx(service["full_seconds"], rel=0.15), service
+
+
+def test_ivr_timing_says_how_to_get_espeak(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "")
+    result = CliRunner().invoke(main, ["timing", "--espeak"])
+    assert result.exit_code == 1
+    assert "espeak-ng is not installed (Debian: apt-get install espeak-ng)" in result.output

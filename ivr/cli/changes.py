@@ -109,20 +109,28 @@ def _scripts(paths: tuple[Path, ...], old: str, new: str) -> list[dict[str, obje
 @click.command()
 @flow_file
 @click.option("--at", "at_text", metavar="ISO", help="Walk the paths at this moment (default: now).")
-@click.option("--json", "as_json", is_flag=True, help="Every service and prompt as JSON.")
-def timing(flow: str | None, flow_option: str | None, at_text: str | None, as_json: bool) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Every service as JSON.")
+@click.option("--espeak", is_flag=True, help="Cross-check: synthesise every prompt with espeak-ng and time it too.")
+def timing(flow: str | None, flow_option: str | None, at_text: str | None, as_json: bool, espeak: bool) -> None:
     """How long a caller listens before reaching each service: every prompt heard in full, and
     with the caller pressing at the earliest moment (cutting short each question)."""
-    from ivr.tools.timing import services
+    from ivr.tools.timing import services, synthesized
 
     model = _flow_or_exit(_one_flow(flow, flow_option))
     found = services(model, _moment(at_text, model))
+    spoken: dict[str, float | None] = {}
+    if espeak:
+        spoken = {s.service: synthesized(s, model.settings.language) for s in found}
+        if any(v is None for v in spoken.values()):
+            _fail("--espeak: espeak-ng is not installed (Debian: apt-get install espeak-ng)")
     if as_json:
-        click.echo(json.dumps([s.to_json() for s in found], ensure_ascii=False, indent=2))
+        rows = [s.to_json() | ({"espeak_seconds": round(spoken[s.service] or 0, 1)} if espeak else {}) for s in found]
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
-    click.echo(f"{'service':<44} {'keys':<10} {'full':>7} {'barge-in':>9}")
+    click.echo(f"{'service':<32} {'keys':<8} {'barge-in':>9} {'full':>7}" + (f" {'espeak':>8}" if espeak else ""))
     for s in found:
-        click.echo(f"{s.service:<44} {s.keys:<10} {s.full:>6.1f}s {s.earliest:>8.1f}s")
+        synth = f" {spoken[s.service] or 0:>7.1f}s" if espeak else ""
+        click.echo(f"{s.service:<32} {s.keys:<8} {s.earliest:>8.1f}s {s.full:>6.1f}s{synth}")
 
 
 @click.command()

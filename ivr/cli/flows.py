@@ -135,11 +135,10 @@ def graph(flow: str | None, flow_option: str | None, fmt: str, at_text: str | No
     """Draw the phone tree: keys on the edges, schedules and allowances in the nodes, and on each
     service the seconds from the greeting (pressing at once / hearing every prompt)."""
     from ivr.flow import graph as drawing
-    from ivr.tools.timing import by_node
+    from ivr.tools.timing import notes as timing_notes
 
     model = _flow_or_exit(_one_flow(flow, flow_option))
-    times = by_node(model, _moment(at_text, model))
-    notes = {node: f"⏱ {t.earliest:.0f} s / {t.full:.0f} s" for node, t in times.items()}
+    notes = timing_notes(model, _moment(at_text, model))
     click.echo(drawing.mermaid(model, notes) if fmt == "mermaid" else drawing.dot(model, notes), nl=False)
 
 

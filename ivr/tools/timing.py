@@ -68,6 +68,8 @@ class ServiceTime:
     earliest: float  # seconds, each question cut short by the caller's answer
     answers: int
     nodes: tuple[str, ...] = ()
+    heard: tuple[str, ...] = ()  # every prompt on the way, in order
+    answering: float = 0.0  # seconds spent pressing and typing
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -96,7 +98,11 @@ def _every_way(flow: Flow, now: datetime) -> list[ServiceTime]:
     for path in explore(flow, now):
         full, earliest = path_seconds(path, flow.settings.language)
         service = f"transfer to {path.transfer}" if path.transfer else f"ends at {path.end}"
-        out.append(ServiceTime(service, path.end, path.label, full, earliest, path.answers, path.nodes))
+        answering = path.typed * DIGIT_SECONDS + len(path.keys) * EARLIEST_KEY
+        heard = tuple(h.text for h in path.heard)
+        out.append(
+            ServiceTime(service, path.end, path.label, full, earliest, path.answers, path.nodes, heard, answering)
+        )
     return out
 
 
@@ -117,6 +123,22 @@ def services(flow: Flow, now: datetime) -> list[ServiceTime]:
 def by_node(flow: Flow, now: datetime) -> dict[str, ServiceTime]:
     """The quickest way to each node a call ends up at, by node id (for diagrams and budgets)."""
     return _quickest(_every_way(flow, now), "node")
+
+
+def synthesized(way: ServiceTime, language: str) -> float | None:
+    """The full time of `way` with every prompt synthesised by espeak-ng (None: not installed)."""
+    total = way.answering
+    for text in way.heard:
+        seconds = synthesized_seconds(text, language)
+        if seconds is None:
+            return None
+        total += seconds
+    return total
+
+
+def notes(flow: Flow, now: datetime) -> dict[str, str]:
+    """What `ivr graph` writes on each node a call ends up at: seconds pressing at once / hearing all."""
+    return {node: f"⏱ {t.earliest:.0f} s / {t.full:.0f} s" for node, t in by_node(flow, now).items()}
 
 
 def over_budget(flow: Flow, now: datetime) -> list[Violation]:
