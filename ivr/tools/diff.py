@@ -126,9 +126,23 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
+    """A plain value as dotted paths to its leaves; a list of items with a `key` (a menu's options)
+    is indexed by those keys, so a changed option is named, not the whole list."""
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            out |= _flat(v, f"{prefix}{k}.")
+        return out
+    if isinstance(value, list) and value and all(isinstance(v, dict) and "key" in v for v in value):
+        return _flat({str(v["key"]): {k: x for k, x in v.items() if k != "key"} for v in value}, prefix)
+    return {prefix.rstrip("."): value}
+
+
 def _fields(before: Any, after: Any, skip: frozenset[str] = frozenset({"id", "line", "name"})) -> dict[str, Any]:
-    a, b = _plain(before), _plain(after)
-    return {k: (a.get(k), b.get(k)) for k in dict.fromkeys([*a, *b]) if k not in skip and a.get(k) != b.get(k)}
+    a = {k: v for k, v in _flat(_plain(before)).items() if k.split(".")[0] not in skip}
+    b = {k: v for k, v in _flat(_plain(after)).items() if k.split(".")[0] not in skip}
+    return {k: (a.get(k), b.get(k)) for k in dict.fromkeys([*a, *b]) if a.get(k) != b.get(k)}
 
 
 def _compare_named(what: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Change]:
