@@ -74,7 +74,8 @@ def diff(old: str, new: str, moments: tuple[str, ...], script_paths: tuple[Path,
 
     before, old_name = _flow_or_revision(old, "OLD")
     after, new_name = _flow_or_revision(new, "NEW")
-    at = [_moment(m, after) for m in moments] or [_moment(None, after)]
+    zone = ZoneInfo(after.settings.timezone)
+    at = [_moment(m, after).astimezone(zone) for m in moments or (None,)]
     found = compare(before, after, at, old_name, new_name)
     if script_paths:
         found.scripts = _scripts(script_paths, old, new)

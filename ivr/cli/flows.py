@@ -59,6 +59,7 @@ def check(flow: str | None, flow_option: str | None, against: str | None, strict
             f"{p.spacing_minutes} min apart, given up {p.give_up_hours} h after due, {p.at_once} at once"
         )
     _say_recordings(model)
+    _say_proved(model, violations, _moment(at_text, model))
     if previous is not None:
         _say_stranded(previous, model)
 
@@ -68,6 +69,21 @@ def _proved(model: Flow, now: datetime) -> list[Violation]:
     from ivr.tools.timing import over_budget
 
     return prove(model) + over_budget(model, now)
+
+
+def _say_proved(model: Flow, violations: list[Violation], now: datetime) -> None:
+    from ivr.tools.timing import by_node
+
+    proved = "a way to the operator, no dead ends, silences and wrong keys handled, no redial at once, hours kept"
+    anonymous = model.properties.anonymous
+    proved += f", nothing asked under {', '.join(anonymous)}" if anonymous else ""
+    broken = f" ({len(violations)} not: above)" if violations else ""
+    click.echo(f"  proved: {proved}{broken}")
+    quickest = by_node(model, now) if model.properties.budgets else {}
+    for node, budget in model.properties.budgets.items():
+        way = quickest.get(node)
+        took = f"{way.earliest:.1f} s by keys {way.keys}" if way else f"not reached at {now:%Y-%m-%d %H:%M}"
+        click.echo(f"  budget {node}: {took}, of {budget} s")
 
 
 def _say_stranded(old: Flow, new: Flow) -> None:
