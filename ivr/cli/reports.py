@@ -34,12 +34,13 @@ def report(since: str | None, until: str | None, fmt: str, funnel: bool) -> None
         return
     with store.begin() as conn:
         data = reporting.build(conn, flow, bounds[0], bounds[1])
-    if fmt == "csv":
-        click.echo(reporting.to_csv(data), nl=False)
-    elif fmt == "html":
-        click.echo(reporting.to_html(data, f"{flow.name}: calls"), nl=False)
-    else:
-        click.echo(reporting.table(data), nl=False)
+    _show(reporting, data, fmt, f"{flow.name}: calls")
+
+
+def _show(kind: Any, data: Any, fmt: str, title: str) -> None:
+    """A report in the format asked for: `kind` is its module (table, to_csv, to_html)."""
+    shown = kind.to_csv(data) if fmt == "csv" else kind.to_html(data, title) if fmt == "html" else kind.table(data)
+    click.echo(shown, nl=False)
 
 
 def _funnel(flow: Any, store: Any, bounds: tuple[Any, Any], fmt: str) -> None:
@@ -49,12 +50,7 @@ def _funnel(flow: Any, store: Any, bounds: tuple[Any, Any], fmt: str) -> None:
     with store.read() as conn:
         rows = finished_between(conn, *bounds)
     found = funnels.build(rows, flows_by_revision(flow, store), flow, *bounds)
-    if fmt == "csv":
-        click.echo(funnels.to_csv(found), nl=False)
-    elif fmt == "html":
-        click.echo(funnels.to_html(found, f"{flow.name}: the funnel"), nl=False)
-    else:
-        click.echo(funnels.table(found), nl=False)
+    _show(funnels, found, fmt, f"{flow.name}: the funnel")
 
 
 @click.command()
