@@ -70,7 +70,8 @@ def play(send: Callable[[str, list[tuple[str, str]]], bytes], call: list[Request
 def record_mix(calls: int, database_url: str, seed: int = 1) -> list[list[Request]]:
     """Play `calls` calls of the mix in-process and keep the webhook requests of each."""
     rng = random.Random(seed)
-    app = create_app({"DATABASE_URL": database_url, "LOG_LEVEL": "ERROR", "TWILIO_AUTH_TOKEN": None, "TESTING": True})
+    config = {"DATABASE_URL": database_url, "SIMULATED_DATABASE_URL": database_url}  # the calls stay in it
+    app = create_app({**config, "LOG_LEVEL": "ERROR", "TWILIO_AUTH_TOKEN": None, "TESTING": True})
     sim = Simulator(app, auth_token="", status_callback="/voice/status")
     weights = [w for w, _ in MIX]
     recorded = []

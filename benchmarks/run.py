@@ -57,7 +57,7 @@ def free_port() -> int:
 class Gunicorn:
     """A gunicorn we start and stop ourselves, with the production settings."""
 
-    def __init__(self, target: str, env: dict[str, str], cwd: Path) -> None:
+    def __init__(self, target: str, env: dict[str, str], cwd: Path, log: Path | None = None) -> None:
         self.port = free_port()
         command = [
             sys.executable,
@@ -71,7 +71,8 @@ class Gunicorn:
             "warning",
             target,
         ]
-        self.process = subprocess.Popen(command, env={**os.environ, **env}, cwd=cwd)
+        output = open(log, "ab") if log is not None else None  # noqa: SIM115 (the server's until it stops)
+        self.process = subprocess.Popen(command, env={**os.environ, **env}, cwd=cwd, stderr=output, stdout=output)
         self.url = f"http://127.0.0.1:{self.port}"
         deadline = time.time() + 30
         while time.time() < deadline:
