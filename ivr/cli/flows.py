@@ -6,8 +6,10 @@ import json
 import os
 import sys
 from collections import Counter
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -30,7 +32,12 @@ def check(flow: str | None, flow_option: str | None, against: str | None, strict
     the operator, no dead ends, silences and wrong keys handled, transfers' failures and hours,
     anonymous parts, time budgets) and print a summary."""
     model = _flow_or_exit(_one_flow(flow, flow_option))
-    violations = _proved(model, _moment(at_text, model))
+    from ivr.flow.properties import prove
+    from ivr.tools.timing import by_node, over_budget
+
+    now = _moment(at_text, model)
+    quickest = by_node(model, now) if model.properties.budgets else {}  # one walk for budgets and summary
+    violations = prove(model) + over_budget(model, now, quickest)
     failing = [v for v in violations if strict or not v.opinion]
     for v in violations:
         click.echo(("error: " if v in failing else "warning: ") + v.shown(_shown(model.path)), err=True)
@@ -59,27 +66,17 @@ def check(flow: str | None, flow_option: str | None, against: str | None, strict
             f"{p.spacing_minutes} min apart, given up {p.give_up_hours} h after due, {p.at_once} at once"
         )
     _say_recordings(model)
-    _say_proved(model, violations, _moment(at_text, model))
+    _say_proved(model, violations, quickest, now)
     if previous is not None:
         _say_stranded(previous, model)
 
 
-def _proved(model: Flow, now: datetime) -> list[Violation]:
-    from ivr.flow.properties import prove
-    from ivr.tools.timing import over_budget
-
-    return prove(model) + over_budget(model, now)
-
-
-def _say_proved(model: Flow, violations: list[Violation], now: datetime) -> None:
-    from ivr.tools.timing import by_node
-
+def _say_proved(model: Flow, violations: list[Violation], quickest: Mapping[str, Any], now: datetime) -> None:
     proved = "a way to the operator, no dead ends, silences and wrong keys handled, no redial at once, hours kept"
     anonymous = model.properties.anonymous
     proved += f", nothing asked under {', '.join(anonymous)}" if anonymous else ""
     broken = f" ({len(violations)} not: above)" if violations else ""
     click.echo(f"  proved: {proved}{broken}")
-    quickest = by_node(model, now) if model.properties.budgets else {}
     for node, budget in model.properties.budgets.items():
         way = quickest.get(node)
         took = f"{way.earliest:.1f} s by keys {way.keys}" if way else f"not reached at {now:%Y-%m-%d %H:%M}"

@@ -82,6 +82,11 @@ class ServiceTime:
         }
 
 
+def answering_seconds(path: Path) -> float:
+    """Seconds the caller spends pressing menu keys and typing answers along `path`."""
+    return path.typed * DIGIT_SECONDS + len(path.keys) * EARLIEST_KEY
+
+
 def path_seconds(path: Path, language: str) -> tuple[float, float]:
     """(full, earliest) seconds of listening and answering along `path`."""
     full = earliest = 0.0
@@ -89,7 +94,7 @@ def path_seconds(path: Path, language: str) -> tuple[float, float]:
         seconds = spoken_seconds(heard.text, language)
         full += seconds
         earliest += min(seconds, EARLIEST_KEY) if heard.interruptible else seconds
-    answering = path.typed * DIGIT_SECONDS + len(path.keys) * EARLIEST_KEY
+    answering = answering_seconds(path)
     return full + answering, earliest + answering
 
 
@@ -98,7 +103,7 @@ def _every_way(flow: Flow, now: datetime) -> list[ServiceTime]:
     for path in explore(flow, now):
         full, earliest = path_seconds(path, flow.settings.language)
         service = f"transfer to {path.transfer}" if path.transfer else f"ends at {path.end}"
-        answering = path.typed * DIGIT_SECONDS + len(path.keys) * EARLIEST_KEY
+        answering = answering_seconds(path)
         heard = tuple(h.text for h in path.heard)
         out.append(
             ServiceTime(service, path.end, path.label, full, earliest, path.answers, path.nodes, heard, answering)
@@ -141,10 +146,11 @@ def notes(flow: Flow, now: datetime) -> dict[str, str]:
     return {node: f"⏱ {t.earliest:.0f} s / {t.full:.0f} s" for node, t in by_node(flow, now).items()}
 
 
-def over_budget(flow: Flow, now: datetime) -> list[Violation]:
+def over_budget(flow: Flow, now: datetime, quickest: dict[str, ServiceTime] | None = None) -> list[Violation]:
     """The nodes of `properties.budgets` that a caller pressing at once reaches later than their
     budget allows, at `now` (a node no path reaches at that moment is not judged)."""
-    quickest = by_node(flow, now)
+    if quickest is None:
+        quickest = by_node(flow, now) if flow.properties.budgets else {}
     out = []
     for node_id, budget in flow.properties.budgets.items():
         way = quickest.get(node_id)
