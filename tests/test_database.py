@@ -49,6 +49,42 @@ def test_the_revisions_build_exactly_the_tables_the_code_uses(ivr_databases: Any
     assert differences == []
 
 
+def _schema_of(engine: sa.Engine) -> dict[str, Any]:
+    """Everything the database says of its ivr tables: columns, keys, indexes, and on SQLite each
+    table's storage (WITHOUT ROWID or not)."""
+    with engine.connect() as conn:
+        inspector = sa.inspect(conn)
+        found: dict[str, Any] = {}
+        for name in sorted(n for n in inspector.get_table_names() if n.startswith("ivr_")):
+            found[name] = {
+                "columns": [(c["name"], str(c["type"]), c["nullable"]) for c in inspector.get_columns(name)],
+                "primary key": inspector.get_pk_constraint(name)["constrained_columns"],
+                "indexes": sorted(
+                    (i["name"], tuple(i["column_names"]), i["unique"]) for i in inspector.get_indexes(name)
+                ),
+                "unique": sorted(tuple(u["column_names"]) for u in inspector.get_unique_constraints(name)),
+            }
+            if conn.dialect.name == "sqlite":
+                sql = conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE name = ?", (name,)).scalar()
+                found[name]["without rowid"] = "WITHOUT ROWID" in str(sql).upper()
+        found["revision"] = database.revision(conn).current
+    return found
+
+
+def test_a_new_database_made_at_once_is_the_one_the_revisions_build(ivr_databases: Any) -> None:
+    created, migrated = make_engine(ivr_databases()), make_engine(ivr_databases())
+    with created.begin() as conn:
+        database.create(conn)
+    with migrated.begin() as conn:
+        database.migrate(conn)
+    made, replayed = _schema_of(created), _schema_of(migrated)
+    created.dispose()
+    migrated.dispose()
+    assert made["revision"] == database.head()
+    assert made["ivr_events"]["primary key"] == ["call_sid", "step"]
+    assert made == replayed
+
+
 def test_an_older_schema_is_refused_until_ivr_db_upgrade_then_served_without_a_restart(
     ivr_databases: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -179,6 +180,28 @@ def load(
     file = str(source)
     if text is None:
         text = read_text(source)
+    # A Flow is immutable: the same text read from the same file, with the same contact overrides
+    # in the environment, is the same Flow (a server's revisions, each test's app, every CLI command).
+    known = _LOADED.get((file, text))
+    if known is not None and all(env.get(var, "") == value for var, value in known[1]):
+        return known[0]
+    flow = _build(source, text, env)
+    overrides = tuple((c.env, env.get(c.env, "")) for c in flow.contacts.values() if c.env)
+    with _LOADED_LOCK:
+        _LOADED[(file, text)] = (flow, overrides)
+        while len(_LOADED) > _LOADED_MAX:
+            del _LOADED[next(iter(_LOADED))]  # the oldest first
+    return flow
+
+
+# Flows already built, by (file, text): the flow and the contact overrides it was built with.
+_LOADED: dict[tuple[str, str], tuple[Flow, tuple[tuple[str, str], ...]]] = {}
+_LOADED_MAX = 32
+_LOADED_LOCK = threading.Lock()
+
+
+def _build(source: Path, text: str, env: Mapping[str, str]) -> Flow:
+    file = str(source)
     doc = load_yaml(source, text)
     try:
         shape = flowfile.FlowFile.model_validate(doc)

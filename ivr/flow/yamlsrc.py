@@ -21,7 +21,12 @@ class Located(dict[str, Any]):
         return self.key_lines.get(key, self.line)
 
 
-class _Loader(yaml.SafeLoader):
+# libyaml's parser when PyYAML was built with it (its wheels are), else PyYAML's own: the same
+# events and marks, about eight times faster on the hotline's flow (every server start, every test).
+_Base: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_Base):  # type: ignore[valid-type,misc]
     """safe_load semantics, but YAML 1.2 booleans only: `on`, `off`, `yes`, `no` stay strings."""
 
 

@@ -3,13 +3,17 @@
 Upgrading is a deploy step (`ivr db upgrade`), safe to run from several instances at once: on
 PostgreSQL an advisory lock lets one run it while the others wait and then find nothing to do; on
 SQLite the upgrade holds the database's write lock. An empty database is given the schema by the
-first process that needs it (the same upgrade, under the same lock); a schema older than the code
-is never upgraded as a side effect of booting: the app refuses to serve it and says why.
+first process that needs it, under the same lock: the tables as this code declares them, created
+at once and stamped with the head revision (Alembic's own recipe for a new database), instead of
+replaying every revision; tests/test_database.py proves the two give the same schema. A schema
+older than the code is never upgraded as a side effect of booting: the app refuses to serve it and
+says why.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -31,9 +35,15 @@ def _config(conn: Connection | None = None) -> Config:
     return config
 
 
+@cache
+def _scripts() -> ScriptDirectory:
+    """The revisions shipped with this code (read once: they do not change while it runs)."""
+    return ScriptDirectory.from_config(_config())
+
+
 def head() -> str:
     """The revision this code needs."""
-    found = ScriptDirectory.from_config(_config()).get_current_head()
+    found = _scripts().get_current_head()
     assert found is not None
     return found
 
@@ -73,7 +83,24 @@ def upgrade(engine: Engine) -> tuple[Revision, Revision]:
         if conn.dialect.name == "postgresql":
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK})
         before = revision(conn)
-        if not before.up_to_date:
-            command.upgrade(_config(conn), "head")
+        if before.empty:
+            create(conn)
+        elif not before.up_to_date:
+            migrate(conn)
         after = revision(conn)
     return before, after
+
+
+def migrate(conn: Connection) -> None:
+    """Run every revision the database lacks, in `conn`'s transaction."""
+    command.upgrade(_config(conn), "head")
+
+
+def create(conn: Connection) -> None:
+    """Give an empty database this code's schema in `conn`'s transaction: the tables and indexes as
+    declared, stamped with the head revision so that later upgrades start from there."""
+    from ivr.store.tables import metadata
+
+    metadata.create_all(conn)
+    context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
+    context.stamp(_scripts(), "head")

@@ -96,11 +96,12 @@ journal = sa.Table(
     sa.Column("anonymous", sa.Boolean, nullable=False, default=False),
     sa.Column("branch", sa.String(64)),  # the node the main menu led to first
     sa.Column("path", sa.Text),  # JSON list of node ids, in order
-    sa.Column("inputs", sa.Text),  # JSON list of the input kinds, one per webhook (never values)
     sa.Column("last_node", sa.String(64)),  # where the call waited last
     sa.Column("end", sa.String(32)),  # goodbye, transferred, abandoned, ...
     sa.Column("facts", sa.Text),  # JSON list: closed schedules, dial outcomes, requests, allowances
     sa.Column("revision", sa.String(16)),  # the flow's revision the call was on
+    # (last: revision 0006 added it, and a new database is made with the columns where upgrades put them)
+    sa.Column("inputs", sa.Text),  # JSON list of the input kinds, one per webhook (never values)
 )
 
 # Every revision of the flow that calls were started on, with its text: any instance, also after a
