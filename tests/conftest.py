@@ -166,7 +166,9 @@ def mini_flow(write_flow: Callable[[str], Path]) -> Path:
 def serving(app: Any) -> Iterator[str]:
     """Serve a WSGI app on a free loopback port in a thread; yields the /voice URL."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # shutdown() waits for the serving loop to look up: every 0.5 s by default, half a second
+    # lost by each of the hundreds of tests over HTTP.
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_port}/voice"

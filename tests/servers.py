@@ -86,9 +86,11 @@ class Gunicorn:
     def alive(self) -> bool:
         return self.process.poll() is None
 
-    def stop(self) -> None:
+    def stop(self, graceful: bool = True) -> None:
+        """Stop it as a deploy does (SIGTERM: requests in flight finish, a few seconds), or at once
+        (SIGQUIT: gunicorn's quick shutdown) where the test has seen what it came for."""
         if self.alive():
-            self.process.terminate()
+            self.process.send_signal(signal.SIGTERM if graceful else signal.SIGQUIT)
             try:
                 self.process.wait(timeout=20)
             except subprocess.TimeoutExpired:

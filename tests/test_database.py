@@ -71,6 +71,10 @@ def _schema_of(engine: sa.Engine) -> dict[str, Any]:
     return found
 
 
+def test_the_head_this_code_needs_is_the_newest_revision_shipped() -> None:
+    assert database.scripts().get_current_head() == database.HEAD
+
+
 def test_a_new_database_made_at_once_is_the_one_the_revisions_build(ivr_databases: Any) -> None:
     created, migrated = make_engine(ivr_databases()), make_engine(ivr_databases())
     with created.begin() as conn:

@@ -117,7 +117,9 @@ def _commands(group: Any = main, path: tuple[str, ...] = ()) -> list[tuple[str, 
     import click
 
     found = []
-    for name, command in group.commands.items():
+    context = click.Context(group)
+    for name in group.list_commands(context):
+        command = group.get_command(context, name)
         found.append((*path, name))
         if isinstance(command, click.Group):
             found += _commands(command, (*path, name))

@@ -51,8 +51,8 @@ def simulator(server: Gunicorn) -> Simulator:
 def servers(tmp_path: Path) -> Iterator[list[Gunicorn]]:
     started: list[Gunicorn] = []
     yield started
-    for server in started:
-        server.stop()
+    for server in started:  # every assertion is made: no need to wait for a graceful stop
+        server.stop(graceful=False)
 
 
 def stored(url: str, query: str) -> list[Any]:

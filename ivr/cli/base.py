@@ -102,7 +102,25 @@ def _simulated_option(command: Any) -> Any:
 class Commands(click.Group):
     """The `ivr` group, with one error path for every command: a misuse is one line naming what was
     wrong and where help is (exit 2), a failure of the app one line (exit 1), and a traceback only
-    with --debug or IVR_DEBUG=1."""
+    with --debug or IVR_DEBUG=1. `lazy` names commands by "module:attribute", imported on first use
+    (click's documented way to load subcommands lazily)."""
+
+    def __init__(self, *args: Any, lazy: dict[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = dict(lazy or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context | None, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in self.lazy:
+            import importlib
+
+            module, _, attribute = self.lazy[cmd_name].partition(":")
+            command = getattr(importlib.import_module(module), attribute)
+            assert isinstance(command, click.Command) and command.name == cmd_name, self.lazy[cmd_name]
+            self.add_command(command)
+        return self.commands.get(cmd_name)
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         kwargs["standalone_mode"] = False
@@ -131,9 +149,10 @@ class Commands(click.Group):
         path: list[str] = ["ivr"]
         command: click.Command = self
         for word in words:
-            if isinstance(command, click.Group) and word in command.commands:
+            found = command.get_command(None, word) if isinstance(command, click.Group) else None  # type: ignore[arg-type]
+            if found is not None:
                 path.append(word)
-                command = command.commands[word]
+                command = found
         return " ".join(path)
 
     def invoke(self, ctx: click.Context) -> Any:

@@ -1,4 +1,8 @@
-"""The `ivr` group: the commands of every module of `ivr.cli` under one name."""
+"""The `ivr` group: the commands of every module of `ivr.cli` under one name.
+
+A command's module is imported when that command runs (or help lists them all): `ivr simulate`
+does not pay for the imports of `ivr twilio` or `ivr diff`.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,36 @@ import logging
 
 import click
 
-from ivr.cli import callbacks, changes, database, flows, operations, reports, server, simulate, testing, twilio
 from ivr.cli.base import Commands
 
+# name -> "module:attribute" of the click command
+COMMANDS = {
+    "check": "ivr.cli.flows:check",
+    "diff": "ivr.cli.changes:diff",
+    "replay": "ivr.cli.changes:replay",
+    "timing": "ivr.cli.changes:timing",
+    "graph": "ivr.cli.flows:graph",
+    "new": "ivr.cli.flows:new",
+    "prompts": "ivr.cli.flows:prompts",
+    "schema": "ivr.cli.flows:schema",
+    "serve": "ivr.cli.server:serve",
+    "keys": "ivr.cli.server:keys",
+    "simulate": "ivr.cli.simulate:simulate",
+    "db": "ivr.cli.database:db",
+    "purge": "ivr.cli.database:purge",
+    "hours": "ivr.cli.operations:hours",
+    "allowance": "ivr.cli.operations:allowance",
+    "requests": "ivr.cli.operations:requests",
+    "callbacks": "ivr.cli.callbacks:callbacks",
+    "crawl": "ivr.cli.testing:crawl",
+    "test": "ivr.cli.testing:test_scripts",
+    "report": "ivr.cli.reports:report",
+    "calls": "ivr.cli.reports:calls",
+    "twilio": "ivr.cli.twilio:twilio",
+}
 
-@click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"]})
+
+@click.group(cls=Commands, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="ivr")
 @click.option("--debug", is_flag=True, help="Show the traceback when something fails.")
 def main(debug: bool) -> None:
@@ -18,30 +47,3 @@ def main(debug: bool) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)  # `ivr db upgrade` says what it did itself
     logging.getLogger("twilio").setLevel(logging.WARNING)  # its client logs every API request at INFO
-
-
-for command in (
-    flows.check,
-    changes.diff,
-    changes.replay,
-    changes.timing,
-    flows.graph,
-    flows.new,
-    flows.prompts,
-    flows.schema,
-    server.serve,
-    server.keys,
-    simulate.simulate,
-    database.db,
-    database.purge,
-    operations.hours,
-    operations.allowance,
-    operations.requests,
-    callbacks.callbacks,
-    testing.crawl,
-    testing.test_scripts,
-    reports.report,
-    reports.calls,
-    twilio.twilio,
-):
-    main.add_command(command)

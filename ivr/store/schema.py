@@ -15,20 +15,34 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
 
+if TYPE_CHECKING:  # Alembic is imported only to create or upgrade a schema, never to serve one
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
 VERSION_TABLE = "ivr_schema_version"
+# The revision this code needs: the newest of migrations/versions (tests/test_database.py holds the
+# two together). Known without reading the revisions, so that starting on a current database never
+# imports Alembic.
+HEAD = "0006"
 _LOCK = 7_117_001  # the advisory lock key of upgrades on PostgreSQL
+# Alembic's version table, as Alembic makes it (tests/test_database.py compares the two).
+_VERSION = sa.Table(
+    VERSION_TABLE,
+    sa.MetaData(),
+    sa.Column("version_num", sa.String(32), nullable=False),
+    sa.PrimaryKeyConstraint("version_num", name=f"{VERSION_TABLE}_pkc"),
+)
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def _config(conn: Connection | None = None) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(_MIGRATIONS))
     config.attributes["connection"] = conn
@@ -36,16 +50,16 @@ def _config(conn: Connection | None = None) -> Config:
 
 
 @cache
-def _scripts() -> ScriptDirectory:
+def scripts() -> ScriptDirectory:
     """The revisions shipped with this code (read once: they do not change while it runs)."""
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(_config())
 
 
 def head() -> str:
     """The revision this code needs."""
-    found = _scripts().get_current_head()
-    assert found is not None
-    return found
+    return HEAD
 
 
 @dataclass(frozen=True)
@@ -69,11 +83,12 @@ class Revision:
 
 
 def revision(conn: Connection) -> Revision:
-    """The revision of the database `conn` is connected to."""
-    current = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}).get_current_revision()
-    if current is not None:
-        return Revision(current, empty=False)
+    """The revision of the database `conn` is connected to (read from Alembic's version table)."""
     tables = sa.inspect(conn).get_table_names()
+    if VERSION_TABLE in tables:
+        current = conn.execute(sa.select(_VERSION.c.version_num)).scalar()
+        if current is not None:
+            return Revision(str(current), empty=False)
     return Revision(None, empty=not any(name.startswith("ivr_") for name in tables))
 
 
@@ -93,14 +108,17 @@ def upgrade(engine: Engine) -> tuple[Revision, Revision]:
 
 def migrate(conn: Connection) -> None:
     """Run every revision the database lacks, in `conn`'s transaction."""
+    from alembic import command
+
     command.upgrade(_config(conn), "head")
 
 
 def create(conn: Connection) -> None:
     """Give an empty database this code's schema in `conn`'s transaction: the tables and indexes as
-    declared, stamped with the head revision so that later upgrades start from there."""
+    declared, stamped with the head revision so that later upgrades start from there (what Alembic's
+    `stamp` writes, without importing Alembic into every fresh start)."""
     from ivr.store.tables import metadata
 
     metadata.create_all(conn)
-    context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
-    context.stamp(_scripts(), "head")
+    _VERSION.create(conn)
+    conn.execute(_VERSION.insert().values(version_num=HEAD))

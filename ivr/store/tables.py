@@ -7,8 +7,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 metadata = sa.MetaData()
 
@@ -179,9 +177,15 @@ class Event:
 
 
 def insert_ignoring(table: sa.Table, dialect: str) -> Any:
-    """An INSERT of `table` that leaves an existing row (the same key) as it is."""
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    return insert(table).on_conflict_do_nothing()
+    """An INSERT of `table` that leaves an existing row (the same key) as it is (each dialect's own
+    ON CONFLICT DO NOTHING; only the dialect in use is imported)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert(table).on_conflict_do_nothing()
+    from sqlalchemy.dialects import sqlite
+
+    return sqlite.insert(table).on_conflict_do_nothing()
 
 
 def event_values(event: Event) -> dict[str, Any]:
