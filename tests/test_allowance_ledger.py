@@ -151,6 +151,7 @@ def test_admin_misuse_is_explained(admin: CliRunner, args: list[str], message: s
     assert result.exit_code == 2 and message in result.output
 
 
+@pytest.mark.slow
 def test_sixteen_processes_asking_for_one_policy_get_exactly_one_grant(ivr_databases: Any) -> None:
     script = ROOT / "scripts" / "concurrent_second_opinion.py"
     command = [sys.executable, str(script), "--callers", "16", "--database-url", ivr_databases()]

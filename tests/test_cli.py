@@ -272,6 +272,7 @@ def test_new_writes_a_working_flow_with_passing_call_scripts(runner: CliRunner, 
     assert "must be lower-case" in runner.invoke(main, ["new", "My Line"]).output
 
 
+@pytest.mark.slow
 def test_new_writes_a_pytest_configuration_and_first_tests_that_pass(runner: CliRunner, tmp_path: Path) -> None:
     result = runner.invoke(main, ["new", "shop", "--dir", str(tmp_path)])
     assert result.exit_code == 0, result.output

@@ -28,6 +28,7 @@ def test_mini_flow_is_fully_covered(mini_flow: Path, ivr_databases: Any) -> None
     assert {"1", "2", "0", "*", "9", "-", "say:справка", "say:абракадабра"} <= tried
 
 
+@pytest.mark.slow
 def test_one_moment_leaves_the_closed_branches_unreached_and_fails(runner: CliRunner) -> None:
     result = runner.invoke(main, ["crawl", "--json", "--at", MONDAY_10])
     report = json.loads(result.output)
@@ -84,6 +85,7 @@ def broken_app() -> Flask:
     return app
 
 
+@pytest.mark.slow
 def test_http_crawl_finds_dead_ends_and_loops_without_exit(runner: CliRunner) -> None:
     with serving(broken_app()) as url:
         result = runner.invoke(main, ["crawl", "--json", "--url", url])
@@ -99,6 +101,7 @@ def runner() -> CliRunner:
     return CliRunner()
 
 
+@pytest.mark.slow
 def test_the_hotline_crawl_reaches_every_node_with_no_dead_end_or_trap(ivr_databases: Any, hotline: Any) -> None:
     app = create_app({"DATABASE_URL": ivr_databases(), "LOG_LEVEL": "ERROR"})
     report = Crawler(app=app, flow=hotline, scenarios=default_scenarios(hotline)).run()

@@ -124,6 +124,7 @@ def test_an_older_schema_is_refused_until_ivr_db_upgrade_then_served_without_a_r
     assert ready.exit_code == 0 and ready.output == "schema current (revision 0006)\n", ready.output
 
 
+@pytest.mark.slow
 def test_two_instances_upgrading_at_once_both_succeed_and_one_does_the_work(ivr_databases: Any, tmp_path: Path) -> None:
     url = ivr_databases()
     env = {"IVR_DATABASE_URL": url, "PATH": "", "HOME": str(tmp_path)}

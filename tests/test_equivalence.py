@@ -4,6 +4,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from ivr import create_app
 from tests.conftest import AUTH_TOKEN
 from tests.equivalence import place_calls, snapshot
@@ -20,6 +22,7 @@ def _facts(row: dict[str, Any]) -> list[Any]:
     return [f for f in json.loads(row["facts"] or "[]") if f["type"] not in NEWER_FACTS]
 
 
+@pytest.mark.slow
 def test_600_calls_leave_the_same_requests_allowances_audit_and_journal(ivr_databases: Any) -> None:
     url = ivr_databases()
     app = create_app({"DATABASE_URL": url, "SIMULATED_DATABASE_URL": url, "LOG_LEVEL": "ERROR", "TESTING": True})

@@ -23,6 +23,8 @@ from ivr.simulator import Simulator
 from tests.conftest import AUTH_TOKEN, MONDAY_10
 from tests.servers import Gunicorn, Postgres, postgres_bin, wait_for
 
+pytestmark = pytest.mark.slow  # gunicorn, PostgreSQL servers, killed workers: `.ci/run` runs them
+
 GRANTED = "Заявка на второе медицинское мнение зарегистрирована"
 APOLOGY = "технический сбой"
 DESK = "+78002001441"

@@ -13,6 +13,8 @@ from ivr.simulator import Simulator
 from ivr.simulator.transport import HttpSession, Reply
 from tests.conftest import AUTH_TOKEN, MONDAY_10, serving
 
+pytestmark = pytest.mark.slow  # several servers on one database
+
 
 @pytest.fixture
 def two_instances(ivr_databases: Any) -> Iterator[tuple[str, str]]:

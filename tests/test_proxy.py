@@ -19,7 +19,10 @@ from tests.conftest import AUTH_TOKEN
 from tests.servers import ROOT, Gunicorn, free_port, status_of, wait_for
 
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
-pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx is not installed (Debian: apt-get install nginx)")
+pytestmark = [
+    pytest.mark.skipif(NGINX is None, reason="nginx is not installed (Debian: apt-get install nginx)"),
+    pytest.mark.slow,
+]
 
 
 @pytest.fixture

@@ -59,6 +59,7 @@ def test_a_simulated_second_opinion_spends_nothing_real_and_shows_only_when_aske
     assert "second_opinion" in row and POLICY in row
 
 
+@pytest.mark.slow
 def test_simulated_calls_over_http_and_the_crawler_leave_the_real_journal_alone(real: Any) -> None:
     with serving(real) as url:
         call = second_opinion(
