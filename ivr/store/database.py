@@ -151,6 +151,11 @@ class Store:
         self.sqlite = self.engine.dialect.name == "sqlite"
         self._ready = False  # the schema was found current (until the file is deleted or replaced)
         self._ready_lock = threading.Lock()
+        # SQLite lets one writer in at a time. Threads of this process queue here for it, and the
+        # next is woken the moment the last commits; left to SQLite's busy handler, each would
+        # sleep 1, 2, 5 ... 100 ms between tries, the tail callers hear as a pause at load. Other
+        # processes still meet SQLite's own lock (one contender per process, not one per thread).
+        self._writer = threading.RLock() if self.sqlite else None
         database = self.engine.url.database
         # `file_prepared`: the SQLite file was made before this process started (gunicorn's master):
         # missing, it is a fault, never a first start.
@@ -204,10 +209,23 @@ class Store:
         """One write transaction, committed when the block ends and rolled back whole when it raises.
         `durable`: on PostgreSQL it waits for the WAL flush, as requests and allowance uses must."""
         self.ready()
-        with self.engine.connect() as conn:
+        with self._writing(), self.engine.connect() as conn:
             conn.execution_options(ivr_read=False, ivr_durable=durable)
             with conn.begin():
                 yield conn
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """This process's turn to write (SQLite); past the busy timeout, SQLite's own lock decides."""
+        if self._writer is None:
+            yield
+            return
+        turn = self._writer.acquire(timeout=self.busy_timeout)
+        try:
+            yield
+        finally:
+            if turn:
+                self._writer.release()
 
     @contextmanager
     def connection(self) -> Iterator[Connection]:
