@@ -13,7 +13,6 @@ says why.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -49,9 +48,8 @@ def _config(conn: Connection | None = None) -> Config:
     return config
 
 
-@cache
 def scripts() -> ScriptDirectory:
-    """The revisions shipped with this code (read once: they do not change while it runs)."""
+    """The revisions shipped with this code (what `HEAD` must name)."""
     from alembic.script import ScriptDirectory
 
     return ScriptDirectory.from_config(_config())
@@ -71,15 +69,15 @@ class Revision:
 
     @property
     def up_to_date(self) -> bool:
-        return self.current == head()
+        return self.current == HEAD
 
     def describe(self) -> str:
         if self.up_to_date:
             return f"schema current (revision {self.current})"
         if self.empty:
-            return f"the database is empty: `ivr db upgrade` creates the schema (revision {head()})"
+            return f"the database is empty: `ivr db upgrade` creates the schema (revision {HEAD})"
         at = f"revision {self.current}" if self.current else "the schema from before revisions"
-        return f"the database is at {at}, this code needs revision {head()}: run `ivr db upgrade`"
+        return f"the database is at {at}, this code needs revision {HEAD}: run `ivr db upgrade`"
 
 
 def revision(conn: Connection) -> Revision:
