@@ -334,3 +334,35 @@ def test_a_worker_booting_after_its_prepared_sqlite_file_was_deleted_does_not_ma
     monkeypatch.delenv(PREPARED)
     create_app({"DATABASE_URL": url, "LOG_LEVEL": "ERROR"})  # not prepared by a master: a first start
     assert (tmp_path / "ivr.sqlite3").exists()
+
+
+def test_a_sqlite_stores_wal_is_checkpointed_by_its_thread_never_inside_a_commit(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from ivr.store import Store
+    from ivr.store.tables import Event
+
+    url = f"sqlite:///{tmp_path / 'ivr.sqlite3'}"
+    store = Store(url)
+    checkpoints = store._checkpoints
+    assert checkpoints is not None
+    with store.read() as conn:  # a commit never copies the log back: the thread does
+        assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
+    plain = make_engine(url)  # an engine of a command's own keeps SQLite's default
+    with plain.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 1000
+    plain.dispose()
+    at = datetime(2021, 3, 1, 7, tzinfo=UTC)
+    for step in range(1200):  # well past the 1,000 pages that would have checkpointed inside a commit
+        store.append(Event("CA1", step, at, "digits", '["main"]' + " " * 4000))
+    wal = tmp_path / "ivr.sqlite3-wal"
+    assert wal.stat().st_size > 1000 * 4096  # no commit copied it back
+    worker = checkpoints._thread
+    assert worker is not None and worker.is_alive() and worker.name == "ivr-wal-checkpoint"
+    busy, logged, copied = checkpoints.checkpoint() or (1, 0, -1)
+    assert busy == 0 and logged >= 1000 and copied == logged  # everything is in the database file now
+    store.dispose()
+    assert not worker.is_alive()  # disposing the store ends its thread
+    with store.read() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM ivr_events").scalar() == 1200
+    store.dispose()

@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from ivr.errors import SchemaOutdated, StoreUnavailable
 from ivr.store import schema
+from ivr.store.checkpoint import Checkpointer
 from ivr.store.sqlitefile import WatchedFile
 from ivr.store.tables import (
     Event,
@@ -163,6 +164,8 @@ class Store:
         self._file = WatchedFile(str(database), must_exist=file_prepared) if file_db else None
         if self._file is not None:
             self._file.install(self.engine)
+        # A SQLite file's WAL is checkpointed by a thread, never inside a webhook's commit.
+        self._checkpoints = Checkpointer(self.engine) if self._file is not None else None
         self._not_ready: tuple[float, str] | None = None  # when it was last found wanting, and why
         dialect = self.engine.dialect.name
         self._append = insert_ignoring(events, dialect)
@@ -213,6 +216,8 @@ class Store:
             conn.execution_options(ivr_read=False, ivr_durable=durable)
             with conn.begin():
                 yield conn
+        if self._checkpoints is not None:
+            self._checkpoints.wrote()
 
     @contextmanager
     def _writing(self) -> Iterator[None]:
@@ -289,6 +294,8 @@ class Store:
     def dispose(self) -> None:
         """Close every connection (a SQLite file is checkpointed and its WAL removed when the last
         one closes, so deleted rows do not linger there)."""
+        if self._checkpoints is not None:
+            self._checkpoints.stop()
         self.engine.dispose()
 
     def turn(self, conn: Connection, call_sid: str, step: int) -> str | None:
