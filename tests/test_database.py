@@ -366,3 +366,40 @@ def test_a_sqlite_stores_wal_is_checkpointed_by_its_thread_never_inside_a_commit
     with store.read() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM ivr_events").scalar() == 1200
     store.dispose()
+
+
+def test_writers_of_a_sqlite_file_take_turns_across_processes_by_its_lock_file(tmp_path: Path) -> None:
+    import fcntl
+    import os
+
+    from ivr.store.writers import Writers
+
+    database = str(tmp_path / "ivr.sqlite3")
+    first, second = Writers(database, timeout=5.0), Writers(database, timeout=0.0)  # as two processes would
+
+    def taken() -> bool:  # what another process finds when it asks for the lock without waiting
+        fd = os.open(database + "-writers", os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+        return False
+
+    with first.turn():
+        assert taken()
+        with first.turn():  # a turn within a turn (the same thread) takes nothing twice
+            assert taken()
+        assert taken()  # ... and leaving the inner one keeps the outer
+        with second.turn():  # past its timeout (none here) a writer goes on: SQLite's lock decides
+            assert taken()
+    assert not taken()
+    with second.turn():  # free: taken at once
+        assert taken()
+    assert not taken()
+    first.close()
+    second.close()
+    nowhere = Writers(str(tmp_path / "missing" / "ivr.sqlite3"), timeout=1.0)
+    with nowhere.turn():  # no lock file can be made: threads still queue, processes meet at SQLite's lock
+        assert nowhere.path is None
