@@ -35,7 +35,6 @@ from ivr.store.tables import (
     turns,
     utc,
 )
-from ivr.store.writers import Writers
 
 _BROKEN = ("readonly database", "disk i/o error", "unable to open database", "no such table", "database disk image")
 
@@ -153,6 +152,11 @@ class Store:
         self.sqlite = self.engine.dialect.name == "sqlite"
         self._ready = False  # the schema was found current (until the file is deleted or replaced)
         self._ready_lock = threading.Lock()
+        # SQLite lets one writer in at a time. Threads of this process queue here for it, and the
+        # next is woken the moment the last commits; left to SQLite's busy handler, each would
+        # sleep 1, 2, 5 ... 100 ms between tries, the tail callers hear as a pause at load. Other
+        # processes still meet SQLite's own lock (one contender per process, not one per thread).
+        self._writer = threading.RLock() if self.sqlite else None
         database = self.engine.url.database
         # `file_prepared`: the SQLite file was made before this process started (gunicorn's master):
         # missing, it is a fault, never a first start.
@@ -160,8 +164,6 @@ class Store:
         self._file = WatchedFile(str(database), must_exist=file_prepared) if file_db else None
         if self._file is not None:
             self._file.install(self.engine)
-        # Writers of a SQLite file take turns (`writers`) instead of sleeping in SQLite's busy handler.
-        self._writers = Writers(str(database) if file_db else None, busy_timeout) if self.sqlite else None
         # A SQLite file's WAL is checkpointed by a thread, never inside a webhook's commit.
         self._checkpoints = Checkpointer(self.engine) if self._file is not None else None
         self._not_ready: tuple[float, str] | None = None  # when it was last found wanting, and why
@@ -219,12 +221,16 @@ class Store:
 
     @contextmanager
     def _writing(self) -> Iterator[None]:
-        """This thread's turn to write (SQLite); past the busy timeout, SQLite's own lock decides."""
-        if self._writers is None:
+        """This process's turn to write (SQLite); past the busy timeout, SQLite's own lock decides."""
+        if self._writer is None:
             yield
             return
-        with self._writers.turn():
+        turn = self._writer.acquire(timeout=self.busy_timeout)
+        try:
             yield
+        finally:
+            if turn:
+                self._writer.release()
 
     @contextmanager
     def connection(self) -> Iterator[Connection]:
@@ -291,8 +297,6 @@ class Store:
         if self._checkpoints is not None:
             self._checkpoints.stop()
         self.engine.dispose()
-        if self._writers is not None:
-            self._writers.close()
 
     def turn(self, conn: Connection, call_sid: str, step: int) -> str | None:
         """The stored answer of a webhook that had an effect, or None."""
