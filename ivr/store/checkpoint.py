@@ -45,17 +45,20 @@ class Checkpointer:
     def wrote(self) -> None:
         """Something was committed: the log is checkpointed within `interval`."""
         self._dirty = True
-        thread = self._thread
-        if thread is not None and thread.is_alive():  # not alive: never started, ended idle, or forked
+        if self._running():
             return
         with self._lock:
-            if self._thread is not None and self._thread.is_alive():
+            if self._running():
                 return
             self._stopped = threading.Event()
             self._thread = threading.Thread(
                 target=self._run, args=(self._stopped,), name="ivr-wal-checkpoint", daemon=True
             )
             self._thread.start()
+
+    def _running(self) -> bool:
+        thread = self._thread  # not alive: never started, ended idle, or this is a forked child
+        return thread is not None and thread.is_alive()
 
     def checkpoint(self) -> tuple[int, int, int] | None:
         """One PASSIVE checkpoint now: (busy, pages in the log, pages copied), or None on failure

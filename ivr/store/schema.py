@@ -55,11 +55,6 @@ def scripts() -> ScriptDirectory:
     return ScriptDirectory.from_config(_config())
 
 
-def head() -> str:
-    """The revision this code needs."""
-    return HEAD
-
-
 @dataclass(frozen=True)
 class Revision:
     """Where a database stands: its revision (None before Alembic or when empty) and whether it is empty."""
