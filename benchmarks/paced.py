@@ -10,13 +10,16 @@ Twilio does (`--keep-alive`: connections are pooled and reused, as a proxy in fr
 
 The arrival rate is stepped up so that the calls in progress reach each `--calls` figure; per step,
 in the steady window (after one mean call length, until arrivals stop), it reports the concurrent
-calls measured, webhooks/s, latency p50/p99/max, errors, and the server's CPU per webhook. The
+calls measured, webhooks/s, latency p50/p99/max, errors, and the CPU per webhook of the server and
+of the client itself (the client's share of the two cores is what the servers cannot have). The
 hotline (gunicorn with the production settings, SQLite) and the ceiling (`constant_app.py`, a Flask
 app answering constant TwiML under the same gunicorn) are measured step by step in turn, the order
 alternating; so is, once per step, a static answer from a bare asyncio server, the client's own
 floor. The knee is the most concurrent calls held with p99 <= 100 ms and no errors. After each
 hotline step it checks that every finished call has its journal row and every registration its
-request. `--postgres URL` adds two instances sharing a PostgreSQL database.
+request. `--postgres URL` adds two instances sharing a PostgreSQL database. With `--rounds N`
+the report ends with the medians of the per-round figures: each server's steps, its knee, and the
+ratio of the hotline's knee to the constant app's.
 
     python benchmarks/paced.py --quick               # three steps, about 6 minutes on 2 cores
     python benchmarks/paced.py --calls 1000,2000,3000,4000,5000,6000 --rounds 3
@@ -110,6 +113,7 @@ class Step:
     errors: int = 0
     requests: int = 0
     cpu_us: float | None = None  # the server's CPU per webhook, over the whole step
+    client_cpu_us: float = 0.0  # the client's own CPU per webhook, over the whole step
     accounted: str = ""  # "ok", or what is missing from the database
 
     def percentile(self, p: float) -> float:
@@ -128,6 +132,7 @@ class Step:
             f"{self.percentile(50):>7.1f} {self.percentile(99):>7.1f} {max(self.latencies_ms, default=0):>7.0f} ms "
             f"{self.errors:>5}  "
             + (f"{self.cpu_us:>6.0f} µs" if self.cpu_us is not None else "     ? µs")
+            + f"  {self.client_cpu_us:>6.0f} µs"
             + (f"  {self.accounted}" if self.accounted else "")
         )
 
@@ -142,6 +147,7 @@ async def _drive(
         for url in urls
     ]
     rng = random.Random(seed)
+    cpu_began = time.process_time()
     mean_length = statistics.mean((len(c) - 1) * sum(THINK) / 2 for c in calls)
     rate = target / mean_length
     warm = min(mean_length, seconds / 2)
@@ -199,6 +205,7 @@ async def _drive(
         "latencies": [ms for _, ms, _ in steady],
         "errors": sum(not ok for _, _, ok in window),
         "requests": len(window),
+        "client_cpu": time.process_time() - cpu_began,
     }
 
 
@@ -230,6 +237,8 @@ def measure(
     step.errors, step.requests = int(got["errors"]), int(got["requests"])  # type: ignore[call-overload]
     if before is not None and after is not None and step.requests:
         step.cpu_us = (after - before) / step.requests * 1e6
+    if step.requests:
+        step.client_cpu_us = float(got["client_cpu"]) / step.requests * 1e6  # type: ignore[arg-type]
     return step
 
 
@@ -289,6 +298,29 @@ def registrations(calls: list[list[load.Request]], started: int, registering: se
     return sum(1 for index in range(started) if index % len(calls) in registering)
 
 
+def summary(steps_of: dict[tuple[str, int], list[Step]], knees: dict[str, list[int]], ratios: list[float]) -> None:
+    """Medians of the per-round figures: each server's steps, its knee, and the knees' ratio."""
+    print(f"medians of {len(ratios)} rounds")
+    for (name, _), steps in steps_of.items():
+        med = statistics.median
+        print(
+            f"{name:<26} {med(s.concurrent for s in steps):>7.0f} {med(s.webhooks_per_s for s in steps):>7.0f}/s "
+            f"{med(s.percentile(50) for s in steps):>7.1f} {med(s.percentile(99) for s in steps):>7.1f} "
+            f"{med(max(s.latencies_ms, default=0) for s in steps):>7.0f} ms {med(s.errors for s in steps):>5.0f}  "
+            + (
+                f"{med(s.cpu_us for s in steps if s.cpu_us is not None):>6.0f} µs"
+                if any(s.cpu_us is not None for s in steps)
+                else "     ? µs"
+            )
+            + f"  {med(s.client_cpu_us for s in steps):>6.0f} µs"
+        )
+    print(
+        f"knee (p99 <= {KNEE_P99_MS:.0f} ms, no errors), median of rounds: "
+        + ", ".join(f"{name} {statistics.median(values):.0f} calls" for name, values in knees.items())
+        + f"; ratio to the constant app {statistics.median(ratios):.2f}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calls", default="1000,2000,3000,4000,5000,6000", help="Concurrent calls per step.")
@@ -330,9 +362,11 @@ def main() -> None:
     print(f"paced callers: think {THINK[0]:.0f}-{THINK[1]:.0f} s, {mode}, {seconds:.0f} s of arrivals per step")
     print(
         f"{'server':<26} {'calls':>7} {'webhooks':>9} {'p50':>7} {'p99':>7} {'max':>7}    "
-        f"{'errors':>5}  {'CPU/webhook':>9}"
+        f"{'errors':>5}  {'server CPU':>9}  {'client CPU':>9}  (per webhook)"
     )
     knees: dict[str, list[int]] = {}
+    ratios: list[float] = []
+    steps_of: dict[tuple[str, int], list[Step]] = {}  # every round's step, by server and target
     try:
         for round_number in range(args.rounds):
             knee: dict[str, int] = {}
@@ -363,6 +397,7 @@ def main() -> None:
                             else f"missing rows {missing[0]}, requests {missing[1]}"
                         )
                     print(step.line(), flush=True)
+                    steps_of.setdefault((name, target), []).append(step)
                     if step.held:
                         knee[name] = max(knee.get(name, 0), round(step.concurrent))
                 if pair is not None:
@@ -377,25 +412,29 @@ def main() -> None:
                         name, [s.url for s in servers], both, calls, target, seconds, args.keep_alive, f"{tag}p"
                     )
                     print(step.line(), flush=True)
+                    steps_of.setdefault((name, target), []).append(step)
                     if step.held:
                         knee[name] = max(knee.get(name, 0), round(step.concurrent))
                 if round_number == 0:
                     name = "static answer (client floor)"
                     floor = measure(name, [static_url], None, calls, target, seconds, args.keep_alive, f"{tag}s")
                     print(floor.line(), flush=True)
-            for name, value in knee.items():
-                knees.setdefault(name, []).append(value)
+            for name in dict.fromkeys(n for n, _ in steps_of):  # a server that held no step: knee 0
+                knees.setdefault(name, []).append(knee.get(name, 0))
             ratio = (
                 knee.get("hotline, SQLite", 0) / knee["constant TwiML (ceiling)"]
                 if knee.get("constant TwiML (ceiling)")
                 else 0
             )
+            ratios.append(ratio)
             print(
                 f"round {round_number + 1}: knee (p99 <= {KNEE_P99_MS:.0f} ms, no errors): "
                 + ", ".join(f"{k} {v} calls" for k, v in knee.items())
                 + f"; ratio {ratio:.2f}",
                 flush=True,
             )
+        if args.rounds > 1:
+            summary(steps_of, knees, ratios)
     finally:
         hotline.stop()
         constant.stop()
