@@ -206,3 +206,28 @@ def test_the_production_recipe_keeps_gunicorn_on_loopback_behind_the_proxy() -> 
     assert "server 127.0.0.1:8000;" in (ROOT / "deploy" / "nginx.conf").read_text()
     for page in (ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))):
         assert "0.0.0.0" not in page.read_text(encoding="utf-8"), page  # no recipe puts gunicorn on the network
+
+
+_HEAVY = ("ivr.engine", "ivr.flow", "ivr.store", "ivr.web.app", "sqlalchemy", "pydantic", "flask", "holidays")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--help"], ["simulate", "--at", "2021-02-30T10:00", "1"], ["check", "--no-such-option"], ["keys", "--help"]],
+)
+def test_help_and_a_misuse_are_answered_before_the_engine_the_flow_and_the_database_load(args: list[str]) -> None:
+    # What a command needs is imported when it runs; listing commands or refusing an option needs none
+    # of it. (The environment is a newcomer's: a database URL or keys set in it are checked first, and
+    # checking them loads SQLAlchemy or the seal.)
+    probe = (
+        "import sys\n"
+        "from ivr.cli import run\n"
+        f"sys.argv = ['ivr', *{args!r}]\n"
+        "try:\n    run()\nexcept SystemExit as exc:\n    code = exc.code\n"
+        f"print(code, sorted({{m.split('.')[0] if m.split('.')[0] != 'ivr' else m for m in sys.modules"
+        f" if m.startswith({_HEAVY!r})}}))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("IVR_", "TWILIO_"))}
+    run = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60)
+    code, _, loaded = run.stdout.strip().rpartition("\n")[2].partition(" ")
+    assert code in ("0", "2") and loaded == "[]", (run.stdout[-300:], run.stderr[-300:])

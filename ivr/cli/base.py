@@ -9,15 +9,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
-from flask import Flask
 
-from ivr.engine.seal import new_key
 from ivr.errors import ConfigError, FlowError, reason
-from ivr.flow import loader as flows
-from ivr.flow.model import Flow
+
+if TYPE_CHECKING:  # a usage error, or --help, is answered before the engine and the flow load
+    from flask import Flask
+
+    from ivr.flow.model import Flow
 
 
 @contextmanager
@@ -49,6 +50,8 @@ def _exit_with(exc: FlowError) -> NoReturn:
 
 def _flow_or_exit(path: str | None) -> Flow:
     """The flow named, else IVR_FLOW's, else the bundled hotline; or its problems and exit 1."""
+    from ivr.flow import loader as flows
+
     try:
         return flows.load(path or os.environ.get("IVR_FLOW") or None)
     except FlowError as exc:
@@ -156,8 +159,6 @@ class Commands(click.Group):
         return " ".join(path)
 
     def invoke(self, ctx: click.Context) -> Any:
-        from sqlalchemy.exc import DBAPIError
-
         from ivr.errors import IvrError, StoreUnavailable
         from ivr.web.config import check_environment
 
@@ -173,7 +174,7 @@ class Commands(click.Group):
         except BrokenPipeError:  # the reader stopped early (`ivr graph | head`): not a failure
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             ctx.exit(0)
-        except (StoreUnavailable, DBAPIError) as exc:
+        except (StoreUnavailable, _database_error()) as exc:
             if _debugging(ctx):
                 raise
             click.echo(f"ivr: the database failed: {reason(exc)} {_TRACEBACK_HINT}", err=True)
@@ -191,6 +192,15 @@ class Commands(click.Group):
 
 
 _TRACEBACK_HINT = "(--debug or IVR_DEBUG=1 shows the traceback)"
+
+
+def _database_error() -> type[Exception]:
+    """SQLAlchemy's DB-API error, imported only once something has failed (an `except` clause's
+    classes are looked up when an exception reaches it), so that a misuse or --help is answered
+    before SQLAlchemy loads."""
+    from sqlalchemy.exc import DBAPIError
+
+    return DBAPIError
 
 
 def _debugging(ctx: click.Context) -> bool:
@@ -314,6 +324,8 @@ def scratch_config(database_url: str, flow: str | None) -> dict[str, Any]:
     """An in-process app's configuration for one simulated call or crawl: its database is the
     sandbox itself, no public URL (in-process requests are signed for localhost), and a key made
     for this run only, so nothing is left behind."""
+    from ivr.engine.seal import new_key
+
     config: dict[str, Any] = {
         "DATABASE_URL": database_url,
         "SIMULATED_DATABASE_URL": database_url,
@@ -328,6 +340,8 @@ def scratch_config(database_url: str, flow: str | None) -> dict[str, Any]:
 def flows_by_revision(current: Flow, store: Any) -> Callable[[str | None], Flow | None]:
     """The flow of each revision calls were on, read once from the database (None: not kept, or no
     longer loading)."""
+    from ivr.flow import loader as flows
+
     known: dict[str | None, Flow | None] = {current.revision: current}
 
     def flow_of(revision: str | None) -> Flow | None:

@@ -8,6 +8,7 @@ import os
 import re
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import click
@@ -25,7 +26,9 @@ from ivr.cli.base import (
     flow_file,
     flows_by_revision,
 )
-from ivr.flow.model import Flow
+
+if TYPE_CHECKING:  # the command loads the flow when it runs, not when `ivr --help` lists it
+    from ivr.flow.model import Flow
 
 _REVISION = re.compile(r"^[0-9a-f]{8,64}$")
 

@@ -9,13 +9,15 @@ from collections import Counter
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ivr.cli.base import _flow_or_exit, _moment, _one_flow, _shown, flow_file
-from ivr.flow.model import Flow, Menu
-from ivr.flow.properties import Violation
+
+if TYPE_CHECKING:  # the command loads the flow when it runs, not when `ivr --help` lists it
+    from ivr.flow.model import Flow
+    from ivr.flow.properties import Violation
 
 
 @click.command()
@@ -48,6 +50,8 @@ def check(flow: str | None, flow_option: str | None, against: str | None, strict
     kinds = Counter(node.kind for node in model.nodes.values())
     click.echo(f"{_shown(model.path)}: OK, flow {model.name!r}, revision {model.revision}")
     click.echo(f"  nodes: {len(model.nodes)} (" + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())) + ")")
+    from ivr.flow.model import Menu
+
     menus = [n.id for n in model.nodes.values() if n.kind == Menu.kind]
     click.echo(f"  menus: {', '.join(menus)}")
     click.echo("  contacts: " + ", ".join(f"{c.name} {c.target}" for c in model.contacts.values()))

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import click
 
 from ivr.cli.base import _admin_app, _admin_store, _date, _simulated_option, same_database
-from ivr.flow.model import Flow
+
+if TYPE_CHECKING:  # the command loads the flow when it runs, not when `ivr --help` lists it
+    from ivr.flow.model import Flow
 
 
 @click.command()

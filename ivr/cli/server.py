@@ -7,7 +7,6 @@ from typing import Any
 import click
 
 from ivr.cli.base import _app_or_exit, _shown
-from ivr.engine.seal import new_key
 from ivr.errors import reason
 
 
@@ -20,6 +19,8 @@ def keys() -> None:
 def keys_new() -> None:
     """Print a new key. Put it first in IVR_STATE_KEYS on every instance; keep the old key after it
     (comma-separated) until the calls it sealed are over, then drop it."""
+    from ivr.engine.seal import new_key  # the engine loads with it, only for this command
+
     click.echo(new_key())
 
 

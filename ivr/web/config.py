@@ -12,7 +12,6 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from ivr import settings
-from ivr.engine.seal import KeyRing
 from ivr.errors import ConfigError
 
 # The databases the store runs on, and the DB-API driver each URL form needs.
@@ -93,6 +92,8 @@ def check_environment(env: Mapping[str, str]) -> None:
     if env.get("IVR_PUBLIC_URL"):
         check_public_url(env["IVR_PUBLIC_URL"])
     if env.get("IVR_STATE_KEYS"):
+        from ivr.engine.seal import KeyRing  # the engine loads with it: only when keys are given
+
         KeyRing.parse(env["IVR_STATE_KEYS"])
 
 
