@@ -298,7 +298,26 @@ def registrations(calls: list[list[load.Request]], started: int, registering: se
     return sum(1 for index in range(started) if index % len(calls) in registering)
 
 
-def summary(steps_of: dict[tuple[str, int], list[Step]], knees: dict[str, list[int]], ratios: list[float]) -> None:
+HOTLINE, CEILING = "hotline, SQLite", "constant TwiML (ceiling)"
+
+
+def knee_ratio(knee: dict[str, int], above: set[str]) -> tuple[float, str]:
+    """The hotline's knee over the constant app's, and what it is: "" exact, "<=" or ">=" a bound
+    (a knee above the highest step is only known to be at least that step), "?" unknown."""
+    if not knee.get(CEILING):
+        return 0.0, "?"
+    value = knee.get(HOTLINE, 0) / knee[CEILING]
+    if CEILING in above and HOTLINE in above:
+        return value, "?"
+    return value, "<=" if CEILING in above else ">=" if HOTLINE in above else ""
+
+
+def summary(
+    steps_of: dict[tuple[str, int], list[Step]],
+    knees: dict[str, list[int]],
+    open_ended: dict[str, int],
+    ratios: list[tuple[float, str]],
+) -> None:
     """Medians of the per-round figures: each server's steps, its knee, and the knees' ratio."""
     print(f"medians of {len(ratios)} rounds")
     for (name, _), steps in steps_of.items():
@@ -314,10 +333,17 @@ def summary(steps_of: dict[tuple[str, int], list[Step]], knees: dict[str, list[i
             )
             + f"  {med(s.client_cpu_us for s in steps):>6.0f} µs"
         )
+    known = [value for value, kind in ratios if kind != "?"]
+    kinds = sorted({kind for _, kind in ratios if kind != "?"})
     print(
         f"knee (p99 <= {KNEE_P99_MS:.0f} ms, no errors), median of rounds: "
-        + ", ".join(f"{name} {statistics.median(values):.0f} calls" for name, values in knees.items())
-        + f"; ratio to the constant app {statistics.median(ratios):.2f}"
+        + ", ".join(
+            f"{name} {'>=' if open_ended.get(name) else ''}{statistics.median(values):.0f} calls"
+            for name, values in knees.items()
+        )
+        + "; ratio to the constant app "
+        + (f"{'/'.join(k for k in kinds if k) if any(kinds) else ''}{statistics.median(known):.2f}" if known else "?")
+        + (" (>=: above the highest step in some round; <= and >=: the ratio is a bound)" if open_ended else "")
     )
 
 
@@ -365,13 +391,14 @@ def main() -> None:
         f"{'errors':>5}  {'server CPU':>9}  {'client CPU':>9}  (per webhook)"
     )
     knees: dict[str, list[int]] = {}
-    ratios: list[float] = []
+    open_ended: dict[str, int] = {}  # rounds in which a server held even the highest step
+    ratios: list[tuple[float, str]] = []
     steps_of: dict[tuple[str, int], list[Step]] = {}  # every round's step, by server and target
     try:
         for round_number in range(args.rounds):
             knee: dict[str, int] = {}
             for target in steps:
-                order = [("hotline, SQLite", hotline), ("constant TwiML (ceiling)", constant)]
+                order = [(HOTLINE, hotline), (CEILING, constant)]
                 if (round_number + steps.index(target)) % 2:
                     order.reverse()
                 tag = f"{round_number:x}{target:x}"
@@ -419,22 +446,21 @@ def main() -> None:
                     name = "static answer (client floor)"
                     floor = measure(name, [static_url], None, calls, target, seconds, args.keep_alive, f"{tag}s")
                     print(floor.line(), flush=True)
+            above = {name for (name, target), taken in steps_of.items() if target == steps[-1] and taken[-1].held}
             for name in dict.fromkeys(n for n, _ in steps_of):  # a server that held no step: knee 0
                 knees.setdefault(name, []).append(knee.get(name, 0))
-            ratio = (
-                knee.get("hotline, SQLite", 0) / knee["constant TwiML (ceiling)"]
-                if knee.get("constant TwiML (ceiling)")
-                else 0
-            )
+                open_ended[name] = open_ended.get(name, 0) + (name in above)
+            ratio = knee_ratio(knee, above)
             ratios.append(ratio)
             print(
                 f"round {round_number + 1}: knee (p99 <= {KNEE_P99_MS:.0f} ms, no errors): "
-                + ", ".join(f"{k} {v} calls" for k, v in knee.items())
-                + f"; ratio {ratio:.2f}",
+                + ", ".join(f"{k} {'>=' if k in above else ''}{v} calls" for k, v in knee.items())
+                + f"; ratio {ratio[1]}{ratio[0]:.2f}"
+                + (" (>=: held even the highest step; its knee lies above it)" if above else ""),
                 flush=True,
             )
         if args.rounds > 1:
-            summary(steps_of, knees, ratios)
+            summary(steps_of, knees, open_ended, ratios)
     finally:
         hotline.stop()
         constant.stop()
