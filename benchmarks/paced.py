@@ -312,6 +312,19 @@ def knee_ratio(knee: dict[str, int], above: set[str]) -> tuple[float, str]:
     return value, "<=" if CEILING in above else ">=" if HOTLINE in above else ""
 
 
+def median_line(name: str, steps: list[Step]) -> str:
+    """One server's row of a step, as `Step.line` prints it, from the medians of several rounds."""
+    med = statistics.median
+    cpu = [s.cpu_us for s in steps if s.cpu_us is not None]
+    return (
+        f"{name:<26} {med(s.concurrent for s in steps):>7.0f} {med(s.webhooks_per_s for s in steps):>7.0f}/s "
+        f"{med(s.percentile(50) for s in steps):>7.1f} {med(s.percentile(99) for s in steps):>7.1f} "
+        f"{med(max(s.latencies_ms, default=0) for s in steps):>7.0f} ms {med(s.errors for s in steps):>5.0f}  "
+        + (f"{med(cpu):>6.0f} µs" if cpu else "     ? µs")
+        + f"  {med(s.client_cpu_us for s in steps):>6.0f} µs"
+    )
+
+
 def summary(
     steps_of: dict[tuple[str, int], list[Step]],
     knees: dict[str, list[int]],
@@ -321,20 +334,9 @@ def summary(
     """Medians of the per-round figures: each server's steps, its knee, and the knees' ratio."""
     print(f"medians of {len(ratios)} rounds")
     for (name, _), steps in steps_of.items():
-        med = statistics.median
-        print(
-            f"{name:<26} {med(s.concurrent for s in steps):>7.0f} {med(s.webhooks_per_s for s in steps):>7.0f}/s "
-            f"{med(s.percentile(50) for s in steps):>7.1f} {med(s.percentile(99) for s in steps):>7.1f} "
-            f"{med(max(s.latencies_ms, default=0) for s in steps):>7.0f} ms {med(s.errors for s in steps):>5.0f}  "
-            + (
-                f"{med(s.cpu_us for s in steps if s.cpu_us is not None):>6.0f} µs"
-                if any(s.cpu_us is not None for s in steps)
-                else "     ? µs"
-            )
-            + f"  {med(s.client_cpu_us for s in steps):>6.0f} µs"
-        )
+        print(median_line(name, steps))
     known = [value for value, kind in ratios if kind != "?"]
-    kinds = sorted({kind for _, kind in ratios if kind != "?"})
+    bounds = "/".join(sorted({kind for _, kind in ratios if kind in ("<=", ">=")}))
     print(
         f"knee (p99 <= {KNEE_P99_MS:.0f} ms, no errors), median of rounds: "
         + ", ".join(
@@ -342,7 +344,7 @@ def summary(
             for name, values in knees.items()
         )
         + "; ratio to the constant app "
-        + (f"{'/'.join(k for k in kinds if k) if any(kinds) else ''}{statistics.median(known):.2f}" if known else "?")
+        + (f"{bounds}{statistics.median(known):.2f}" if known else "?")
         + (" (>=: above the highest step in some round; <= and >=: the ratio is a bound)" if open_ended else "")
     )
 

@@ -13,7 +13,6 @@ the medians, and the spread of the per-round p99s printed beside them.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -66,14 +65,8 @@ def main() -> None:
                 print(f"round {round_number + 1}  {step.line()}", flush=True)
         print(f"medians of {args.rounds} rounds")
         for name, taken in steps.items():
-            med = statistics.median
-            print(
-                f"{name:<24} calls {med(s.concurrent for s in taken):.0f}, "
-                f"p50 {med(s.percentile(50) for s in taken):.1f} ms, "
-                f"p99 {med(s.percentile(99) for s in taken):.1f} ms (rounds: "
-                + ", ".join(f"{s.percentile(99):.0f}" for s in taken)
-                + f"), server CPU {med(s.cpu_us or 0.0 for s in taken):.0f} µs per webhook"
-            )
+            spread = ", ".join(f"{s.percentile(99):.0f}" for s in taken)
+            print(f"{paced.median_line(name, taken)}  (p99 of the rounds: {spread} ms)")
     finally:
         for server in servers.values():
             server.stop()
